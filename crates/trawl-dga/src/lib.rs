@@ -1,0 +1,1 @@
+//! Mirai DGA and DGA scoring (see issue 7).

@@ -1,0 +1,1 @@
+//! Lookalike-domain engine (see issue 5).

@@ -1,0 +1,1 @@
+//! Event model: login attempts and sessions (see issue 2).

@@ -1,0 +1,1 @@
+//! Network IOCs from packet captures (see issue 6).

@@ -1,0 +1,1 @@
+//! Honeypot analytics (see issue 4).

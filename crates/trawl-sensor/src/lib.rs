@@ -1,0 +1,1 @@
+//! Sensor runtime and protocol sources (see issue 2).

@@ -1,0 +1,1 @@
+//! Event sinks: CSV, JSON lines, SQLite (see issue 2).

@@ -1,0 +1,1 @@
+//! Whois client and parser (see issue 7).

@@ -1,0 +1,8 @@
+//! One module per subcommand; each owns its flags and its output.
+
+pub mod dga;
+pub mod domains;
+pub mod pcap;
+pub mod report;
+pub mod sensor;
+pub mod whois;

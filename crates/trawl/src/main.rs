@@ -1,0 +1,64 @@
+//! The `trawl` command: a thin CLI over the library crates.
+//!
+//! Each subcommand lives in its own module under `cmd/` with an `Args`
+//! struct (clap derive) and a `run` function; this file only dispatches.
+//! Errors become one line on stderr and exit code 2; a closed stdout pipe
+//! (`trawl ... | head`) is not an error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Honeypot-driven threat intelligence.
+#[derive(Debug, Parser)]
+#[command(name = "trawl", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the credential-catching honeypot.
+    Sensor(cmd::sensor::Args),
+    /// Analyse captured login attempts (trawl, Heralding, Cowrie, OpenCanary logs).
+    Report(cmd::report::Args),
+    /// Generate lookalike domains and match domain feeds against brands.
+    Domains(cmd::domains::Args),
+    /// Extract network IOCs from pcap/pcapng captures.
+    Pcap(cmd::pcap::Args),
+    /// Whois lookups, offline parsing and registrant pivots.
+    Whois(cmd::whois::Args),
+    /// Mirai DGA generation/checks and generic DGA scoring.
+    Dga(cmd::dga::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sensor(args) => cmd::sensor::run(args),
+        Command::Report(args) => cmd::report::run(args),
+        Command::Domains(args) => cmd::domains::run(args),
+        Command::Pcap(args) => cmd::pcap::run(args),
+        Command::Whois(args) => cmd::whois::run(args),
+        Command::Dga(args) => cmd::dga::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("trawl: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
