@@ -1,12 +1,160 @@
-//! `trawl report`.
+//! `trawl report`: honeypot analytics over trawl, Heralding, Cowrie and OpenCanary logs.
 
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use trawl_report::render::{OutputFormat, render};
+use trawl_report::{Filters, Options};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned tables.
+    Text,
+    /// JSON document.
+    Json,
+    /// Long CSV.
+    Csv,
+    /// Markdown.
+    Md,
+    /// Self-contained HTML with charts.
+    Html,
+}
 
 /// Flags of `trawl report`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Log files or glob patterns: trawl.db, log_auth.csv, log_session.csv, events.jsonl,
+    /// Heralding CSV/JSON, Cowrie JSON, OpenCanary JSON; `.gz` is read transparently.
+    #[arg(required = true, value_name = "FILE|GLOB")]
+    pub inputs: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Keep events at or after this time (`2016-12-14` or `2016-12-14 21:50:00`, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Keep events before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Keep only these protocols (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pub protocol: Vec<String>,
+    /// Keep only sources in these networks (CIDR or address; repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pub source: Vec<String>,
+    /// Rows per top-N table.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Campaigns to list.
+    #[arg(long, default_value_t = 20)]
+    pub campaigns: usize,
+    /// Jaccard similarity at which two behaviour fingerprints join one campaign (0..=1).
+    #[arg(long, default_value_t = 0.6)]
+    pub jaccard: f64,
+    /// Flag campaigns whose dictionary has at most this many pairs, none from a known family.
+    #[arg(long, default_value_t = 3)]
+    pub tiny_dictionary: usize,
+    /// Seconds of silence that end a session in logs without session ids.
+    #[arg(long, default_value_t = 300)]
+    pub session_gap: i64,
+    /// Stop at the first bad row instead of counting it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+fn parse_net(text: &str) -> anyhow::Result<trawl_report::filter::IpNet> {
+    let t = text.trim();
+    if let Ok(net) = t.parse::<trawl_report::filter::IpNet>() {
+        return Ok(net);
+    }
+    let ip: std::net::IpAddr = t
+        .parse()
+        .with_context(|| format!("--source {t:?} is not a CIDR or an address"))?;
+    Ok(trawl_report::filter::IpNet::from(ip))
+}
+
+fn options(args: &Args) -> anyhow::Result<Options> {
+    let bound = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        v.as_deref()
+            .map(|t| {
+                trawl_report::time::parse_bound(t)
+                    .with_context(|| format!("{flag} {t:?} is not a date or timestamp"))
+            })
+            .transpose()
+    };
+    if !(0.0..=1.0).contains(&args.jaccard) {
+        bail!("--jaccard must be between 0 and 1");
+    }
+    Ok(Options {
+        filters: Filters {
+            since: bound("--since", &args.since)?,
+            until: bound("--until", &args.until)?,
+            protocols: args
+                .protocol
+                .iter()
+                .map(|p| p.trim().to_ascii_lowercase())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            sources: args
+                .source
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| parse_net(s))
+                .collect::<Result<_, _>>()?,
+        },
+        top: args.top.max(1),
+        campaigns: args.campaigns,
+        jaccard: args.jaccard,
+        tiny_dictionary: args.tiny_dictionary,
+        session_gap_secs: args.session_gap.max(1),
+        strict: args.strict,
+        progress: std::io::stderr().is_terminal(),
+        threads: args.threads,
+    })
+}
 
 /// Runs `trawl report`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("trawl report is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = options(&args)?;
+    let report = trawl_report::analyze(&args.inputs, &opts)?;
+    let format = match args.format {
+        Format::Text => OutputFormat::Text,
+        Format::Json => OutputFormat::Json,
+        Format::Csv => OutputFormat::Csv,
+        Format::Md => OutputFormat::Md,
+        Format::Html => OutputFormat::Html,
+    };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    render(&report, format, &mut out)?;
+    out.flush()?;
+    if report.bad_rows.total > 0 {
+        eprintln!(
+            "trawl report: {} bad row(s) skipped (--strict makes them fatal):",
+            report.bad_rows.total
+        );
+        for b in &report.bad_rows.shown {
+            eprintln!(
+                "  {}:{}: {}",
+                b.file,
+                b.line,
+                trawl_report::render::printable(&b.reason, 200)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,22 @@
+#!/usr/bin/env python3
+"""Times shell commands and reports wall time and peak RSS (largest process of the
+command, from wait4's rusage). usage: measure.py LABEL 'shell command' ..."""
+import os, subprocess, sys, time, json
+
+def run(cmd):
+    start = time.monotonic()
+    proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", cmd], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"command failed ({status}): {cmd}")
+    return wall, usage.ru_maxrss / 1024.0
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    results = {}
+    for label, cmd in zip(args[::2], args[1::2]):
+        wall, rss = run(cmd)
+        results[label] = {"seconds": round(wall, 2), "peak_rss_mb": round(rss, 1)}
+        print(f"  {label:<34} {wall:8.2f} s   peak RSS {rss:8.1f} MB", flush=True)
+    print(json.dumps(results))

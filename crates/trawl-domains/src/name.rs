@@ -1,0 +1,382 @@
+//! Domain names: parsing user input, splitting at the public suffix, and turning generated
+//! Unicode labels into valid ASCII (punycode) names.
+//!
+//! Splitting uses the `psl` crate (Public Suffix List compiled in, private section included, so
+//! `example.github.io` has the suffix `github.io`). IDNA2008 checks use the `idna` crate
+//! (UTS #46 non-transitional with STD3 rules, hyphen checks and DNS lengths). Generated labels are
+//! checked by a fast path: ASCII labels against the LDH rules, non-ASCII labels character by
+//! character against a per-thread cache of `idna` verdicts, then punycode-encoded.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+
+use crate::DomainError;
+
+/// Longest domain name in presentation form (RFC 1035, without the root dot).
+pub const MAX_NAME_LEN: usize = 253;
+/// Longest label (RFC 1035).
+pub const MAX_LABEL_LEN: usize = 63;
+
+/// A parsed, valid domain split at its public suffix. All parts in Unicode (lowercase, NFC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainName {
+    /// Labels left of the registrable label, joined with dots (may be empty).
+    pub subdomain: String,
+    /// The registrable label (the one left of the public suffix).
+    pub label: String,
+    /// The public suffix, for example `com`, `co.uk`, `github.io`.
+    pub suffix: String,
+    /// The whole name in ASCII (punycode) form.
+    pub ascii: String,
+    /// The whole name in Unicode form.
+    pub unicode: String,
+}
+
+impl DomainName {
+    /// The registrable domain (`label.suffix`) in Unicode form.
+    pub fn registrable(&self) -> String {
+        format!("{}.{}", self.label, self.suffix)
+    }
+
+    /// The registrable domain in ASCII form.
+    pub fn registrable_ascii(&self) -> String {
+        let keep = self.suffix.split('.').count() + 1;
+        let labels: Vec<&str> = self.ascii.split('.').collect();
+        labels[labels.len().saturating_sub(keep)..].join(".")
+    }
+}
+
+/// Parses user input: trims spaces and one trailing dot, lowercases, decodes `xn--` labels,
+/// checks IDNA2008 validity and label/name lengths, and splits at the public suffix.
+pub fn parse_domain(input: &str) -> Result<DomainName, DomainError> {
+    let trimmed = input.trim();
+    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
+    let invalid = |reason: &str| DomainError::Invalid {
+        input: input.trim().to_string(),
+        reason: reason.to_string(),
+    };
+    if trimmed.is_empty() {
+        return Err(invalid("empty name"));
+    }
+    if trimmed.len() > 4 * MAX_NAME_LEN {
+        return Err(invalid("longer than 253 characters"));
+    }
+    if trimmed.contains("..") || trimmed.starts_with('.') {
+        return Err(invalid("empty label"));
+    }
+    let uts46 = Uts46::new();
+    let ascii = uts46
+        .to_ascii(
+            trimmed.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::Check,
+            DnsLength::Verify,
+        )
+        .map_err(|_| {
+            invalid("not a valid IDNA2008 host name (letters, digits, hyphens; no leading/trailing hyphen; labels up to 63, name up to 253)")
+        })?
+        .into_owned();
+    let (unicode, result) = uts46.to_unicode(ascii.as_bytes(), AsciiDenyList::STD3, Hyphens::Check);
+    result.map_err(|_| invalid("contains an invalid punycode (xn--) label"))?;
+    let unicode = unicode.into_owned();
+    if !ascii.contains('.') {
+        return Err(invalid("needs at least two labels, like example.com"));
+    }
+    let suffix_ascii = psl::suffix_str(&ascii).ok_or_else(|| invalid("no public suffix"))?;
+    if suffix_ascii.len() >= ascii.len() {
+        return Err(invalid(
+            "is a public suffix itself; give a registrable name under it",
+        ));
+    }
+    let suffix_labels = suffix_ascii.split('.').count();
+    let labels: Vec<&str> = unicode.split('.').collect();
+    let ascii_labels = ascii.split('.').count();
+    if labels.len() != ascii_labels || labels.len() <= suffix_labels {
+        return Err(invalid("label count changed in IDNA processing"));
+    }
+    let label_index = labels.len() - suffix_labels - 1;
+    Ok(DomainName {
+        subdomain: labels[..label_index].join("."),
+        label: labels[label_index].to_string(),
+        suffix: labels[label_index + 1..].join("."),
+        ascii,
+        unicode,
+    })
+}
+
+/// Normalises a domain seen in a feed for lookups: trims, drops one trailing dot and a leading
+/// `*.`, lowercases ASCII; non-ASCII names go through UTS #46 without hyphen checks. Returns
+/// `(ascii, unicode)` or `None` when the name cannot be a DNS name.
+pub fn normalize_feed_domain(raw: &str) -> Option<(String, String)> {
+    let name = raw.trim();
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    if name.is_empty() || name.len() > 4 * MAX_NAME_LEN {
+        return None;
+    }
+    if name.is_ascii() {
+        let lower = name.to_ascii_lowercase();
+        if !lower
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+            || lower.len() > MAX_NAME_LEN
+        {
+            return None;
+        }
+        if lower.contains("xn--") {
+            let (unicode, result) =
+                Uts46::new().to_unicode(lower.as_bytes(), AsciiDenyList::EMPTY, Hyphens::Allow);
+            if result.is_ok() {
+                let unicode = unicode.into_owned();
+                return Some((lower, unicode));
+            }
+        }
+        let unicode = lower.clone();
+        return Some((lower, unicode));
+    }
+    let uts46 = Uts46::new();
+    let ascii = uts46
+        .to_ascii(
+            name.as_bytes(),
+            AsciiDenyList::EMPTY,
+            Hyphens::Allow,
+            DnsLength::Ignore,
+        )
+        .ok()?
+        .into_owned();
+    let unicode = uts46
+        .to_unicode(ascii.as_bytes(), AsciiDenyList::EMPTY, Hyphens::Allow)
+        .0
+        .into_owned();
+    Some((ascii, unicode))
+}
+
+/// True when an ASCII label obeys the LDH rules: 1-63 of `[a-z0-9-]`, no hyphen first or
+/// last, and no `--` in positions 3-4 unless it is an `xn--` label that decodes validly.
+pub fn ascii_label_ok(label: &str) -> bool {
+    let bytes = label.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_LABEL_LEN {
+        return false;
+    }
+    if bytes[0] == b'-' || bytes[bytes.len() - 1] == b'-' {
+        return false;
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    {
+        return false;
+    }
+    if bytes.len() >= 4 && &bytes[2..4] == b"--" {
+        return label.starts_with("xn--") && ace_label_ok(label);
+    }
+    true
+}
+
+/// True when an `xn--` label decodes to a valid IDNA2008 Unicode label that re-encodes to itself.
+fn ace_label_ok(label: &str) -> bool {
+    let uts46 = Uts46::new();
+    let (unicode, result) = uts46.to_unicode(label.as_bytes(), AsciiDenyList::STD3, Hyphens::Check);
+    if result.is_err() {
+        return false;
+    }
+    match uts46.to_ascii(
+        unicode.as_bytes(),
+        AsciiDenyList::STD3,
+        Hyphens::Check,
+        DnsLength::Verify,
+    ) {
+        Ok(back) => back == label,
+        Err(_) => false,
+    }
+}
+
+/// Characters below this get an array slot in the verdict cache; others a hash map entry.
+const DIRECT_CACHE: usize = 0x3000;
+
+struct Verdicts {
+    direct: Vec<u8>,
+    other: HashMap<char, bool>,
+}
+
+thread_local! {
+    static CHAR_VERDICTS: RefCell<Verdicts> = RefCell::new(Verdicts {
+        direct: vec![0; DIRECT_CACHE],
+        other: HashMap::new(),
+    });
+}
+
+/// True when `c` may appear in an IDNA2008 label as itself (valid, not mapped or disallowed).
+pub fn idna_char_ok(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    }
+    CHAR_VERDICTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let slot = c as usize;
+        if slot < DIRECT_CACHE {
+            match cache.direct[slot] {
+                1 => return true,
+                2 => return false,
+                _ => {}
+            }
+            let verdict = char_verdict(c);
+            cache.direct[slot] = if verdict { 1 } else { 2 };
+            return verdict;
+        }
+        if let Some(verdict) = cache.other.get(&c) {
+            return *verdict;
+        }
+        let verdict = char_verdict(c);
+        cache.other.insert(c, verdict);
+        verdict
+    })
+}
+
+fn char_verdict(c: char) -> bool {
+    let probe = format!("a{c}a");
+    let uts46 = Uts46::new();
+    let Ok(ascii) = uts46.to_ascii(
+        probe.as_bytes(),
+        AsciiDenyList::STD3,
+        Hyphens::Check,
+        DnsLength::Verify,
+    ) else {
+        return false;
+    };
+    let (back, result) = uts46.to_unicode(ascii.as_bytes(), AsciiDenyList::STD3, Hyphens::Check);
+    result.is_ok() && back == probe
+}
+
+/// Converts one generated Unicode label to its ASCII form, or `None` when it is not a valid label.
+pub fn label_to_ascii(label: &str) -> Option<String> {
+    if label.is_ascii() {
+        return ascii_label_ok(label).then(|| label.to_string());
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return None;
+    }
+    if !label.chars().all(idna_char_ok) {
+        // Characters that fail the in-context probe (right-to-left scripts, combining marks)
+        // get the full UTS #46 check of the whole label.
+        return full_label_to_ascii(label);
+    }
+    let mut chars = label.chars();
+    if let (Some(_), Some(_), Some('-'), Some('-')) =
+        (chars.next(), chars.next(), chars.next(), chars.next())
+    {
+        return None;
+    }
+    let encoded = idna::punycode::encode_str(label)?;
+    let ace = format!("xn--{encoded}");
+    (ace.len() <= MAX_LABEL_LEN).then_some(ace)
+}
+
+fn full_label_to_ascii(label: &str) -> Option<String> {
+    let uts46 = Uts46::new();
+    let ascii = uts46
+        .to_ascii(
+            label.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::Check,
+            DnsLength::Verify,
+        )
+        .ok()?;
+    let (back, result) = uts46.to_unicode(ascii.as_bytes(), AsciiDenyList::STD3, Hyphens::Check);
+    (result.is_ok() && back == label && !ascii.contains('.')).then(|| ascii.into_owned())
+}
+
+/// Converts a generated Unicode name (dot-separated labels) to ASCII, checking every label and
+/// the dnstwist rules for the whole name (4-253 characters, last label 2+ characters).
+pub fn name_to_ascii(name: &str) -> Option<String> {
+    if name.is_ascii() {
+        let mut last_len = 0;
+        for label in name.split('.') {
+            if !ascii_label_ok(label) {
+                return None;
+            }
+            last_len = label.len();
+        }
+        if name.len() < 4 || name.len() > MAX_NAME_LEN || last_len < 2 || !name.contains('.') {
+            return None;
+        }
+        return Some(name.to_string());
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut last_len = 0;
+    for (i, label) in name.split('.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let ascii = label_to_ascii(label)?;
+        last_len = ascii.len();
+        out.push_str(&ascii);
+    }
+    if out.len() < 4 || out.len() > MAX_NAME_LEN || last_len < 2 || !out.contains('.') {
+        return None;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_public_suffix() {
+        let d = parse_domain("Login.Example.CO.UK.").unwrap();
+        assert_eq!(
+            (d.subdomain.as_str(), d.label.as_str(), d.suffix.as_str()),
+            ("login", "example", "co.uk")
+        );
+        let d = parse_domain("example.github.io").unwrap();
+        assert_eq!(
+            (d.label.as_str(), d.suffix.as_str()),
+            ("example", "github.io")
+        );
+        let d = parse_domain("example.me.uk").unwrap();
+        assert_eq!((d.label.as_str(), d.suffix.as_str()), ("example", "me.uk"));
+    }
+
+    #[test]
+    fn decodes_punycode_input() {
+        let d = parse_domain("xn--80ak6aa92e.com").unwrap();
+        assert_eq!(d.label, "аррӏе");
+        assert_eq!(d.ascii, "xn--80ak6aa92e.com");
+    }
+
+    #[test]
+    fn rejects_bad_input_with_reason() {
+        for bad in [
+            "",
+            "com",
+            "co.uk",
+            "-bad.com",
+            "bad-.com",
+            "ex ample.com",
+            "a..b.com",
+            "xn--zz.com",
+            "ab--cd.com",
+        ] {
+            let err = parse_domain(bad).unwrap_err().to_string();
+            assert!(err.contains("invalid domain"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn label_rules() {
+        assert!(ascii_label_ok("threat-stream"));
+        assert!(!ascii_label_ok("-threat"));
+        assert!(!ascii_label_ok("xb--80ak6aa92e"));
+        assert!(ascii_label_ok("xn--80ak6aa92e"));
+        assert!(!ascii_label_ok(&"a".repeat(64)));
+        assert_eq!(label_to_ascii("аррӏе").as_deref(), Some("xn--80ak6aa92e"));
+        assert_eq!(label_to_ascii("Paypal"), None);
+        assert_eq!(
+            label_to_ascii("pay\u{00df}al").as_deref(),
+            Some("xn--payal-nqa")
+        );
+    }
+}

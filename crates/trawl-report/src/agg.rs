@@ -1,0 +1,750 @@
+//! Streaming aggregation: one [`Aggregator`] per worker, merged at the end.
+//!
+//! State grows with distinct values (sources, credential pairs, sessions,
+//! command lines, payload hosts, minutes of the timeline), never with rows.
+//! Per-source lists are capped so one noisy scanner cannot grow without bound.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hashbrown::Equivalent;
+
+use crate::command::{self, CommandFacts, marker};
+use crate::data::{self, CredLabel};
+use crate::event::{Event, EventKind};
+use crate::filter::Filters;
+use crate::time::Micros;
+
+/// Hash map with a fixed-seed fast hasher (ids are equal across workers).
+pub type Map<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
+/// Hash set with the same hasher.
+pub type Set<K> = hashbrown::HashSet<K, foldhash::fast::FixedState>;
+
+/// Credential pairs kept per source (more are counted, not stored).
+pub const MAX_SOURCE_CREDS: usize = 64;
+const MAX_SOURCE_FEATURES: usize = 128;
+const MAX_SOURCE_LIST: usize = 16;
+const MAX_PAYLOAD_LIST: usize = 16;
+/// Bad rows kept as examples.
+pub const MAX_BAD_SHOWN: usize = 10;
+
+/// A stable 64-bit id for a tagged tuple of strings.
+pub fn id_of(kind: u8, parts: &[&str]) -> u64 {
+    let mut h = foldhash::fast::FixedState::with_seed(0x7472_6177).build_hasher();
+    h.write_u8(kind);
+    for p in parts {
+        h.write_usize(p.len());
+        h.write(p.as_bytes());
+    }
+    h.finish()
+}
+
+/// Feature kinds used in behaviour fingerprints.
+pub mod feature {
+    /// A credential pair.
+    pub const CRED: u8 = 1;
+    /// A command verb.
+    pub const VERB: u8 = 2;
+    /// A payload file name.
+    pub const FILE: u8 = 3;
+    /// A payload host.
+    pub const HOST: u8 = 4;
+    /// A full command line (for display lists).
+    pub const LINE: u8 = 5;
+    /// A protocol name.
+    pub const PROTO: u8 = 6;
+}
+
+/// Session flag bits.
+pub mod sflag {
+    /// A credential attempt.
+    pub const CRED: u8 = 1;
+    /// `enable` typed.
+    pub const ENABLE: u8 = 1 << 1;
+    /// `system` typed.
+    pub const SYSTEM: u8 = 1 << 2;
+    /// `shell` typed.
+    pub const SHELL: u8 = 1 << 3;
+    /// `sh` typed.
+    pub const SH: u8 = 1 << 4;
+    /// A shell line typed.
+    pub const SHELL_LINE: u8 = 1 << 5;
+    /// A download command.
+    pub const DOWNLOAD: u8 = 1 << 6;
+    /// All four Mirai scanner words.
+    pub const MIRAI_SEQ: u8 = ENABLE | SYSTEM | SHELL | SH;
+}
+
+#[derive(Debug, Hash, PartialEq, Eq)]
+pub(crate) struct PairKey {
+    pub user: Box<str>,
+    pub pass: Box<str>,
+}
+
+#[derive(Hash)]
+struct PairRef<'a> {
+    user: &'a str,
+    pass: &'a str,
+}
+
+impl Equivalent<PairKey> for PairRef<'_> {
+    fn equivalent(&self, key: &PairKey) -> bool {
+        *self.user == *key.user && *self.pass == *key.pass
+    }
+}
+
+/// Counts of one credential pair.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PairStats {
+    pub count: u64,
+    pub is_command: bool,
+    pub label: Option<CredLabel>,
+}
+
+/// What is known about one source address.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SourceState {
+    pub events: u64,
+    pub cred_attempts: u64,
+    pub cmd_attempts: u64,
+    pub mirai_cred_attempts: u64,
+    pub first: Option<Micros>,
+    pub last: Option<Micros>,
+    /// (pair id, count), at most [`MAX_SOURCE_CREDS`].
+    pub creds: Vec<(u64, u32)>,
+    pub creds_overflow: bool,
+    /// Sorted fingerprint features other than credentials (verbs, files, hosts).
+    pub features: Vec<u64>,
+    /// Command line ids (display).
+    pub lines: Vec<u64>,
+    /// Protocol ids.
+    pub protocols: Vec<u64>,
+    pub markers: u16,
+    pub login_words: u8,
+}
+
+impl SourceState {
+    fn touch(&mut self, ts: Option<Micros>) {
+        self.events += 1;
+        extend_range(&mut self.first, &mut self.last, ts);
+    }
+
+    fn add_cred(&mut self, id: u64, n: u32) {
+        if let Some(slot) = self.creds.iter_mut().find(|(c, _)| *c == id) {
+            slot.1 = slot.1.saturating_add(n);
+        } else if self.creds.len() < MAX_SOURCE_CREDS {
+            self.creds.push((id, n));
+        } else {
+            self.creds_overflow = true;
+        }
+    }
+
+    fn merge(&mut self, other: SourceState) {
+        self.events += other.events;
+        self.cred_attempts += other.cred_attempts;
+        self.cmd_attempts += other.cmd_attempts;
+        self.mirai_cred_attempts += other.mirai_cred_attempts;
+        merge_range(&mut self.first, &mut self.last, other.first, other.last);
+        for (id, n) in other.creds {
+            self.add_cred(id, n);
+        }
+        self.creds_overflow |= other.creds_overflow;
+        for f in other.features {
+            insert_sorted(&mut self.features, f, MAX_SOURCE_FEATURES);
+        }
+        for l in other.lines {
+            push_unique(&mut self.lines, l, MAX_SOURCE_LIST);
+        }
+        for p in other.protocols {
+            push_unique(&mut self.protocols, p, MAX_SOURCE_LIST);
+        }
+        self.markers |= other.markers;
+        self.login_words |= other.login_words;
+    }
+}
+
+/// One session being rebuilt.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SessionState {
+    pub first: Option<Micros>,
+    pub last: Option<Micros>,
+    pub src: Option<IpAddr>,
+    pub attempts: u32,
+    pub flags: u8,
+    pub duration_ms: Option<u64>,
+    pub declared_attempts: Option<u64>,
+}
+
+impl SessionState {
+    fn merge(&mut self, o: SessionState) {
+        merge_range(&mut self.first, &mut self.last, o.first, o.last);
+        self.src = self.src.or(o.src);
+        self.attempts = self.attempts.saturating_add(o.attempts);
+        self.flags |= o.flags;
+        self.duration_ms = self.duration_ms.max(o.duration_ms);
+        self.declared_attempts = self.declared_attempts.max(o.declared_attempts);
+    }
+}
+
+/// Per payload host.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PayloadState {
+    pub first: Option<Micros>,
+    pub last: Option<Micros>,
+    pub attempts: u64,
+    pub scanners: Set<IpAddr>,
+    pub methods: Vec<&'static str>,
+    pub files: Vec<Box<str>>,
+    pub ports: Vec<u16>,
+}
+
+impl PayloadState {
+    fn merge(&mut self, o: PayloadState) {
+        merge_range(&mut self.first, &mut self.last, o.first, o.last);
+        self.attempts += o.attempts;
+        self.scanners.extend(o.scanners);
+        for m in o.methods {
+            push_unique(&mut self.methods, m, MAX_PAYLOAD_LIST);
+        }
+        for f in o.files {
+            push_unique(&mut self.files, f, MAX_PAYLOAD_LIST);
+        }
+        for p in o.ports {
+            push_unique(&mut self.ports, p, MAX_PAYLOAD_LIST);
+        }
+    }
+}
+
+/// Counts per distinct command line, with the analysis done once.
+#[derive(Debug, Clone)]
+pub(crate) struct CommandStats {
+    pub count: u64,
+    pub facts: Arc<CommandFacts>,
+}
+
+/// A row that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct BadRow {
+    /// File name as given.
+    pub file: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Per input file counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FileCounts {
+    pub events: u64,
+    pub bad: u64,
+}
+
+/// Everything counted so far.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    pub(crate) events: u64,
+    pub(crate) filtered_out: u64,
+    pub(crate) auth_attempts: u64,
+    pub(crate) cred_attempts: u64,
+    pub(crate) cmd_attempts: u64,
+    pub(crate) shell_commands: u64,
+    pub(crate) logins_succeeded: u64,
+    pub(crate) recorded_downloads: u64,
+    pub(crate) connects: u64,
+    pub(crate) first: Option<Micros>,
+    pub(crate) last: Option<Micros>,
+    pub(crate) protocols: Map<Box<str>, u64>,
+    pub(crate) ports: Map<u16, u64>,
+    pub(crate) sources: Map<IpAddr, SourceState>,
+    pub(crate) pairs: Map<PairKey, PairStats>,
+    pub(crate) commands: Map<Box<str>, CommandStats>,
+    pub(crate) timeline: Map<i64, [u64; 2]>,
+    pub(crate) sessions: Map<u64, SessionState>,
+    pub(crate) gap_sessions: Map<(IpAddr, u16), Vec<SessionState>>,
+    pub(crate) payloads: Map<Box<str>, PayloadState>,
+    pub(crate) downloads: Map<(&'static str, Box<str>, Option<u16>, Box<str>), u64>,
+    pub(crate) busybox_tokens: Map<Box<str>, u64>,
+    pub(crate) files: Map<usize, FileCounts>,
+    pub(crate) bad_total: u64,
+    pub(crate) bad_shown: Vec<BadRow>,
+    pub(crate) gap_secs: i64,
+}
+
+fn extend_range(first: &mut Option<Micros>, last: &mut Option<Micros>, ts: Option<Micros>) {
+    if let Some(t) = ts {
+        *first = Some(first.map_or(t, |f| f.min(t)));
+        *last = Some(last.map_or(t, |l| l.max(t)));
+    }
+}
+
+fn merge_range(
+    first: &mut Option<Micros>,
+    last: &mut Option<Micros>,
+    of: Option<Micros>,
+    ol: Option<Micros>,
+) {
+    extend_range(first, last, of);
+    extend_range(first, last, ol);
+}
+
+fn insert_sorted(v: &mut Vec<u64>, x: u64, cap: usize) {
+    if let Err(pos) = v.binary_search(&x) {
+        if v.len() < cap {
+            v.insert(pos, x);
+        }
+    }
+}
+
+fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T, cap: usize) {
+    if v.len() < cap && !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+fn session_word_flag(word: &str) -> u8 {
+    match word.trim() {
+        "enable" => sflag::ENABLE,
+        "system" => sflag::SYSTEM,
+        "shell" => sflag::SHELL,
+        "sh" => sflag::SH,
+        _ => 0,
+    }
+}
+
+/// Session gap (seconds) for logs without session ids.
+pub const DEFAULT_GAP_SECS: i64 = 300;
+
+impl Aggregator {
+    /// An empty aggregator; logs without session ids split sessions at `gap_secs` of silence.
+    pub fn new(gap_secs: i64) -> Self {
+        Self {
+            gap_secs,
+            ..Self::default()
+        }
+    }
+
+    /// Records a row that could not be read.
+    pub fn bad_row(&mut self, file_index: usize, file: &str, line: u64, reason: impl Into<String>) {
+        self.bad_total += 1;
+        self.files.entry(file_index).or_default().bad += 1;
+        if self.bad_shown.len() < MAX_BAD_SHOWN {
+            self.bad_shown.push(BadRow {
+                file: file.to_string(),
+                line,
+                reason: reason.into(),
+            });
+        }
+    }
+
+    /// Adds one event (after the filters).
+    pub fn ingest(&mut self, file_index: usize, ev: &Event<'_>, filters: &Filters) {
+        let gap_secs = self.gap_secs;
+        if !filters.accepts(ev) {
+            self.filtered_out += 1;
+            return;
+        }
+        self.events += 1;
+        self.files.entry(file_index).or_default().events += 1;
+        extend_range(&mut self.first, &mut self.last, ev.ts);
+        match &ev.kind {
+            EventKind::Auth {
+                username,
+                password,
+                success,
+            } => self.auth(ev, username, password, *success, gap_secs),
+            EventKind::Command { line } => {
+                self.shell_commands += 1;
+                self.touch_source(ev);
+                self.timeline_add(ev.ts, 1);
+                let flags = self.command_line(ev, line);
+                self.touch_session(ev, gap_secs, 0, flags);
+            }
+            EventKind::Download { url } => self.recorded_download(ev, url, gap_secs),
+            EventKind::Connect => {
+                self.connects += 1;
+                self.touch_source(ev);
+                self.touch_session(ev, gap_secs, 0, 0);
+            }
+            EventKind::SessionEnd {
+                duration_ms,
+                attempts,
+            } => {
+                let key = self.touch_session(ev, gap_secs, 0, 0);
+                if let Some(state) = key.and_then(|k| self.sessions.get_mut(&k)) {
+                    state.duration_ms = state.duration_ms.max(*duration_ms);
+                    state.declared_attempts = state.declared_attempts.max(*attempts);
+                }
+            }
+        }
+    }
+
+    fn timeline_add(&mut self, ts: Option<Micros>, column: usize) {
+        if let Some(t) = ts {
+            let slot = self.timeline.entry(t.div_euclid(60_000_000)).or_default();
+            if let Some(c) = slot.get_mut(column) {
+                *c += 1;
+            }
+        }
+    }
+
+    fn touch_source(&mut self, ev: &Event<'_>) -> Option<&mut SourceState> {
+        let src = ev.src?;
+        let state = self.sources.entry(src).or_default();
+        state.touch(ev.ts);
+        if !ev.protocol.is_empty() {
+            push_unique(
+                &mut state.protocols,
+                id_of(feature::PROTO, &[&ev.protocol]),
+                MAX_SOURCE_LIST,
+            );
+        }
+        Some(state)
+    }
+
+    fn auth(
+        &mut self,
+        ev: &Event<'_>,
+        user: &str,
+        pass: &str,
+        success: Option<bool>,
+        gap_secs: i64,
+    ) {
+        self.auth_attempts += 1;
+        if success == Some(true) {
+            self.logins_succeeded += 1;
+        }
+        if !ev.protocol.is_empty() {
+            if let Some(c) = self.protocols.get_mut(&*ev.protocol) {
+                *c += 1;
+            } else {
+                self.protocols.insert(ev.protocol.as_ref().into(), 1);
+            }
+        }
+        if let Some(port) = ev.dst_port {
+            *self.ports.entry(port).or_default() += 1;
+        }
+        let stats = self.count_pair(user, pass);
+        let mut flags = 0;
+        if stats.is_command {
+            self.cmd_attempts += 1;
+            self.timeline_add(ev.ts, 1);
+            if let Some(s) = self.touch_source(ev) {
+                s.cmd_attempts += 1;
+            }
+            for line in command::pair_commands(user, pass) {
+                flags |= self.command_line(ev, line);
+            }
+        } else {
+            self.cred_attempts += 1;
+            self.timeline_add(ev.ts, 0);
+            flags |= sflag::CRED;
+            let id = id_of(feature::CRED, &[user, pass]);
+            if let Some(s) = self.touch_source(ev) {
+                s.cred_attempts += 1;
+                if stats.label == Some(CredLabel::Mirai) {
+                    s.mirai_cred_attempts += 1;
+                }
+                s.add_cred(id, 1);
+            }
+        }
+        self.touch_session(ev, gap_secs, 1, flags);
+    }
+
+    fn count_pair(&mut self, user: &str, pass: &str) -> PairStats {
+        if let Some(stats) = self.pairs.get_mut(&PairRef { user, pass }) {
+            stats.count += 1;
+            return *stats;
+        }
+        let is_command = command::is_command_pair(user, pass);
+        let label = if is_command {
+            None
+        } else {
+            data::cred_label(user, pass)
+        };
+        let stats = PairStats {
+            count: 1,
+            is_command,
+            label,
+        };
+        self.pairs.insert(
+            PairKey {
+                user: user.into(),
+                pass: pass.into(),
+            },
+            stats,
+        );
+        stats
+    }
+
+    /// Counts one command line; returns session flags.
+    fn command_line(&mut self, ev: &Event<'_>, line: &str) -> u8 {
+        let facts = match self.commands.get_mut(line) {
+            Some(stats) => {
+                stats.count += 1;
+                Arc::clone(&stats.facts)
+            }
+            None => {
+                let facts = Arc::new(command::analyze(line));
+                self.commands.insert(
+                    line.into(),
+                    CommandStats {
+                        count: 1,
+                        facts: Arc::clone(&facts),
+                    },
+                );
+                facts
+            }
+        };
+        for token in &facts.busybox_tokens {
+            if let Some(c) = self.busybox_tokens.get_mut(token.as_str()) {
+                *c += 1;
+            } else {
+                self.busybox_tokens.insert(token.as_str().into(), 1);
+            }
+        }
+        for d in &facts.downloads {
+            self.payload(ev, d);
+        }
+        let mut flags = session_word_flag(line);
+        if facts.markers & marker::SHELL_LINE != 0 {
+            flags |= sflag::SHELL_LINE;
+        }
+        if !facts.downloads.is_empty() {
+            flags |= sflag::DOWNLOAD;
+        }
+        if let Some(src) = ev.src {
+            let state = self.sources.entry(src).or_default();
+            state.markers |= facts.markers;
+            state.login_words |= flags & sflag::MIRAI_SEQ;
+            push_unique(
+                &mut state.lines,
+                id_of(feature::LINE, &[line]),
+                MAX_SOURCE_LIST,
+            );
+            for verb in &facts.verbs {
+                insert_sorted(
+                    &mut state.features,
+                    id_of(feature::VERB, &[verb]),
+                    MAX_SOURCE_FEATURES,
+                );
+            }
+            for d in &facts.downloads {
+                if !d.file.is_empty() {
+                    insert_sorted(
+                        &mut state.features,
+                        id_of(feature::FILE, &[&d.file]),
+                        MAX_SOURCE_FEATURES,
+                    );
+                }
+                if !d.host.is_empty() {
+                    insert_sorted(
+                        &mut state.features,
+                        id_of(feature::HOST, &[&d.host]),
+                        MAX_SOURCE_FEATURES,
+                    );
+                }
+            }
+        }
+        flags
+    }
+
+    fn payload(&mut self, ev: &Event<'_>, d: &command::Download) {
+        let key = (
+            d.method,
+            Box::<str>::from(d.host.as_str()),
+            d.port,
+            Box::<str>::from(d.file.as_str()),
+        );
+        *self.downloads.entry(key).or_default() += 1;
+        if d.host.is_empty() {
+            return;
+        }
+        let state = match self.payloads.get_mut(d.host.as_str()) {
+            Some(s) => s,
+            None => self.payloads.entry(d.host.as_str().into()).or_default(),
+        };
+        state.attempts += 1;
+        extend_range(&mut state.first, &mut state.last, ev.ts);
+        if let Some(src) = ev.src {
+            state.scanners.insert(src);
+        }
+        push_unique(&mut state.methods, d.method, MAX_PAYLOAD_LIST);
+        if !d.file.is_empty()
+            && !state.files.iter().any(|f| **f == *d.file)
+            && state.files.len() < MAX_PAYLOAD_LIST
+        {
+            state.files.push(d.file.as_str().into());
+        }
+        if let Some(p) = d.port {
+            push_unique(&mut state.ports, p, MAX_PAYLOAD_LIST);
+        }
+    }
+
+    fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64) {
+        self.recorded_downloads += 1;
+        self.touch_source(ev);
+        if let Some(d) = command::parse_url(url) {
+            self.payload(ev, &d);
+            if let Some(src) = ev.src {
+                let state = self.sources.entry(src).or_default();
+                state.markers |= marker::DOWNLOAD;
+                if d.port == Some(4636) {
+                    state.markers |= marker::HAJIME;
+                }
+                insert_sorted(
+                    &mut state.features,
+                    id_of(feature::HOST, &[&d.host]),
+                    MAX_SOURCE_FEATURES,
+                );
+                if !d.file.is_empty() {
+                    insert_sorted(
+                        &mut state.features,
+                        id_of(feature::FILE, &[&d.file]),
+                        MAX_SOURCE_FEATURES,
+                    );
+                }
+            }
+        }
+        self.touch_session(ev, gap_secs, 0, sflag::DOWNLOAD);
+    }
+
+    /// Adds the event to its session; returns the session-id key when the log had ids.
+    fn touch_session(
+        &mut self,
+        ev: &Event<'_>,
+        gap_secs: i64,
+        attempts: u32,
+        flags: u8,
+    ) -> Option<u64> {
+        let add = SessionState {
+            first: ev.ts,
+            last: ev.ts,
+            src: ev.src,
+            attempts,
+            flags,
+            duration_ms: None,
+            declared_attempts: None,
+        };
+        if let Some(id) = ev.session.as_deref().filter(|s| !s.is_empty()) {
+            let key = id_of(0, &[id]);
+            self.sessions.entry(key).or_default().merge(add);
+            return Some(key);
+        }
+        let src = ev.src?;
+        let list = self
+            .gap_sessions
+            .entry((src, ev.src_port.unwrap_or(0)))
+            .or_default();
+        add_to_gap_sessions(list, add, gap_secs);
+        None
+    }
+
+    /// Folds another worker's counts into this one.
+    pub fn merge(&mut self, mut other: Aggregator) {
+        if other.sources.len() > self.sources.len() {
+            std::mem::swap(self, &mut other);
+        }
+        self.events += other.events;
+        self.filtered_out += other.filtered_out;
+        self.auth_attempts += other.auth_attempts;
+        self.cred_attempts += other.cred_attempts;
+        self.cmd_attempts += other.cmd_attempts;
+        self.shell_commands += other.shell_commands;
+        self.logins_succeeded += other.logins_succeeded;
+        self.recorded_downloads += other.recorded_downloads;
+        self.connects += other.connects;
+        merge_range(&mut self.first, &mut self.last, other.first, other.last);
+        add_counts(&mut self.protocols, other.protocols);
+        add_counts(&mut self.ports, other.ports);
+        add_counts(&mut self.busybox_tokens, other.busybox_tokens);
+        add_counts(&mut self.downloads, other.downloads);
+        for (k, v) in other.sources {
+            match self.sources.get_mut(&k) {
+                Some(s) => s.merge(v),
+                None => {
+                    self.sources.insert(k, v);
+                }
+            }
+        }
+        for (k, v) in other.pairs {
+            match self.pairs.get_mut(&k) {
+                Some(s) => s.count += v.count,
+                None => {
+                    self.pairs.insert(k, v);
+                }
+            }
+        }
+        for (k, v) in other.commands {
+            match self.commands.get_mut(&k) {
+                Some(s) => s.count += v.count,
+                None => {
+                    self.commands.insert(k, v);
+                }
+            }
+        }
+        for (k, v) in other.timeline {
+            let slot = self.timeline.entry(k).or_default();
+            slot[0] += v[0];
+            slot[1] += v[1];
+        }
+        for (k, v) in other.sessions {
+            self.sessions.entry(k).or_default().merge(v);
+        }
+        for (k, v) in other.gap_sessions {
+            let list = self.gap_sessions.entry(k).or_default();
+            list.extend(v);
+            coalesce_gap_sessions(list, self.gap_secs);
+        }
+        for (k, v) in other.payloads {
+            self.payloads.entry(k).or_default().merge(v);
+        }
+        for (k, v) in other.files {
+            let slot = self.files.entry(k).or_default();
+            slot.events += v.events;
+            slot.bad += v.bad;
+        }
+        self.bad_total += other.bad_total;
+        self.bad_shown.extend(other.bad_shown);
+        self.bad_shown.sort();
+        self.bad_shown.truncate(MAX_BAD_SHOWN);
+    }
+}
+
+fn add_counts<K: Hash + Eq>(into: &mut Map<K, u64>, from: Map<K, u64>) {
+    for (k, v) in from {
+        *into.entry(k).or_default() += v;
+    }
+}
+
+fn add_to_gap_sessions(list: &mut Vec<SessionState>, add: SessionState, gap_secs: i64) {
+    let gap = gap_secs.saturating_mul(1_000_000);
+    let fits = |s: &SessionState| match (add.first, s.first, s.last) {
+        (Some(t), Some(f), Some(l)) => t >= f.saturating_sub(gap) && t <= l.saturating_add(gap),
+        (None, _, _) | (_, None, _) | (_, _, None) => true,
+    };
+    match list.iter_mut().rev().find(|s| fits(s)) {
+        Some(s) => s.merge(add),
+        None => list.push(add),
+    }
+}
+
+fn coalesce_gap_sessions(list: &mut Vec<SessionState>, gap_secs: i64) {
+    list.sort_by_key(|s| s.first);
+    let mut out: Vec<SessionState> = Vec::with_capacity(list.len());
+    for s in list.drain(..) {
+        match out.last_mut() {
+            Some(prev) if gap_overlaps(prev, &s, gap_secs) => prev.merge(s),
+            _ => out.push(s),
+        }
+    }
+    *list = out;
+}
+
+fn gap_overlaps(a: &SessionState, b: &SessionState, gap_secs: i64) -> bool {
+    match (a.last, b.first) {
+        (Some(l), Some(f)) => f <= l.saturating_add(gap_secs.saturating_mul(1_000_000)),
+        _ => true,
+    }
+}

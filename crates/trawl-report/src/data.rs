@@ -1,0 +1,149 @@
+//! Data tables compiled into the binary (`data/` beside `src/`), parsed once.
+
+use std::sync::LazyLock;
+
+use hashbrown::HashSet;
+
+const MIRAI_CREDS: &str = include_str!("../data/mirai_creds.csv");
+const IOT_DEFAULT_CREDS: &str = include_str!("../data/iot_default_creds.csv");
+const LOGIN_COMMANDS: &str = include_str!("../data/login_commands.txt");
+const SHELL_VERBS: &str = include_str!("../data/shell_verbs.txt");
+const BUSYBOX_APPLETS: &str = include_str!("../data/busybox_applets.txt");
+const FAMILY_MARKERS: &str = include_str!("../data/family_markers.tsv");
+const OPENCANARY_LOGTYPES: &str = include_str!("../data/opencanary_logtypes.tsv");
+
+/// Where a credential pair is known from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredLabel {
+    /// In Mirai's scanner table (`mirai/bot/scanner.c`).
+    Mirai,
+    /// In the seed's list of IoT default credentials, not in Mirai's table.
+    IotDefault,
+}
+
+impl CredLabel {
+    /// Short name used in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredLabel::Mirai => "mirai",
+            CredLabel::IotDefault => "iot-default",
+        }
+    }
+}
+
+struct CredTables {
+    mirai: HashSet<(String, String)>,
+    iot: HashSet<(String, String)>,
+}
+
+fn parse_cred_csv(text: &str) -> HashSet<(String, String)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .filter_map(|r| Some((r.get(0)?.to_string(), r.get(1)?.to_string())))
+        .collect()
+}
+
+static CREDS: LazyLock<CredTables> = LazyLock::new(|| CredTables {
+    mirai: parse_cred_csv(MIRAI_CREDS),
+    iot: parse_cred_csv(IOT_DEFAULT_CREDS),
+});
+
+fn word_list(text: &str) -> HashSet<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+static LOGIN_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| word_list(LOGIN_COMMANDS));
+static VERBS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| word_list(SHELL_VERBS));
+static APPLETS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| word_list(BUSYBOX_APPLETS));
+static MARKERS: LazyLock<Vec<(&'static str, &'static str)>> =
+    LazyLock::new(|| tsv_pairs(FAMILY_MARKERS));
+static LOGTYPES: LazyLock<Vec<(u32, &'static str, &'static str)>> = LazyLock::new(|| {
+    OPENCANARY_LOGTYPES
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.split('\t');
+            let code = parts.next()?.trim().parse().ok()?;
+            Some((code, parts.next()?.trim(), parts.next()?.trim()))
+        })
+        .collect()
+});
+
+fn tsv_pairs(text: &'static str) -> Vec<(&'static str, &'static str)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t'))
+        .collect()
+}
+
+/// The label of a credential pair, if it is a known IoT default.
+pub fn cred_label(username: &str, password: &str) -> Option<CredLabel> {
+    let key = (username.to_string(), password.to_string());
+    if CREDS.mirai.contains(&key) {
+        Some(CredLabel::Mirai)
+    } else if CREDS.iot.contains(&key) {
+        Some(CredLabel::IotDefault)
+    } else {
+        None
+    }
+}
+
+/// True if the pair is in Mirai's scanner table.
+pub fn is_mirai_cred(username: &str, password: &str) -> bool {
+    cred_label(username, password) == Some(CredLabel::Mirai)
+}
+
+/// Words Mirai-style bots type at login prompts (`enable`, `system`, `shell`, `sh`...).
+pub fn is_login_word(word: &str) -> bool {
+    LOGIN_WORDS.contains(word)
+}
+
+/// First words of shell command lines (`cd`, `tftp`, `wget`...).
+pub fn is_shell_verb(word: &str) -> bool {
+    VERBS.contains(word)
+}
+
+/// Real BusyBox applet names.
+pub fn is_busybox_applet(word: &str) -> bool {
+    APPLETS.contains(word)
+}
+
+/// `(marker, substring)` family fingerprints.
+pub fn family_markers() -> &'static [(&'static str, &'static str)] {
+    &MARKERS
+}
+
+/// OpenCanary `logtype` code → `(protocol, kind)` where kind is `auth`, `connect` or `other`.
+pub fn opencanary_logtype(code: u32) -> Option<(&'static str, &'static str)> {
+    LOGTYPES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, proto, kind)| (*proto, *kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_load() {
+        assert_eq!(cred_label("root", "xc3511"), Some(CredLabel::Mirai));
+        assert_eq!(cred_label("root", ""), Some(CredLabel::Mirai));
+        assert_eq!(cred_label("root", "5up"), Some(CredLabel::IotDefault));
+        assert_eq!(cred_label("Admin", "5up"), None);
+        assert_eq!(CREDS.mirai.len(), 61);
+        assert_eq!(CREDS.iot.len(), 72);
+        assert!(is_login_word("enable") && is_login_word("sh") && !is_login_word("root"));
+        assert!(is_busybox_applet("wget") && !is_busybox_applet("MIRAI"));
+        assert_eq!(opencanary_logtype(4002), Some(("ssh", "auth")));
+        assert!(!family_markers().is_empty());
+    }
+}

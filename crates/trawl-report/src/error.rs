@@ -1,0 +1,64 @@
+//! Errors of the report library.
+
+use std::path::PathBuf;
+
+/// What can stop a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// An input file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A glob matched nothing or a path does not exist.
+    #[error("{0}: no such file (or the pattern matched nothing)")]
+    NoInput(String),
+    /// A glob pattern is malformed.
+    #[error("bad pattern {pattern}: {message}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        message: String,
+    },
+    /// The file's format is not one trawl report reads.
+    #[error("{path}: line 1: unrecognised format ({detail})")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// What was seen.
+        detail: String,
+    },
+    /// A bad row under `--strict`.
+    #[error("{file}:{line}: {reason}")]
+    BadRow {
+        /// File name.
+        file: String,
+        /// 1-based line.
+        line: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A SQLite input could not be read.
+    #[error("{path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Writing the output failed.
+    #[error("writing report: {0}")]
+    Output(#[from] std::io::Error),
+    /// CSV output failed.
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+    /// JSON output failed.
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}

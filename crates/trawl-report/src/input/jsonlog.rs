@@ -1,0 +1,351 @@
+//! JSON lines: Cowrie, OpenCanary, Heralding `log_session.json`, trawl `events.jsonl`.
+//!
+//! Each line is recognised on its own by its fields: `eventid` (Cowrie),
+//! `logtype` (OpenCanary), `type` (trawl), `auth_attempts` without `type`
+//! (Heralding session JSON).
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use crate::Options;
+use crate::agg::Aggregator;
+use crate::error::ReportError;
+use crate::event::{Event, EventKind};
+use crate::input::Block;
+use crate::input::csvlog::{bad, clip};
+use crate::time::parse_timestamp;
+
+/// A number or a string holding one (Cowrie writes ports as numbers, some shippers as strings).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrText<'a> {
+    Num(f64),
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+}
+
+impl NumOrText<'_> {
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            NumOrText::Num(n) => Some(*n),
+            NumOrText::Text(t) => t.trim().parse().ok(),
+        }
+    }
+    fn as_port(&self) -> Option<u16> {
+        self.as_f64()
+            .filter(|n| (0.0..=65535.0).contains(n))
+            .map(|n| n as u16)
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct LogData<'a> {
+    #[serde(rename = "USERNAME", borrow)]
+    username: Option<Cow<'a, str>>,
+    #[serde(rename = "PASSWORD", borrow)]
+    password: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct NestedAttempt<'a> {
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    username: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    password: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    eventid: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    logtype: Option<u32>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    utc_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    src_ip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    source_ip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    src_host: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    src_port: Option<NumOrText<'a>>,
+    #[serde(borrow)]
+    source_port: Option<NumOrText<'a>>,
+    #[serde(borrow)]
+    dst_port: Option<NumOrText<'a>>,
+    #[serde(borrow)]
+    destination_port: Option<NumOrText<'a>>,
+    #[serde(borrow)]
+    session: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    protocol: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    username: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    password: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    input: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    duration: Option<NumOrText<'a>>,
+    #[serde(borrow)]
+    duration_ms: Option<NumOrText<'a>>,
+    num_auth_attempts: Option<u64>,
+    #[serde(borrow)]
+    auth_attempts: Option<Vec<NestedAttempt<'a>>>,
+    #[serde(borrow)]
+    logdata: Option<LogData<'a>>,
+}
+
+/// Names the format of a first line, for the input summary.
+pub fn describe(line: &str) -> String {
+    match serde_json::from_str::<Line<'_>>(line) {
+        Ok(l) if l.eventid.is_some() => "Cowrie JSON".into(),
+        Ok(l) if l.logtype.is_some() => "OpenCanary JSON".into(),
+        Ok(l) if l.kind.is_some() => "trawl events.jsonl".into(),
+        Ok(l) if l.auth_attempts.is_some() => "Heralding session JSON".into(),
+        _ => "JSON lines".into(),
+    }
+}
+
+fn text<'a>(v: &Option<Cow<'a, str>>) -> Cow<'a, str> {
+    v.clone().unwrap_or(Cow::Borrowed(""))
+}
+
+fn parse_ip(text: Option<&Cow<'_, str>>) -> Option<IpAddr> {
+    text?
+        .trim()
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+/// Parses every line of a JSON-lines block.
+pub fn parse_block(block: &Block, agg: &mut Aggregator, opts: &Options) -> Result<(), ReportError> {
+    let file = &block.file;
+    for (offset, raw) in block.data.split(|&b| b == b'\n').enumerate() {
+        let line_no = block.first_line + offset as u64;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let line: Line<'_> = match serde_json::from_slice(raw) {
+            Ok(l) => l,
+            Err(e) => {
+                bad(
+                    agg,
+                    opts,
+                    file.index,
+                    &file.display,
+                    line_no,
+                    format!("bad JSON: {e}"),
+                )?;
+                continue;
+            }
+        };
+        if let Err(reason) = ingest_line(&line, agg, file.index, opts) {
+            bad(agg, opts, file.index, &file.display, line_no, reason)?;
+        }
+    }
+    Ok(())
+}
+
+fn ingest_line(
+    line: &Line<'_>,
+    agg: &mut Aggregator,
+    index: usize,
+    opts: &Options,
+) -> Result<(), String> {
+    if let Some(eventid) = &line.eventid {
+        return cowrie(line, eventid, agg, index, opts);
+    }
+    if let Some(code) = line.logtype {
+        return opencanary(line, code, agg, index, opts);
+    }
+    if line.kind.is_some() || line.auth_attempts.is_some() {
+        return trawl_or_heralding(line, agg, index, opts);
+    }
+    Err("JSON line is not a Cowrie, OpenCanary, Heralding or trawl record".into())
+}
+
+fn required_ts(text: Option<&Cow<'_, str>>) -> Result<i64, String> {
+    let t = text.ok_or("missing timestamp")?;
+    parse_timestamp(t).ok_or_else(|| format!("bad timestamp {:?}", clip(t)))
+}
+
+fn required_ip(text: Option<&Cow<'_, str>>, name: &str) -> Result<IpAddr, String> {
+    parse_ip(text)
+        .ok_or_else(|| format!("missing or bad {name} {:?}", clip(text.map_or("", |t| t))))
+}
+
+fn cowrie(
+    line: &Line<'_>,
+    eventid: &str,
+    agg: &mut Aggregator,
+    index: usize,
+    opts: &Options,
+) -> Result<(), String> {
+    let base = |kind| -> Result<Event<'_>, String> {
+        Ok(Event {
+            ts: Some(required_ts(line.timestamp.as_ref())?),
+            src: Some(required_ip(line.src_ip.as_ref(), "src_ip")?),
+            src_port: line.src_port.as_ref().and_then(NumOrText::as_port),
+            dst_port: line.dst_port.as_ref().and_then(NumOrText::as_port),
+            protocol: Cow::Owned(
+                line.protocol
+                    .as_deref()
+                    .unwrap_or("ssh")
+                    .to_ascii_lowercase(),
+            ),
+            session: line.session.clone(),
+            kind,
+        })
+    };
+    let kind = match eventid {
+        "cowrie.login.failed" | "cowrie.login.success" => {
+            if line.username.is_none() {
+                return Ok(()); // public-key attempt: no password to analyse
+            }
+            let success = Some(eventid == "cowrie.login.success");
+            EventKind::Auth {
+                username: text(&line.username),
+                password: text(&line.password),
+                success,
+            }
+        }
+        "cowrie.command.input" | "cowrie.command.failed" => EventKind::Command {
+            line: line.input.clone().ok_or("command event without input")?,
+        },
+        "cowrie.session.file_download" | "cowrie.session.file_download.failed" => match &line.url {
+            Some(url) => EventKind::Download { url: url.clone() },
+            None => return Ok(()),
+        },
+        "cowrie.session.connect" => EventKind::Connect,
+        "cowrie.session.closed" => {
+            let ms = match (&line.duration_ms, &line.duration) {
+                (Some(ms), _) => ms.as_f64(),
+                (None, Some(secs)) => secs.as_f64().map(|s| s * 1000.0),
+                (None, None) => None,
+            };
+            EventKind::SessionEnd {
+                duration_ms: ms.filter(|m| m.is_finite() && *m >= 0.0).map(|m| m as u64),
+                attempts: None,
+            }
+        }
+        _ => return Ok(()),
+    };
+    let ev = base(kind)?;
+    agg.ingest(index, &ev, &opts.filters);
+    Ok(())
+}
+
+fn opencanary(
+    line: &Line<'_>,
+    code: u32,
+    agg: &mut Aggregator,
+    index: usize,
+    opts: &Options,
+) -> Result<(), String> {
+    let Some((protocol, kind)) = crate::data::opencanary_logtype(code) else {
+        return Ok(());
+    };
+    let kind = match kind {
+        "auth" => {
+            let data = line.logdata.as_ref().ok_or("login event without logdata")?;
+            EventKind::Auth {
+                username: data.username.clone().unwrap_or(Cow::Borrowed("")),
+                password: data.password.clone().unwrap_or(Cow::Borrowed("")),
+                success: None,
+            }
+        }
+        "connect" => EventKind::Connect,
+        _ => return Ok(()),
+    };
+    let ev = Event {
+        ts: Some(required_ts(
+            line.utc_time.as_ref().or(line.timestamp.as_ref()),
+        )?),
+        src: Some(required_ip(line.src_host.as_ref(), "src_host")?),
+        src_port: line.src_port.as_ref().and_then(NumOrText::as_port),
+        dst_port: line.dst_port.as_ref().and_then(NumOrText::as_port),
+        protocol: Cow::Borrowed(protocol),
+        session: None,
+        kind,
+    };
+    agg.ingest(index, &ev, &opts.filters);
+    Ok(())
+}
+
+fn trawl_or_heralding(
+    line: &Line<'_>,
+    agg: &mut Aggregator,
+    index: usize,
+    opts: &Options,
+) -> Result<(), String> {
+    let ts = required_ts(line.timestamp.as_ref())?;
+    let src = required_ip(line.source_ip.as_ref(), "source_ip")?;
+    let protocol = Cow::<str>::Owned(
+        line.protocol
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+    );
+    let make = |ts, kind| Event {
+        ts: Some(ts),
+        src: Some(src),
+        src_port: line.source_port.as_ref().and_then(NumOrText::as_port),
+        dst_port: line.destination_port.as_ref().and_then(NumOrText::as_port),
+        protocol: protocol.clone(),
+        session: line.session_id.clone(),
+        kind,
+    };
+    match line.kind.as_deref() {
+        Some("auth_attempt") => {
+            let kind = EventKind::Auth {
+                username: text(&line.username),
+                password: text(&line.password),
+                success: None,
+            };
+            agg.ingest(index, &make(ts, kind), &opts.filters);
+        }
+        Some("session") | None => {
+            if line.kind.is_none() {
+                // Heralding's log_session.json: the attempts exist only here.
+                for attempt in line.auth_attempts.iter().flatten() {
+                    let at = attempt
+                        .timestamp
+                        .as_ref()
+                        .and_then(|t| parse_timestamp(t))
+                        .unwrap_or(ts);
+                    let kind = EventKind::Auth {
+                        username: text(&attempt.username),
+                        password: text(&attempt.password),
+                        success: None,
+                    };
+                    agg.ingest(index, &make(at, kind), &opts.filters);
+                }
+            }
+            let secs = line.duration.as_ref().and_then(NumOrText::as_f64);
+            let kind = EventKind::SessionEnd {
+                duration_ms: secs
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(|s| (s * 1000.0) as u64),
+                attempts: line.num_auth_attempts,
+            };
+            agg.ingest(index, &make(ts, kind), &opts.filters);
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! Every table in one long CSV: `table,rank,value,username,password,count,kind,label,detail`.
+
+use std::io::Write;
+
+use crate::error::ReportError;
+use crate::report::{Count, PairCount, Report};
+
+fn counts(
+    w: &mut csv::Writer<&mut dyn Write>,
+    table: &str,
+    items: &[Count],
+) -> Result<(), csv::Error> {
+    for (i, c) in items.iter().enumerate() {
+        let rank = (i + 1).to_string();
+        w.write_record([
+            table,
+            &rank,
+            &c.value,
+            "",
+            "",
+            &c.count.to_string(),
+            "",
+            "",
+            "",
+        ])?;
+    }
+    Ok(())
+}
+
+fn pairs(
+    w: &mut csv::Writer<&mut dyn Write>,
+    table: &str,
+    items: &[PairCount],
+) -> Result<(), csv::Error> {
+    for (i, p) in items.iter().enumerate() {
+        let rank = (i + 1).to_string();
+        w.write_record([
+            table,
+            &rank,
+            "",
+            &p.username,
+            &p.password,
+            &p.count.to_string(),
+            p.kind,
+            p.label.unwrap_or(""),
+            "",
+        ])?;
+    }
+    Ok(())
+}
+
+/// Writes the CSV.
+pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "table", "rank", "value", "username", "password", "count", "kind", "label", "detail",
+    ])?;
+    let t = &r.totals;
+    for (k, v) in [
+        ("events", t.events),
+        ("login_prompt_entries", t.login_prompt_entries),
+        ("credential_attempts", t.credential_attempts),
+        ("command_entries", t.command_entries),
+        ("shell_commands", t.shell_commands),
+        ("sources", t.sources),
+        ("sessions", t.sessions),
+        ("bad_rows", t.bad_rows),
+    ] {
+        w.write_record(["totals", "", k, "", "", &v.to_string(), "", "", ""])?;
+    }
+    counts(&mut w, "protocols", &r.protocols)?;
+    counts(&mut w, "ports", &r.ports)?;
+    counts(&mut w, "top_sources", &r.top_sources)?;
+    counts(&mut w, "top_usernames", &r.top_usernames)?;
+    counts(&mut w, "top_passwords", &r.top_passwords)?;
+    pairs(&mut w, "top_pairs", &r.top_pairs)?;
+    counts(
+        &mut w,
+        "top_credential_usernames",
+        &r.top_credential_usernames,
+    )?;
+    counts(
+        &mut w,
+        "top_credential_passwords",
+        &r.top_credential_passwords,
+    )?;
+    pairs(&mut w, "top_credentials", &r.top_credentials)?;
+    counts(&mut w, "top_commands", &r.top_commands)?;
+    for p in &r.timeline.points {
+        w.write_record([
+            "timeline",
+            "",
+            &p.start,
+            "",
+            "",
+            &p.credentials.to_string(),
+            "credentials",
+            "",
+            &p.commands.to_string(),
+        ])?;
+    }
+    for f in &r.iot.families {
+        w.write_record([
+            "families",
+            "",
+            f.family,
+            "",
+            "",
+            &f.sources.to_string(),
+            "",
+            "",
+            &f.events.to_string(),
+        ])?;
+    }
+    for (i, p) in r.payload_hosts.iter().enumerate() {
+        let detail = format!(
+            "scanners={} methods={} files={} first={} last={}",
+            p.scanners,
+            p.methods.join("|"),
+            p.files.join("|"),
+            p.first_seen.clone().unwrap_or_default(),
+            p.last_seen.clone().unwrap_or_default()
+        );
+        w.write_record([
+            "payload_hosts",
+            &(i + 1).to_string(),
+            &p.host,
+            "",
+            "",
+            &p.attempts.to_string(),
+            "",
+            "",
+            &detail,
+        ])?;
+    }
+    for c in &r.campaigns {
+        let detail = format!(
+            "family={} creds={} hosts={} flags={}",
+            c.family,
+            c.credentials
+                .iter()
+                .map(|p| format!("{}/{}", p.username, p.password))
+                .collect::<Vec<_>>()
+                .join("|"),
+            c.payload_hosts.join("|"),
+            c.flags.join("|")
+        );
+        w.write_record([
+            "campaigns",
+            &c.id.to_string(),
+            &c.source_sample.join("|"),
+            "",
+            "",
+            &c.sources.to_string(),
+            "",
+            "",
+            &detail,
+        ])?;
+    }
+    for b in &r.bad_rows.shown {
+        w.write_record([
+            "bad_rows",
+            "",
+            &b.file,
+            "",
+            "",
+            &b.line.to_string(),
+            "",
+            "",
+            &b.reason,
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! Output formats: aligned text (default), JSON, CSV, Markdown, HTML.
+
+mod csv_out;
+mod html;
+mod md;
+mod svg;
+mod text;
+
+use std::io::Write;
+
+use crate::error::ReportError;
+use crate::report::Report;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Aligned terminal tables.
+    Text,
+    /// One JSON document.
+    Json,
+    /// Every table in one long CSV (`table,rank,...`).
+    Csv,
+    /// Markdown tables.
+    Md,
+    /// A self-contained HTML page with inline SVG charts.
+    Html,
+}
+
+/// Writes the report.
+pub fn render(
+    report: &Report,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), ReportError> {
+    match format {
+        OutputFormat::Text => text::render(report, out)?,
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Csv => csv_out::render(report, out)?,
+        OutputFormat::Md => md::render(report, out)?,
+        OutputFormat::Html => out.write_all(html::render(report).as_bytes())?,
+    }
+    Ok(())
+}
+
+/// Makes hostile text safe to print on a terminal or in a table cell: control
+/// characters (ANSI escapes, newlines) become `\xNN`/`\n`, and long text is cut.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i >= max_chars {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A labelled table: title, headers, rows, which columns are numbers (right-aligned).
+pub(crate) struct Table {
+    pub title: String,
+    pub headers: Vec<&'static str>,
+    pub numeric: Vec<bool>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Every table of the report, in display order (shared by text, Markdown and HTML).
+pub(crate) fn tables(r: &Report) -> Vec<Table> {
+    use crate::report::{Count, PairCount};
+    let count_table = |title: &str, what: &'static str, items: &[Count]| Table {
+        title: title.to_string(),
+        headers: vec!["count", what],
+        numeric: vec![true, false],
+        rows: items
+            .iter()
+            .map(|c| vec![c.count.to_string(), c.value.clone()])
+            .collect(),
+    };
+    let pair_table = |title: &str, items: &[PairCount]| Table {
+        title: title.to_string(),
+        headers: vec!["count", "username", "password", "kind", "label"],
+        numeric: vec![true, false, false, false, false],
+        rows: items
+            .iter()
+            .map(|p| {
+                vec![
+                    p.count.to_string(),
+                    p.username.clone(),
+                    p.password.clone(),
+                    p.kind.into(),
+                    p.label.unwrap_or("").into(),
+                ]
+            })
+            .collect(),
+    };
+    let mut t = vec![
+        Table {
+            title: "Inputs".into(),
+            headers: vec!["file", "format", "events", "bad rows"],
+            numeric: vec![false, false, true, true],
+            rows: r
+                .inputs
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.path.clone(),
+                        i.format.clone(),
+                        i.events.to_string(),
+                        i.bad_rows.to_string(),
+                    ]
+                })
+                .collect(),
+        },
+        totals_table(r),
+        count_table(
+            "Login-prompt entries per protocol",
+            "protocol",
+            &r.protocols,
+        ),
+        count_table(
+            "Login-prompt entries per destination port",
+            "port",
+            &r.ports,
+        ),
+        count_table("Top sources", "source_ip", &r.top_sources),
+        count_table("Top usernames (as logged)", "username", &r.top_usernames),
+        count_table("Top passwords (as logged)", "password", &r.top_passwords),
+        pair_table("Top username,password pairs (as logged)", &r.top_pairs),
+        count_table(
+            "Top usernames (credential attempts only)",
+            "username",
+            &r.top_credential_usernames,
+        ),
+        count_table(
+            "Top passwords (credential attempts only)",
+            "password",
+            &r.top_credential_passwords,
+        ),
+        pair_table("Top credentials", &r.top_credentials),
+        count_table("Top post-login commands", "command", &r.top_commands),
+        Table {
+            title: "IoT families (by source fingerprint)".into(),
+            headers: vec!["sources", "events", "family"],
+            numeric: vec![true, true, false],
+            rows: r
+                .iot
+                .families
+                .iter()
+                .map(|f| vec![f.sources.to_string(), f.events.to_string(), f.family.into()])
+                .collect(),
+        },
+        pair_table(
+            "Known IoT default credentials seen",
+            &r.iot.top_default_credentials,
+        ),
+        count_table("BusyBox token checks", "token", &r.iot.busybox_tokens),
+        Table {
+            title: "Payload hosts".into(),
+            headers: vec![
+                "attempts",
+                "scanners",
+                "host",
+                "methods",
+                "files",
+                "first seen",
+                "last seen",
+                "credentials used",
+            ],
+            numeric: vec![true, true, false, false, false, false, false, false],
+            rows: r
+                .payload_hosts
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.attempts.to_string(),
+                        p.scanners.to_string(),
+                        p.host.clone(),
+                        p.methods.join(","),
+                        p.files.join(","),
+                        p.first_seen.clone().unwrap_or_default(),
+                        p.last_seen.clone().unwrap_or_default(),
+                        p.credentials
+                            .iter()
+                            .map(|c| format!("{}/{} ({})", c.username, c.password, c.count))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ]
+                })
+                .collect(),
+        },
+        Table {
+            title: "Downloads".into(),
+            headers: vec!["count", "method", "host", "port", "file"],
+            numeric: vec![true, false, false, true, false],
+            rows: r
+                .downloads
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.count.to_string(),
+                        d.method.clone(),
+                        d.host.clone(),
+                        d.port.map(|p| p.to_string()).unwrap_or_default(),
+                        d.file.clone(),
+                    ]
+                })
+                .collect(),
+        },
+        Table {
+            title: "Campaigns".into(),
+            headers: vec![
+                "#",
+                "sources",
+                "events",
+                "family",
+                "first seen",
+                "last seen",
+                "protocols",
+                "credentials",
+                "payload hosts",
+                "flags",
+            ],
+            numeric: vec![
+                true, true, true, false, false, false, false, false, false, false,
+            ],
+            rows: r
+                .campaigns
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.to_string(),
+                        c.sources.to_string(),
+                        c.events.to_string(),
+                        c.family.into(),
+                        c.first_seen.clone().unwrap_or_default(),
+                        c.last_seen.clone().unwrap_or_default(),
+                        c.protocols.join(","),
+                        format!(
+                            "{} pair(s): {}",
+                            c.distinct_credentials,
+                            c.credentials
+                                .iter()
+                                .map(|p| format!("{}/{}", p.username, p.password))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                        c.payload_hosts.join(" "),
+                        c.flags.join("; "),
+                    ]
+                })
+                .collect(),
+        },
+        sessions_table(r),
+        Table {
+            title: "Longest sessions".into(),
+            headers: vec!["entries", "source", "start", "seconds", "behaviour"],
+            numeric: vec![true, false, false, true, false],
+            rows: r
+                .sessions
+                .top
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.attempts.to_string(),
+                        s.source.clone(),
+                        s.start.clone(),
+                        format!("{:.1}", s.duration_seconds),
+                        s.behaviour.clone(),
+                    ]
+                })
+                .collect(),
+        },
+        Table {
+            title: format!(
+                "Attempts over time ({}-second buckets)",
+                r.timeline.bucket_seconds
+            ),
+            headers: vec!["start", "credentials", "commands"],
+            numeric: vec![false, true, true],
+            rows: r
+                .timeline
+                .points
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.start.clone(),
+                        p.credentials.to_string(),
+                        p.commands.to_string(),
+                    ]
+                })
+                .collect(),
+        },
+    ];
+    t.push(Table {
+        title: format!(
+            "Bad rows ({} total, first {} shown)",
+            r.bad_rows.total,
+            r.bad_rows.shown.len()
+        ),
+        headers: vec!["file", "line", "problem"],
+        numeric: vec![false, true, false],
+        rows: r
+            .bad_rows
+            .shown
+            .iter()
+            .map(|b| vec![b.file.clone(), b.line.to_string(), b.reason.clone()])
+            .collect(),
+    });
+    t
+}
+
+fn totals_table(r: &Report) -> Table {
+    let t = &r.totals;
+    let (first, last) = r.time_range.clone().unwrap_or_default();
+    let rows = [
+        ("events", t.events.to_string()),
+        ("time range", format!("{first} → {last}")),
+        ("login-prompt entries", t.login_prompt_entries.to_string()),
+        ("  credential attempts", t.credential_attempts.to_string()),
+        ("  post-login commands", t.command_entries.to_string()),
+        ("shell commands (Cowrie)", t.shell_commands.to_string()),
+        ("logins accepted", t.logins_succeeded.to_string()),
+        ("recorded downloads", t.recorded_downloads.to_string()),
+        ("distinct sources", t.sources.to_string()),
+        ("distinct credentials", t.distinct_credentials.to_string()),
+        ("sessions", t.sessions.to_string()),
+        (
+            "Mirai default credential attempts",
+            r.iot.mirai_default_attempts.to_string(),
+        ),
+        (
+            "other IoT default credential attempts",
+            r.iot.iot_default_attempts.to_string(),
+        ),
+        ("filtered out", t.filtered_out.to_string()),
+        ("bad rows", t.bad_rows.to_string()),
+    ];
+    Table {
+        title: "Totals".into(),
+        headers: vec!["what", "value"],
+        numeric: vec![false, true],
+        rows: rows
+            .into_iter()
+            .map(|(k, v)| vec![k.to_string(), v])
+            .collect(),
+    }
+}
+
+fn sessions_table(r: &Report) -> Table {
+    let s = &r.sessions;
+    let mut rows: Vec<(String, String)> = [
+        ("sessions", s.total.to_string()),
+        ("  from session ids", s.by_session_id.to_string()),
+        (
+            "  rebuilt by address and time gap",
+            s.by_time_gap.to_string(),
+        ),
+        ("with credential attempts", s.with_credentials.to_string()),
+        ("with post-login commands", s.with_commands.to_string()),
+        (
+            "with Mirai's enable/system/shell/sh",
+            s.mirai_sequence.to_string(),
+        ),
+        ("with download commands", s.with_downloads.to_string()),
+        (
+            "median length (s)",
+            s.median_duration_seconds
+                .map(|d| format!("{d:.1}"))
+                .unwrap_or_default(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for h in &s.attempts_histogram {
+        rows.push((format!("with {} entries", h.value), h.count.to_string()));
+    }
+    Table {
+        title: "Sessions".into(),
+        headers: vec!["what", "value"],
+        numeric: vec![false, true],
+        rows: rows
+            .into_iter()
+            .map(|(k, v)| vec![k.to_string(), v])
+            .collect(),
+    }
+}

@@ -1,0 +1,165 @@
+//! Timestamps as microseconds since the Unix epoch (UTC).
+//!
+//! Honeypot logs use a handful of fixed layouts (`2016-12-14 21:50:14.344387`,
+//! `2024-05-01T10:00:00.123456Z`, RFC 3339 with offsets). They are parsed here
+//! by hand because this runs once per row on tens of millions of rows and a
+//! fixed-layout parser is several times faster than chrono's format-driven one;
+//! chrono is still used for formatting and for the `--since/--until` flags.
+
+/// Microseconds since 1970-01-01T00:00:00Z.
+pub type Micros = i64;
+
+/// Parses `YYYY-MM-DD[ T]HH:MM[:SS[.fraction]][Z|±HH[:]MM]`, or a plain number of
+/// epoch seconds (fractional allowed). Returns `None` for anything else.
+pub fn parse_timestamp(text: &str) -> Option<Micros> {
+    let s = text.trim().as_bytes();
+    if s.len() >= 16 && s.get(4) == Some(&b'-') {
+        return parse_iso(s);
+    }
+    parse_epoch(text.trim())
+}
+
+fn parse_epoch(text: &str) -> Option<Micros> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let secs: f64 = text.parse().ok()?;
+    if !(0.0..1e11).contains(&secs) {
+        return None;
+    }
+    Some((secs * 1_000_000.0).round() as Micros)
+}
+
+fn digits(s: &[u8], start: usize, len: usize) -> Option<i64> {
+    let part = s.get(start..start + len)?;
+    part.iter().try_fold(0i64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+    })
+}
+
+fn parse_iso(s: &[u8]) -> Option<Micros> {
+    let year = digits(s, 0, 4)?;
+    let month = digits(s, 5, 2)?;
+    let day = digits(s, 8, 2)?;
+    if s.get(7) != Some(&b'-') || !matches!(s.get(10), Some(b' ' | b'T' | b't')) {
+        return None;
+    }
+    let hour = digits(s, 11, 2)?;
+    let minute = digits(s, 14, 2)?;
+    let mut pos = 16;
+    let mut second = 0;
+    if s.get(pos) == Some(&b':') {
+        second = digits(s, pos + 1, 2)?;
+        pos += 3;
+    }
+    let mut micros = 0i64;
+    if matches!(s.get(pos), Some(b'.' | b',')) {
+        pos += 1;
+        let mut scale = 100_000i64;
+        while let Some(b) = s.get(pos).filter(|b| b.is_ascii_digit()) {
+            micros += i64::from(b - b'0') * scale;
+            scale /= 10;
+            pos += 1;
+        }
+    }
+    let offset_secs = parse_offset(s.get(pos..)?)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_secs;
+    Some(secs * 1_000_000 + micros)
+}
+
+fn parse_offset(rest: &[u8]) -> Option<i64> {
+    match rest {
+        [] | [b'Z' | b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), tail @ ..] => {
+            let hours = digits(tail, 0, 2)?;
+            let minutes = match tail.len() {
+                2 => 0,
+                4 => digits(tail, 2, 2)?,
+                5 if tail.get(2) == Some(&b':') => digits(tail, 3, 2)?,
+                _ => return None,
+            };
+            let total = hours * 3_600 + minutes * 60;
+            Some(if *sign == b'-' { -total } else { total })
+        }
+        _ => None,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Formats as `YYYY-MM-DD HH:MM:SS` (UTC), the layout of Heralding's logs.
+pub fn format_timestamp(ts: Micros) -> String {
+    chrono::DateTime::from_timestamp_micros(ts)
+        .map(|dt| dt.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+/// Formats as RFC 3339 with microseconds, for JSON/CSV output.
+pub fn format_rfc3339(ts: Micros) -> String {
+    chrono::DateTime::from_timestamp_micros(ts)
+        .map(|dt| dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+/// Parses a `--since/--until` value: a timestamp as above or a date `YYYY-MM-DD`.
+pub fn parse_bound(text: &str) -> Option<Micros> {
+    let t = text.trim();
+    if t.len() == 10 {
+        return parse_timestamp(&format!("{t} 00:00:00"));
+    }
+    parse_timestamp(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heralding_layout() {
+        let ts = parse_timestamp("2016-12-14 21:50:14.344387").unwrap();
+        assert_eq!(ts, 1_481_752_214_344_387);
+        assert_eq!(format_timestamp(ts), "2016-12-14 21:50:14");
+    }
+
+    #[test]
+    fn cowrie_and_offsets() {
+        let z = parse_timestamp("2024-05-01T10:00:00.123456Z").unwrap();
+        let plus = parse_timestamp("2024-05-01T12:00:00.123456+02:00").unwrap();
+        assert_eq!(z, plus);
+        assert_eq!(format_rfc3339(z), "2024-05-01T10:00:00.123456Z");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "x",
+            "2016-13-14 21:50:14",
+            "2016-12-14 2x:50:14",
+            "2016-12-14 21:50:14+9",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+        assert_eq!(parse_timestamp("1481752214.5"), Some(1_481_752_214_500_000));
+        assert_eq!(
+            parse_bound("2016-12-14"),
+            parse_timestamp("2016-12-14 00:00:00")
+        );
+    }
+}

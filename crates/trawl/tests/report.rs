@@ -1,0 +1,335 @@
+//! End-to-end tests of `trawl report` (the built binary) on fixtures from the seed,
+//! on trawl's own output formats, and an HTML rendering check in headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/../trawl-report/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn trawl(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .arg("report")
+        .args(args)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("running trawl report {args:?}: {e}"),
+    }
+}
+
+fn stdout_ok(args: &[&str]) -> String {
+    let out = trawl(args);
+    assert!(
+        out.status.success(),
+        "trawl report {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    match serde_json::from_str(&stdout_ok(&all)) {
+        Ok(v) => v,
+        Err(e) => panic!("JSON of {args:?}: {e}"),
+    }
+}
+
+/// The lines of one titled section of the text output.
+fn section<'a>(text: &'a str, title: &str) -> Vec<&'a str> {
+    text.split("\n\n")
+        .find(|block| block.lines().next() == Some(title))
+        .map(|block| block.lines().skip(3).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn text_tables_read_like_the_seed() {
+    let text = stdout_ok(&[&fixture("seed_heralding.csv")]);
+    let users = section(&text, "Top usernames (as logged)");
+    assert_eq!(
+        users
+            .first()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["8", "root"]),
+        "{text}"
+    );
+    assert_eq!(
+        users
+            .get(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["3", "enable"])
+    );
+    // Counts are right-aligned in one column, like `uniq -c`.
+    let ends: Vec<usize> = users
+        .iter()
+        .filter_map(|l| {
+            l.find(|c: char| c.is_ascii_digit())
+                .map(|s| s + l[s..].find(' ').unwrap_or(0))
+        })
+        .collect();
+    assert!(ends.windows(2).all(|w| w[0] == w[1]), "{users:#?}");
+    let creds = section(&text, "Top usernames (credential attempts only)");
+    let words: Vec<Vec<&str>> = creds
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(words, [vec!["8", "root"], vec!["2", "Admin"]]);
+    let payload = section(&text, "Payload hosts").join("\n");
+    assert!(
+        payload.contains("185.35.139.97") && payload.contains("93.190.142.201"),
+        "{payload}"
+    );
+    assert!(
+        section(&text, "Campaigns")
+            .join("\n")
+            .contains("tiny-unknown-dictionary"),
+        "{text}"
+    );
+    let known = section(&text, "Known IoT default credentials seen").join("\n");
+    assert!(
+        known.contains("klv123") && known.contains("mirai"),
+        "{known}"
+    );
+}
+
+#[test]
+fn output_formats_and_out_file() {
+    let seed = fixture("seed_heralding.csv");
+    let v = json(&[&seed]);
+    assert_eq!(v["totals"]["events"], 19);
+    assert_eq!(v["top_usernames"][0]["value"], "root");
+    let csv = stdout_ok(&[&seed, "--format", "csv"]);
+    assert!(csv.starts_with("table,rank,value,username,password,count,kind,label,detail\n"));
+    assert!(csv.contains("top_usernames,1,root,,,8,,,"), "{csv}");
+    let md = stdout_ok(&[&seed, "--format", "md", "--top", "3"]);
+    assert!(
+        md.contains("## Top sources") && md.contains("| 10 | 218.191.87.87 |"),
+        "{md}"
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = dir.path().join("r.html");
+    let out_s = out.display().to_string();
+    assert!(stdout_ok(&[&seed, "--format", "html", "--out", &out_s]).is_empty());
+    let html = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+}
+
+#[test]
+fn filters_on_the_command_line() {
+    let seed = fixture("seed_heralding.csv");
+    let v = json(&[
+        &seed,
+        "--since",
+        "2016-12-14 22:00:00",
+        "--source",
+        "46.118.0.0/16,37.115.145.181",
+    ]);
+    assert_eq!(v["totals"]["events"], 6);
+    let v = json(&[
+        &seed,
+        &fixture("opencanary.json"),
+        "--protocol",
+        "ssh",
+        "--until",
+        "2024-06-01 10:00",
+    ]);
+    assert_eq!(v["totals"]["login_prompt_entries"], 2);
+    let bad = trawl(&[&seed, "--source", "not-a-net"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn bad_rows_are_reported_and_fatal_only_with_strict() {
+    let file = fixture("malformed.csv");
+    let out = trawl(&[&file]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4 bad row(s)"), "{err}");
+    assert!(
+        err.contains("malformed.csv:3: expected 10 columns, found 9"),
+        "{err}"
+    );
+    assert!(err.contains("malformed.csv:9:"), "{err}");
+    // Hostile bytes are escaped, never sent raw to the terminal.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains('\u{1b}') && text.contains("\\x1b[31mred"),
+        "{text}"
+    );
+    let strict = trawl(&[&file, "--strict"]);
+    assert_eq!(strict.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        err.contains("malformed.csv:3: expected 10 columns, found 9"),
+        "{err}"
+    );
+    let missing = trawl(&["/nonexistent/log.csv"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+const SEED_ROWS: usize = 19;
+
+/// Writes the seed rows in each of trawl's own output formats (docs/sensor-outputs.md);
+/// trawl.db uses the schema exported by trawl-sinks.
+fn write_trawl_outputs(dir: &Path) -> Vec<PathBuf> {
+    let mut reader = csv::Reader::from_path(fixture("seed_heralding.csv"))
+        .unwrap_or_else(|e| panic!("seed: {e}"));
+    let rows: Vec<csv::StringRecord> = reader.records().filter_map(Result::ok).collect();
+    assert_eq!(rows.len(), SEED_ROWS);
+    let iso = |t: &str| format!("{}Z", t.replacen(' ', "T", 1));
+    let mut auth =
+        csv::Writer::from_path(dir.join("log_auth.csv")).unwrap_or_else(|e| panic!("{e}"));
+    auth.write_record(trawl_sinks::AUTH_HEADER).ok();
+    let mut jsonl = String::new();
+    let db = rusqlite::Connection::open(dir.join("trawl.db")).unwrap_or_else(|e| panic!("{e}"));
+    db.execute_batch(trawl_sinks::SCHEMA)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for r in &rows {
+        let f = |i: usize| r.get(i).unwrap_or_default();
+        auth.write_record([
+            f(0),
+            f(1),
+            f(2),
+            f(3),
+            f(4),
+            "127.0.0.1",
+            f(6),
+            f(7),
+            f(8),
+            f(9),
+            "",
+        ])
+        .ok();
+        let line = serde_json::json!({"type": "auth_attempt", "timestamp": iso(f(0)), "auth_id": f(1), "session_id": f(2),
+            "source_ip": f(3), "source_port": f(4).parse::<u16>().unwrap_or(0), "destination_ip": "127.0.0.1",
+            "destination_port": 23, "protocol": f(7), "username": f(8), "password": f(9), "password_hash": null, "mechanism": "user-pass"});
+        jsonl.push_str(&format!("{line}\n"));
+        db.execute(
+            "INSERT INTO auth_attempts (auth_id, session_id, timestamp, protocol, source_ip, source_port, destination_ip, \
+             destination_port, username, password, password_hash, mechanism, username_raw, password_raw) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, '127.0.0.1', 23, ?7, ?8, NULL, 'user-pass', ?9, ?10)",
+            rusqlite::params![f(1), f(2), iso(f(0)), f(7), f(3), f(4).parse::<i64>().unwrap_or(0), f(8), f(9), f(8).as_bytes(), f(9).as_bytes()],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let session = serde_json::json!({"type": "session", "timestamp": iso("2016-12-14 21:50:14.344387"),
+        "session_id": "824fa9fc-3f3c-4256-9b9a-fef64562105d", "source_ip": "218.191.87.87", "source_port": 55928,
+        "destination_ip": "127.0.0.1", "destination_port": 23, "protocol": "telnet", "duration": 3.5,
+        "num_auth_attempts": 3, "auth_attempts": [], "end_reason": "client_closed", "auxiliary_data": {}});
+    jsonl.push_str(&format!("{session}\n"));
+    jsonl.push_str("{\"type\":\"command\",\"timestamp\":\"2016-12-14T21:50:14Z\"}\n"); // future kinds are skipped
+    std::fs::write(dir.join("events.jsonl"), jsonl).unwrap_or_else(|e| panic!("{e}"));
+    auth.flush().ok();
+    ["log_auth.csv", "events.jsonl", "trawl.db"]
+        .iter()
+        .map(|n| dir.join(n))
+        .collect()
+}
+
+#[test]
+fn reads_trawls_own_outputs() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let seed = json(&[&fixture("seed_heralding.csv")]);
+    for path in write_trawl_outputs(dir.path()) {
+        let p = path.display().to_string();
+        let v = json(&[&p]);
+        assert_eq!(v["totals"]["login_prompt_entries"], SEED_ROWS, "{p}");
+        assert_eq!(v["totals"]["bad_rows"], 0, "{p}: {}", v["bad_rows"]);
+        for table in [
+            "top_usernames",
+            "top_passwords",
+            "top_credentials",
+            "top_sources",
+            "payload_hosts",
+        ] {
+            assert_eq!(v[table], seed[table], "{p}: {table}");
+        }
+        assert_eq!(v["sessions"]["total"], 10, "{p}");
+    }
+}
+
+fn count_near(png_path: &Path, rgb: (u8, u8, u8)) -> usize {
+    let file =
+        std::fs::File::open(png_path).unwrap_or_else(|e| panic!("{}: {e}", png_path.display()));
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().unwrap_or_else(|e| panic!("png: {e}"));
+    let mut buf = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let info = reader
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("png frame: {e}"));
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|px| {
+            px.len() >= 3
+                && px[0].abs_diff(rgb.0) <= 12
+                && px[1].abs_diff(rgb.1) <= 12
+                && px[2].abs_diff(rgb.2) <= 12
+        })
+        .count()
+}
+
+#[test]
+fn html_report_renders_charts_in_headless_chromium() {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .unwrap_or_else(|| panic!("chromium is required for this test (Debian package `chromium`, scripts/deps/report.apt)"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let html = dir.path().join("report.html");
+    let html_s = html.display().to_string();
+    let inputs = [
+        fixture("seed_heralding.csv"),
+        fixture("cowrie.json"),
+        fixture("opencanary.json"),
+    ];
+    let mut args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    args.extend(["--format", "html", "--out", &html_s]);
+    stdout_ok(&args);
+    let page = std::fs::read_to_string(&html).unwrap_or_default();
+    assert!(
+        !page.contains("<script") && !page.contains(" src=") && !page.contains(" href="),
+        "the page must be self-contained"
+    );
+    let shot = dir.path().join("shot.png");
+    let profile = dir.path().join("profile");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("running {chromium}: {e}"));
+    assert!(
+        shot.exists(),
+        "no screenshot; chromium said: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Ok(keep) = std::env::var("TRAWL_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).ok();
+    }
+    let blue = count_near(&shot, (0x1f, 0x77, 0xb4));
+    let red = count_near(&shot, (0xd6, 0x27, 0x28));
+    let green = count_near(&shot, (0x2c, 0xa0, 0x2c));
+    assert!(blue > 5_000, "bar/timeline pixels (blue): {blue}");
+    assert!(red > 500, "command pixels (red): {red}");
+    assert!(green > 2_000, "protocol donut pixels (green): {green}");
+}
