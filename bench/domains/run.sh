@@ -3,12 +3,14 @@
 #
 # 1. Permutations of the 100 domains of domains100.txt: dnstwist (pip, in process, default
 #    fuzzers) against `trawl domains permute --input` (whole process: start, parse, generate,
-#    write), with 2 threads and with 1; ratio of wall times (target >= 100x) and names/s.
+#    write) with 2 threads and with 1; ratios of wall time and of CPU time (target >= 100x).
 # 2. Matching: a generated feed (FEED_SIZE lines, default 10 M) with planted lookalikes of every
-#    technique of the 100 brands; `trawl domains match` with 1 thread (per core, target
-#    >= 2 M domains/s) and 2 threads; recall per technique and false alerts per 100 k.
+#    technique of the 100 brands; `trawl domains match` with 1 and 2 threads, throughput per
+#    core = domains / CPU seconds (target >= 2 M/s), recall per technique, false alerts per 100 k.
+#    Also the library alone (`Matcher::check` on a feed held in memory).
 #
-# Env: CARGO_TARGET_DIR, BENCH_OUT (work dir, default /tmp/trawl-bench-domains),
+# CPU time is reported next to wall time because the machine is shared: per-core throughput is
+# domains per CPU-second. Env: CARGO_TARGET_DIR, BENCH_OUT (default /tmp/trawl-bench-domains),
 # BENCH_VENV (dnstwist venv), FEED_SIZE. The match run shows a progress bar on a TTY.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,41 +34,46 @@ if ! "$VENV/bin/python" -c "import dnstwist" 2>/dev/null; then
   "$VENV/bin/pip" install -q 'dnstwist==20250130'
 fi
 
-now() { date +%s.%N; }
-elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
+# measure OUTFILE CMD...: runs CMD with stdout to OUTFILE; sets WALL and CPU (user+sys).
+measure() {
+  local out=$1; shift
+  /usr/bin/time -f "%e %U %S" -o "$OUT/time.txt" "$@" > "$out"
+  read -r WALL user sys < "$OUT/time.txt"
+  CPU=$(python3 -c "print(f'{$user + $sys:.3f}')")
+}
 
 echo "== permutations: $(wc -l < "$DOMAINS") domains"
-read -r dt_names dt_secs < <("$VENV/bin/python" "$ROOT/bench/domains/dnstwist_time.py" "$DOMAINS")
-t0=$(now); "$TRAWL" domains permute --input "$DOMAINS" > "$OUT/permute.txt"; t1=$(now)
-tr_secs=$(elapsed "$t0" "$t1"); tr_names=$(wc -l < "$OUT/permute.txt")
-t0=$(now); RAYON_NUM_THREADS=1 "$TRAWL" domains permute --input "$DOMAINS" > "$OUT/permute1.txt"; t1=$(now)
-tr1_secs=$(elapsed "$t0" "$t1")
-inproc=$("$BENCH" permute "$DOMAINS")
-python3 - "$dt_names" "$dt_secs" "$tr_names" "$tr_secs" "$tr1_secs" <<'PY'
+read -r dt_names dt_wall dt_cpu < <("$VENV/bin/python" "$ROOT/bench/domains/dnstwist_time.py" "$DOMAINS")
+measure "$OUT/permute.txt" "$TRAWL" domains permute --input "$DOMAINS"
+tr_wall=$WALL tr_cpu=$CPU tr_names=$(wc -l < "$OUT/permute.txt")
+measure "$OUT/permute1.txt" env RAYON_NUM_THREADS=1 "$TRAWL" domains permute --input "$DOMAINS"
+tr1_wall=$WALL tr1_cpu=$CPU
+python3 - "$dt_names" "$dt_wall" "$dt_cpu" "$tr_names" "$tr_wall" "$tr_cpu" "$tr1_wall" "$tr1_cpu" <<'PY'
 import sys
-dn, ds, tn, ts, t1 = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-print(f"dnstwist (in process)      {dn:>9} names {ds:8.3f} s {dn/ds:>12,.0f} names/s")
-print(f"trawl permute, 2 threads   {tn:>9} names {ts:8.3f} s {tn/ts:>12,.0f} names/s  time ratio {ds/ts:6.1f}x  rate ratio {(tn/ts)/(dn/ds):6.1f}x")
-print(f"trawl permute, 1 thread    {tn:>9} names {t1:8.3f} s {tn/t1:>12,.0f} names/s  time ratio {ds/t1:6.1f}x  rate ratio {(tn/t1)/(dn/ds):6.1f}x")
+dn, dw, dc, tn, tw, tc, t1w, t1c = (float(x) for x in sys.argv[1:])
+print(f"{'':28}{'names':>9} {'wall s':>8} {'CPU s':>8} {'names/CPU-s':>12}  ratio wall / CPU")
+print(f"{'dnstwist (in process)':28}{dn:>9.0f} {dw:>8.3f} {dc:>8.3f} {dn/dc:>12,.0f}")
+print(f"{'trawl permute, 2 threads':28}{tn:>9.0f} {tw:>8.3f} {tc:>8.3f} {tn/tc:>12,.0f}  {dw/tw:6.1f}x / {dc/tc:6.1f}x")
+print(f"{'trawl permute, 1 thread':28}{tn:>9.0f} {t1w:>8.3f} {t1c:>8.3f} {tn/t1c:>12,.0f}  {dw/t1w:6.1f}x / {dc/t1c:6.1f}x")
+print(f"(trawl generates {tn/dn:.1f}x as many names; names/s ratio on CPU: {(tn/tc)/(dn/dc):.0f}x)")
 PY
-echo "trawl in process: $inproc"
+echo "library, in process: $("$BENCH" permute "$DOMAINS")"
 
 echo "== matching: $FEED_SIZE feed domains, 100 brands"
-"$BENCH" gen "$OUT/match" "$FEED_SIZE" "$DOMAINS"
 M=$OUT/match
+"$BENCH" gen "$M" "$FEED_SIZE" "$DOMAINS"
 : > "$M/empty.txt"
-t0=$(now); "$TRAWL" domains match --inventory "$M/brands.toml" --feed-format list "$M/empty.txt" 2>/dev/null; t1=$(now)
-build=$(elapsed "$t0" "$t1")
+measure /dev/null "$TRAWL" domains match --inventory "$M/brands.toml" --feed-format list "$M/empty.txt"
+build_wall=$WALL build_cpu=$CPU
 for threads in 1 2; do
-  t0=$(now)
-  RAYON_NUM_THREADS=$threads "$TRAWL" domains match --inventory "$M/brands.toml" --feed-format list --format csv "$M/feed.txt" > "$M/hits$threads.csv"
-  t1=$(now)
-  secs=$(elapsed "$t0" "$t1")
-  python3 - "$FEED_SIZE" "$secs" "$build" "$threads" <<'PY'
+  measure "$M/hits$threads.csv" env RAYON_NUM_THREADS=$threads "$TRAWL" domains match \
+    --inventory "$M/brands.toml" --feed-format list --format csv "$M/feed.txt"
+  python3 - "$FEED_SIZE" "$WALL" "$CPU" "$build_wall" "$build_cpu" "$threads" <<'PY'
 import sys
-n, s, b, t = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-print(f"trawl match, {t} thread(s): {s:.2f} s total ({b:.2f} s building the 100 brand indexes), "
-      f"{n/s:,.0f} domains/s end to end, {n/(s-b):,.0f} domains/s matching, {n/(s-b)/t:,.0f} per core")
+n, w, c, bw, bc, t = (float(x) for x in sys.argv[1:])
+print(f"trawl match, {t:.0f} thread(s): {w:.2f} s wall, {c:.2f} s CPU (of which {bc:.2f} s CPU building the "
+      f"100 brand indexes); {n/(c-bc):,.0f} domains per CPU-second (per core), {n/(w-bw):,.0f} domains/s wall")
 PY
 done
+echo "library, in process: $("$BENCH" check "$M")"
 "$BENCH" score "$M" "$M/hits1.csv"

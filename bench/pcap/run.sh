@@ -8,6 +8,7 @@
 #   bench/pcap/run.sh            # 1100 MB capture
 #   SIZE_MB=200 bench/pcap/run.sh
 #   KEEP=1 WORK=/tmp/pcap-bench bench/pcap/run.sh   # keep the capture
+#   SKIP_BUILD=1 ...                                  # reuse target/release/trawl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZE_MB=${SIZE_MB:-1100}
@@ -18,8 +19,10 @@ for tool in tshark python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
 done
 
-echo "== building trawl (release)"
-cargo build --release -p trawl --quiet
+if [ -z "${SKIP_BUILD:-}" ]; then   # SKIP_BUILD=1: use the existing release binary
+  echo "== building trawl (release)"
+  cargo build --release -p trawl --quiet
+fi
 TRAWL="$CARGO_TARGET_DIR/release/trawl"
 
 CAP="$WORK/bench.pcap"
@@ -31,30 +34,35 @@ BYTES=$(stat -c %s "$CAP")
 cat "$CAP" > /dev/null   # same page-cache state for both tools
 
 echo "== trawl pcap"
-/usr/bin/time -f "%e %M" -o "$WORK/trawl.time" \
+/usr/bin/time -f "%e %M %U %S" -o "$WORK/trawl.time" \
   "$TRAWL" pcap "$CAP" --format json > "$WORK/trawl.json"
 echo "== tshark -T fields (DNS)"
-/usr/bin/time -f "%e %M" -o "$WORK/tshark.time" \
+/usr/bin/time -f "%e %M %U %S" -o "$WORK/tshark.time" \
   tshark -r "$CAP" -n -Y dns -T fields -E separator=/t -E occurrence=a -E 'aggregator=|' \
     -e ip.src -e ip.dst -e dns.flags.response -e dns.flags.rcode -e dns.qry.name \
     -e dns.qry.type -e dns.count.answers -e dns.resp.name -e dns.resp.type -e dns.resp.ttl \
     -e dns.a -e dns.aaaa -e dns.cname -e dns.mx.mail_exchange -e dns.ns -e dns.txt \
     > "$WORK/tshark.tsv" 2>/dev/null
 
-read -r T_TRAWL M_TRAWL < "$WORK/trawl.time"
-read -r T_TSHARK M_TSHARK < "$WORK/tshark.time"
+read -r T_TRAWL M_TRAWL U_TRAWL S_TRAWL < <(tail -1 "$WORK/trawl.time")
+read -r T_TSHARK M_TSHARK U_TSHARK S_TSHARK < <(tail -1 "$WORK/tshark.time")
 PACKETS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["stats"]["frames"])' "$WORK/trawl.json")
 echo
 echo "== results"
-python3 - "$BYTES" "$PACKETS" "$T_TRAWL" "$M_TRAWL" "$T_TSHARK" "$M_TSHARK" <<'PY'
+python3 - "$BYTES" "$PACKETS" "$T_TRAWL" "$M_TRAWL" "$U_TRAWL" "$S_TRAWL" "$T_TSHARK" "$M_TSHARK" "$U_TSHARK" "$S_TSHARK" <<'PY'
 import sys
-size, packets, tt, mt, ts, ms = sys.argv[1:]
-size, packets, tt, ts = int(size), int(packets), max(float(tt), 0.01), float(ts)
+size, packets = int(sys.argv[1]), int(sys.argv[2])
+def tool(i):
+    wall, rss, user, sys_ = sys.argv[i:i + 4]
+    return max(float(wall), 0.01), int(rss) / 1024, max(float(user) + float(sys_), 0.01)
+tt, mt, ct = tool(3)
+ts, ms, cs = tool(7)
 mb = size / 1048576
 print("  capture   %.0f MB, %d packets" % (mb, packets))
-print("  trawl     %7.2f s  %7.0f MB/s  %9.0f pkt/s  peak RSS %5.0f MB" % (tt, mb / tt, packets / tt, int(mt) / 1024))
-print("  tshark    %7.2f s  %7.0f MB/s  %9.0f pkt/s  peak RSS %5.0f MB" % (ts, mb / ts, packets / ts, int(ms) / 1024))
-print("  ratio     trawl is %.1fx faster than tshark (target >= 20x)" % (ts / tt))
+print("            wall s    CPU s    MB/s(wall)   pkt/s(wall)  peak RSS")
+print("  trawl   %8.2f %8.2f %12.0f %13.0f  %6.0f MB" % (tt, ct, mb / tt, packets / tt, mt))
+print("  tshark  %8.2f %8.2f %12.0f %13.0f  %6.0f MB" % (ts, cs, mb / ts, packets / ts, ms))
+print("  ratio     wall: trawl %.1fx faster; CPU: %.1fx less (target >= 20x)" % (ts / tt, cs / ct))
 PY
 python3 bench/pcap/compare.py "$WORK/trawl.json" "$WORK/tshark.tsv"
 [ -n "${KEEP:-}" ] || rm -f "$CAP"

@@ -9,7 +9,7 @@
 #
 # Env: ROWS (10000000), CSVKIT_ROWS (1000000: csvkit is measured on the first N rows
 # because it needs minutes per column at 10 M; the ratio compares equal row counts),
-# OUT (bench/out). Needs python3 with pip; installs csvkit (PyPI) and xsv (crates.io,
+# OUT (bench/out), TRAWL_BIN (use this trawl binary instead of building one). Needs python3 with pip; installs csvkit (PyPI) and xsv (crates.io,
 # built into $OUT/xsv, not into the repository) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,9 +20,11 @@ mkdir -p "$OUT"
 TARGET=${CARGO_TARGET_DIR:-target}
 
 echo "== building (release)"
-cargo build --release -q -p trawl
+if [ -z "${TRAWL_BIN:-}" ]; then
+  cargo build --release -q -p trawl
+fi
+TRAWL=${TRAWL_BIN:-$TARGET/release/trawl}
 CARGO_TARGET_DIR="$TARGET/bench-gen" cargo build --release -q --manifest-path bench/report/gen/Cargo.toml
-TRAWL="$TARGET/release/trawl"
 GEN="$TARGET/bench-gen/release/trawl-bench-report-gen"
 command -v csvcut >/dev/null || python3 -m pip install -q csvkit
 XSV="$OUT/xsv/bin/xsv"
@@ -37,7 +39,7 @@ echo "== inputs: $BIG ($(du -h "$BIG" | cut -f1)), $SMALL"
 csvkit_pipeline() { # file
   local f=$1 cmd=""
   for col in source_ip username password; do
-    cmd+="csvcut -c $col $f | sort | uniq -c | sort -nr | head -n 10 > /dev/null; "
+    cmd+="csvcut -c $col $f | sort | uniq -c | sort -nr > /dev/null; "
   done
   echo "$cmd"
 }

@@ -136,8 +136,17 @@ for _ in $(seq 1 200); do grep -q "telnet listening" "$tdir/stderr.log" 2>/dev/n
 grep -q "smtp listening" "$tdir/stderr.log" || { cat "$tdir/stderr.log" >&2; exit 1; }
 for proto in "${PROTOS[@]}"; do flood trawl "$tpid" "$proto" "${TPORT[$proto]}" "$TOTAL"; done
 
-log "trawl idle test: $IDLE_N idle connections on pop3 for ${IDLE_HOLD}s, probing fresh logins"
-sleep 2
+log "stopping trawl (SIGTERM: flush everything)"
+kill -TERM "$tpid"; wait "$tpid" || { echo "trawl exited non-zero" >&2; }
+trap - EXIT
+count_logged trawl "$tdir/data/log_auth.csv"
+count_trawl_stores "$tdir/data"
+log "trawl idle test on a fresh sensor: $IDLE_N idle connections on pop3 for ${IDLE_HOLD}s, probing fresh logins"
+"$TRAWL_BIN" sensor --config "$tdir/sensor.toml" --data-dir "$tdir/idle-data" --only pop3 \
+  > "$tdir/idle-stdout.log" 2> "$tdir/idle-stderr.log" & tpid=$!
+trap 'kill -TERM "$tpid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 200); do grep -q "pop3 listening" "$tdir/idle-stderr.log" 2>/dev/null && break; sleep 0.1; done
+sleep 1
 fd0=$(fds "$tpid")
 python3 "$KIT/proc_sampler.py" "$tpid" --interval 0.5 --max-seconds 600 --stop-file "$OUT/idle-stop" \
   --reset-peak > "$OUT/trawl-idle-proc.json" & sampler=$!
@@ -160,14 +169,12 @@ print(json.dumps({"kind": "idle", "honeypot": "trawl", "opened": a["opened"] + b
   "closed_by_server": a["closed_by_server"] + b["closed_by_server"],
   "connect_errors": a["connect_errors"] + b["connect_errors"],
   "probes": a["probes"], "probes_answered": a["probes_answered"], "probe_max_ms": a["probe_max_ms"],
+  "probe_max_ms_while_all_open": a["probe_max_ms_while_all_open"],
   "probe_median_ms": a["probe_median_ms"], "peak_rss_kb": p.get("peak_rss_kb_vmhwm"),
   "max_open_fds": p.get("max_open_fds"), "fds_before": fd0, "fds_after": fd1, "leaked_fds": fd1 - fd0}))
 P
-log "stopping trawl (SIGTERM: flush everything)"
-kill -TERM "$tpid"; wait "$tpid" || { echo "trawl exited non-zero" >&2; }
+kill -TERM "$tpid"; wait "$tpid" || { echo "trawl (idle) exited non-zero" >&2; }
 trap - EXIT
-count_logged trawl "$tdir/data/log_auth.csv"
-count_trawl_stores "$tdir/data"
 
 # ---------------------------------------------------------------- Heralding
 if [ "${SKIP_HERALDING:-0}" != 1 ]; then
@@ -184,7 +191,18 @@ if [ "${SKIP_HERALDING:-0}" != 1 ]; then
   trap '"$KIT/stop_heralding.sh" "$hdir" >/dev/null 2>&1 || true' EXIT
   declare -A HPORT=([ftp]=$PORT_FTP [telnet]=$PORT_TELNET [pop3]=$PORT_POP3 [imap]=$PORT_IMAP [smtp]=$PORT_SMTP)
   for proto in "${PROTOS[@]}"; do flood heralding "$hpid" "$proto" "${HPORT[$proto]}" "$HTOTAL"; done
-  log "Heralding idle test (kit idle_conns.py): $IDLE_N idle connections on pop3"
+  "$KIT/stop_heralding.sh" "$hdir" >&2
+  count_logged heralding "$hdir/log_auth.csv"
+  log "Heralding idle test on a fresh instance (kit idle_conns.py): $IDLE_N idle connections on pop3"
+  hdir="$OUT/heralding-idle-run"
+  # Heralding binds without SO_REUSEADDR and one failed listener stops it all: the fresh
+  # instance gets every port shifted by 100 so TIME_WAIT sockets of the floods cannot bite.
+  for var in PORT_FTP PORT_SSH PORT_TELNET PORT_SMTP PORT_HTTP PORT_POP3 PORT_IMAP PORT_HTTPS \
+             PORT_SMTPS PORT_IMAPS PORT_POP3S PORT_SOCKS5 PORT_MYSQL PORT_RDP PORT_POSTGRESQL PORT_VNC; do
+    export "$var=$(( ${!var} + 100 ))"
+  done
+  HERALDING_BIN="$hbin" "$KIT/start_heralding.sh" "$hdir" >&2
+  hpid=$(cat "$hdir/heralding.pid")
   sleep 2
   hfd0=$(fds "$hpid")
   python3 "$KIT/idle_conns.py" --port "$PORT_POP3" --n "$IDLE_N" --hold "$IDLE_HOLD" --probe-every 2 \
@@ -204,7 +222,6 @@ print(json.dumps({"kind": "idle", "honeypot": "heralding", "opened": s.get("open
 P
   "$KIT/stop_heralding.sh" "$hdir" >&2
   trap - EXIT
-  count_logged heralding "$hdir/log_auth.csv"
 fi
 
 machine end >> "$results"

@@ -55,13 +55,14 @@ for proto in ["ftp", "pop3", "imap", "smtp", "telnet"]:
         "%.0f" % h["cpu"] if h else "n/a", ratio))
 
 print("\n| idle test | opened | held until release | closed by server | probes answered | "
-      "probe max / median ms | peak RSS MB | fds before → after (leaked) |")
+      "probe ms: max / max once all open / median | peak RSS MB | fds before → after (leaked) |")
 print("|---|---|---|---|---|---|---|---|")
 for r in rows:
     if r["kind"] != "idle":
         continue
     rss = (r.get("peak_rss_kb") or 0) / 1024
-    lat = "%s / %s" % (r.get("probe_max_ms", "n/a"), r.get("probe_median_ms", "n/a"))
+    lat = "%s / %s / %s" % (r.get("probe_max_ms", "n/a"), r.get("probe_max_ms_while_all_open", "n/a"),
+                            r.get("probe_median_ms", "n/a"))
     extra = ""
     if r.get("close_wait_sockets") is not None:
         extra = ", %d CLOSE_WAIT" % r["close_wait_sockets"]

@@ -234,6 +234,13 @@ impl<R: BufRead> FeedReader<R> {
             return None;
         }
         self.sniff(text);
+        if self.format == FeedFormat::List {
+            let t = text.trim();
+            if t.starts_with('#') {
+                return None;
+            }
+            return self.item(t.split_whitespace().next()?);
+        }
         match self.format.clone() {
             FeedFormat::Auto | FeedFormat::List => {
                 let t = text.trim();
@@ -381,10 +388,7 @@ impl<R: BufRead> Iterator for FeedReader<R> {
                 Ok(Line::Ok) => {
                     self.line += 1;
                     match std::str::from_utf8(&buf) {
-                        Ok(text) => {
-                            let text = text.to_string();
-                            self.handle(&text)
-                        }
+                        Ok(text) => self.handle(text),
                         Err(_) => self.err("not UTF-8"),
                     }
                 }

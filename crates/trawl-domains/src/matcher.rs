@@ -3,18 +3,21 @@
 //! A feed domain is a hit when (in this order):
 //! 1. it, or a parent of it down to its registrable domain, is in a brand's permutation set;
 //! 2. its registrable label has the same TS #39 confusable skeleton as a brand label;
-//! 3. its registrable label is within Damerau-Levenshtein `k` of a brand label (`k` grows with
-//!    the label: 0 up to 4 characters, 1 up to 7, 2 beyond), candidates pre-filtered by a
-//!    bigram index so random names cost a few array look-ups;
-//! 4. it contains a brand keyword (Aho-Corasick): keywords of 6+ characters anywhere, shorter
-//!    ones only as a whole token (bounded by start/end, `.`, `-` or `_`), so `ups` matches
-//!    `ups-tracking.com` but not `groups.com`.
+//! 3. its registrable label is within Damerau-Levenshtein (optimal string alignment) `k` of a
+//!    brand label (`k` grows with the label: 0 up to 5 characters, 1 up to 9, 2 beyond), brands
+//!    pre-filtered by length and a character-set signature so a random name costs a few
+//!    instructions per brand; a label that is itself an English word is not alerted (`applet`
+//!    is not an `apple` lookalike worth an alert);
+//! 4. it contains a brand keyword (Aho-Corasick): keywords of 6+ characters that are not English
+//!    words anywhere, others only as a whole token (bounded by start/end, `.`, `-` or `_`), so
+//!    `ups` matches `ups-tracking.com` but not `groups.com`, and `target` matches
+//!    `target-giftcard.com` but not `targeting.com`.
 //!
 //! The brands' own domains (and their subdomains) and allow-listed names are never alerted.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use foldhash::fast::FixedState;
 
@@ -25,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::DomainError;
 use crate::name::{normalize_feed_domain, parse_domain};
 use crate::permute::{Options, Technique, permute_parsed};
-use crate::skeleton::skeleton;
+use crate::skeleton::{is_own_skeleton, skeleton};
 
 /// A brand to protect: its domains and keywords.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -182,23 +185,36 @@ struct Keyword {
     brand: usize,
     brand_domain: usize,
     text: String,
+    /// Matches anywhere (long, not an English word) or only as a whole token.
+    anywhere: bool,
 }
 
-const ALPHABET: usize = 38;
-
-fn symbol(c: char) -> usize {
-    match c {
-        'a'..='z' => c as usize - 'a' as usize,
-        '0'..='9' => 26 + (c as usize - '0' as usize),
-        '-' => 36,
-        _ => 37,
-    }
+/// Which characters occur in a label, one bit per `a-z0-9-` (bit 37: anything else). One edit
+/// changes at most two bits and a transposition none, so labels within `k` edits differ in at
+/// most `2k` bits: a one-instruction filter before the distance itself.
+fn signature(chars: &[char]) -> u64 {
+    chars.iter().fold(0u64, |sig, &c| {
+        let bit = match c {
+            'a'..='z' => c as u32 - 'a' as u32,
+            '0'..='9' => 26 + (c as u32 - '0' as u32),
+            '-' => 36,
+            _ => 37,
+        };
+        sig | (1 << bit)
+    })
 }
 
-fn bigrams(chars: &[char]) -> impl Iterator<Item = usize> + '_ {
-    chars
-        .windows(2)
-        .map(|w| symbol(w[0]) * ALPHABET + symbol(w[1]))
+/// Common English words (the correct words of the misspellings list): a label that is such a
+/// word is a poor lookalike signal, and a brand keyword that is one must stand as a whole token.
+static ENGLISH: LazyLock<FastSet<&'static str>> = LazyLock::new(|| {
+    crate::data::MISSPELLINGS
+        .iter()
+        .map(|(word, _)| *word)
+        .collect()
+});
+
+fn is_english_word(s: &str) -> bool {
+    ENGLISH.contains(s)
 }
 
 type FastMap<K, V> = std::collections::HashMap<K, V, FixedState>;
@@ -220,20 +236,23 @@ fn already_normal(name: &str) -> bool {
 pub struct Matcher {
     brand_names: Vec<String>,
     domains: Vec<BrandDomain>,
+    /// (signature, label length, k) per brand domain, packed for the distance scan.
+    distance_filter: Vec<(u64, u8, u8)>,
+    /// Shortest and longest brand label with k >= 1 (labels outside +-2 skip the scan).
+    min_label_len: usize,
+    max_label_len: usize,
     own: FastSet<String>,
     allow: FastSet<String>,
     permutations: FastMap<String, (u32, Technique, Option<Technique>)>,
     skeletons: FastMap<String, Vec<u32>>,
-    bigram_index: Vec<Vec<u32>>,
     keywords: Vec<Keyword>,
     keyword_automaton: Option<AhoCorasick>,
-    keyword_anywhere_len: usize,
 }
 
 fn auto_distance(label_len: usize) -> usize {
     match label_len {
-        0..=4 => 0,
-        5..=7 => 1,
+        0..=5 => 0,
+        6..=9 => 1,
         _ => 2,
     }
 }
@@ -245,14 +264,15 @@ impl Matcher {
         let mut m = Matcher {
             brand_names: Vec::new(),
             domains: Vec::new(),
+            distance_filter: Vec::new(),
+            min_label_len: usize::MAX,
+            max_label_len: 0,
             own: FastSet::default(),
             allow: FastSet::default(),
             permutations: FastMap::default(),
             skeletons: FastMap::default(),
-            bigram_index: vec![Vec::new(); ALPHABET * ALPHABET],
             keywords: Vec::new(),
             keyword_automaton: None,
-            keyword_anywhere_len: options.keyword_anywhere_len,
         };
         for a in &options.allow {
             let n = normalize_feed_domain(a).map(|(ascii, _)| ascii);
@@ -287,18 +307,21 @@ impl Matcher {
             let k = options
                 .max_distance
                 .unwrap_or_else(|| auto_distance(chars.len()));
-            let mut seen_bigrams = HashSet::new();
-            for bg in bigrams(&chars) {
-                if seen_bigrams.insert(bg) {
-                    m.bigram_index[bg].push(idx);
-                }
-            }
             m.skeletons.entry(skeleton(&p.label)).or_default().push(idx);
             for perm in perm_list.into_iter().skip(1) {
                 m.permutations
                     .entry(perm.domain)
                     .or_insert((idx, perm.technique, perm.second));
             }
+            if k > 0 {
+                m.min_label_len = m.min_label_len.min(chars.len());
+                m.max_label_len = m.max_label_len.max(chars.len());
+            }
+            m.distance_filter.push((
+                signature(&chars),
+                u8::try_from(chars.len()).unwrap_or(u8::MAX),
+                u8::try_from(k).unwrap_or(u8::MAX),
+            ));
             m.domains.push(BrandDomain {
                 brand: *bi,
                 ascii: registrable,
@@ -319,10 +342,12 @@ impl Matcher {
                     .collect();
             }
             for w in words.into_iter().filter(|w| !w.is_empty()) {
+                let anywhere = w.chars().count() >= options.keyword_anywhere_len && !is_english_word(&w);
                 m.keywords.push(Keyword {
                     brand: bi,
                     brand_domain: first_domain.unwrap_or(usize::MAX),
                     text: w,
+                    anywhere,
                 });
             }
         }
@@ -347,6 +372,15 @@ impl Matcher {
         self.permutations.len()
     }
 
+    /// Checks many domains in parallel (rayon); only the hits, with their index, in input order.
+    pub fn hits<S: AsRef<str> + Sync>(&self, domains: &[S]) -> Vec<(usize, Hit)> {
+        domains
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, d)| self.check(d.as_ref()).map(|h| (i, h)))
+            .collect()
+    }
+
     /// Checks many domains in parallel (rayon), results in input order.
     pub fn check_batch<S: AsRef<str> + Sync>(&self, domains: &[S]) -> Vec<Option<Hit>> {
         domains.par_iter().map(|d| self.check(d.as_ref())).collect()
@@ -363,7 +397,9 @@ impl Matcher {
         };
         let ascii: &str = &ascii;
         let unicode: &str = &unicode;
-        let registrable = psl::domain_str(ascii)?;
+        // A name that is itself a public suffix (`barclays.sch.uk` under `*.sch.uk`, `cn.com`)
+        // is looked up whole.
+        let registrable = psl::domain_str(ascii).unwrap_or(ascii);
         if self.own.contains(registrable)
             || (!self.allow.is_empty()
                 && (self.allow.contains(registrable) || self.allow.contains(ascii)))
@@ -376,16 +412,28 @@ impl Matcher {
         if let Some(hit) = self.by_permutation(ascii, registrable, unicode, label) {
             return Some(hit);
         }
-        let chars: Vec<char> = label.chars().collect();
-        if let Some(hit) = self.by_skeleton(ascii, unicode, label, &chars) {
+        if let Some(hit) = self.by_skeleton(ascii, unicode, label) {
             return Some(hit);
         }
-        if let Some(hit) = self.by_distance(ascii, unicode, &chars) {
+        let mut stack = ['\0'; 64];
+        let heap: Vec<char>;
+        let chars: &[char] = if label.len() <= stack.len() {
+            let mut n = 0;
+            for (slot, c) in stack.iter_mut().zip(label.chars()) {
+                *slot = c;
+                n += 1;
+            }
+            &stack[..n]
+        } else {
+            heap = label.chars().collect();
+            &heap
+        };
+        if let Some(hit) = self.by_distance(ascii, unicode, chars) {
             return Some(hit);
         }
         let suffix_len = registrable.len() - registrable.find('.').unwrap_or(0);
         let head = &ascii[..ascii.len() - suffix_len];
-        self.by_keyword(ascii, unicode, head, &chars)
+        self.by_keyword(ascii, unicode, head, chars)
     }
 
     fn hit(
@@ -443,10 +491,16 @@ impl Matcher {
         }
     }
 
-    fn by_skeleton(&self, ascii: &str, unicode: &str, label: &str, chars: &[char]) -> Option<Hit> {
-        let skel = skeleton(label);
-        let idx = *self.skeletons.get(&skel)?.first()? as usize;
+    fn by_skeleton(&self, ascii: &str, unicode: &str, label: &str) -> Option<Hit> {
+        let skel: Cow<'_, str> = if is_own_skeleton(label) {
+            Cow::Borrowed(label)
+        } else {
+            Cow::Owned(skeleton(label))
+        };
+        let idx = *self.skeletons.get(skel.as_ref())?.first()? as usize;
         let bd = &self.domains[idx];
+        let chars: Vec<char> = label.chars().collect();
+        let chars = chars.as_slice();
         let distance = strsim::generic_damerau_levenshtein(chars, &bd.label_chars);
         let tech = if distance == 0 {
             MatchTechnique::Permutation(Technique::TldSwap, None)
@@ -468,36 +522,21 @@ impl Matcher {
     }
 
     fn by_distance(&self, ascii: &str, unicode: &str, chars: &[char]) -> Option<Hit> {
-        if self.domains.is_empty() {
+        let len = chars.len();
+        if len + 2 < self.min_label_len || len > self.max_label_len + 2 {
             return None;
         }
-        let mut counts = vec![0u16; self.domains.len()];
-        let mut touched: Vec<u32> = Vec::new();
-        for bg in bigrams(chars) {
-            for &idx in &self.bigram_index[bg] {
-                let c = &mut counts[idx as usize];
-                if *c == 0 {
-                    touched.push(idx);
-                }
-                *c = c.saturating_add(1);
-            }
-        }
-        // Every brand with k >= 1 needs at least one shared bigram (see `needed`), so only
-        // touched brands can be within reach.
+        let sig = signature(chars);
         let mut best: Option<(usize, usize)> = None;
-        for idx in touched {
-            let idx = idx as usize;
+        for (idx, &(bsig, blen, k)) in self.distance_filter.iter().enumerate() {
+            let k = usize::from(k);
+            if k == 0
+                || len.abs_diff(usize::from(blen)) > k
+                || (sig ^ bsig).count_ones() as usize > 2 * k
+            {
+                continue;
+            }
             let bd = &self.domains[idx];
-            let k = bd.max_distance;
-            if k == 0 || chars.len().abs_diff(bd.label_chars.len()) > k {
-                continue;
-            }
-            let needed = (bd.label_chars.len().saturating_sub(1))
-                .saturating_sub(3 * k)
-                .max(1);
-            if usize::from(counts[idx]) < needed {
-                continue;
-            }
             if let Some(d) = osa_within(chars, &bd.label_chars, k)
                 && d > 0
                 && best.is_none_or(|(_, bd)| d < bd)
@@ -506,8 +545,11 @@ impl Matcher {
             }
         }
         let (idx, d) = best?;
-        let bd = &self.domains[idx];
         let label: String = chars.iter().collect();
+        if is_english_word(&label) {
+            return None;
+        }
+        let bd = &self.domains[idx];
         let explanation = format!(
             "{unicode}: label {label:?} is {d} edit(s) from {:?} of {} (limit {})",
             bd.label, bd.ascii, bd.max_distance
@@ -527,7 +569,7 @@ impl Matcher {
         let bytes = head.as_bytes();
         for m in automaton.find_overlapping_iter(head) {
             let kw = &self.keywords[m.pattern().as_usize()];
-            let anchored = kw.text.len() >= self.keyword_anywhere_len
+            let anchored = kw.anywhere
                 || (is_boundary(bytes, m.start().checked_sub(1))
                     && is_boundary(bytes, Some(m.end())));
             if !anchored {
@@ -541,10 +583,10 @@ impl Matcher {
             let distance = idx
                 .map(|i| strsim::generic_damerau_levenshtein(chars, &self.domains[i].label_chars))
                 .unwrap_or(0);
-            let rule = if kw.text.len() >= self.keyword_anywhere_len {
-                "anywhere".to_string()
+            let rule = if kw.anywhere {
+                "anywhere"
             } else {
-                "as a whole token".to_string()
+                "as a whole token"
             };
             let explanation = format!(
                 "{unicode} contains the brand keyword {:?} ({rule})",
@@ -678,6 +720,14 @@ mod tests {
     }
 
     #[test]
+    fn names_that_are_public_suffixes_are_looked_up_whole() {
+        let m = matcher(&["barclays.co.uk", "bing.com"]);
+        let h = m.check("barclays.sch.uk").unwrap();
+        assert_eq!(h.technique, MatchTechnique::Permutation(Technique::WrongSld, None));
+        assert!(m.check("bing.jm").is_some());
+    }
+
+    #[test]
     fn each_rule_explains_itself() {
         let m = matcher(&["paypal.com", "ups.com", "threatstream.com"]);
         let h = m.check("paypa1.com").unwrap();
@@ -721,6 +771,20 @@ mod tests {
             m.check("secure-threatstreamportal.net").is_some(),
             "long keyword anywhere"
         );
+    }
+
+    #[test]
+    fn english_word_keywords_and_labels_need_more() {
+        let m = matcher(&["target.com", "apple.com", "docusign.com"]);
+        assert!(m.check("targeting.info").is_none(), "English keyword inside a word");
+        let h = m.check("target-giftcards.info").unwrap();
+        assert_eq!(h.technique, MatchTechnique::Keyword);
+        assert!(m.check("applet.ru").is_none(), "k is 0 for five letters");
+        assert!(m.check("focusing.de").is_none(), "an English word is not a lookalike label");
+        let h = m.check("docus\u{456}gn.info").unwrap();
+        assert_eq!(h.technique, MatchTechnique::Confusable, "{h:?}");
+        let h = m.check("docusing.info").unwrap();
+        assert_eq!(h.technique, MatchTechnique::EditDistance, "{h:?}");
     }
 
     #[test]

@@ -34,6 +34,18 @@ static ASCII_SKELETON: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
+/// True when `s` is its own skeleton (checked without allocating for ASCII input).
+pub fn is_own_skeleton(s: &str) -> bool {
+    if !s.is_ascii() {
+        return false;
+    }
+    let table = &*ASCII_SKELETON;
+    s.bytes().all(|b| {
+        let t = table[usize::from(b)].as_bytes();
+        t.len() == 1 && t[0] == b
+    })
+}
+
 /// The confusable skeleton of a label or name.
 pub fn skeleton(s: &str) -> String {
     if s.is_ascii() {

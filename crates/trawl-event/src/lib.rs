@@ -6,13 +6,14 @@
 //! text columns (valid UTF-8 unchanged, otherwise invalid bytes as `\xNN`), and the JSON
 //! form carries a base64 copy of the exact bytes whenever that text form is not exact.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// How a credential was presented.
@@ -219,19 +220,22 @@ impl Event {
         }
     }
 
-    /// The JSON-lines form (see docs/sensor-outputs.md).
+    /// The JSON-lines form (see docs/sensor-outputs.md) as a value.
     pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.json_view()).unwrap_or(Value::Null)
+    }
+
+    /// Writes the JSON-lines form (one object, no newline) without building a value.
+    pub fn write_json(&self, out: &mut impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &self.json_view())
+    }
+
+    fn json_view(&self) -> JsonView<'_> {
         match self {
             Event::AuthAttempt(attempt) => {
-                let mut object = attempt_json(attempt);
-                object.insert("type".into(), Value::from(self.kind()));
-                Value::Object(object)
+                JsonView::Attempt(AttemptView::new(attempt, Some(self.kind())))
             }
-            Event::Session(session) => {
-                let mut object = session_json(session);
-                object.insert("type".into(), Value::from(self.kind()));
-                Value::Object(object)
-            }
+            Event::Session(session) => JsonView::Session(SessionView::new(session, self.kind())),
         }
     }
 }
@@ -318,83 +322,115 @@ fn base64_of(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn insert_bytes(object: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
-    object.insert(key.to_owned(), Value::from(display_bytes(bytes)));
-    if is_escaped(bytes) {
-        object.insert(format!("{key}_b64"), Value::from(base64_of(bytes)));
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonView<'a> {
+    Attempt(AttemptView<'a>),
+    Session(SessionView<'a>),
+}
+
+/// Borrowed JSON form of an attempt (field order = output order).
+#[derive(Serialize)]
+struct AttemptView<'a> {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    timestamp: String,
+    auth_id: &'a Uuid,
+    session_id: &'a Uuid,
+    source_ip: IpAddr,
+    source_port: u16,
+    destination_ip: IpAddr,
+    destination_port: u16,
+    protocol: &'a str,
+    username: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username_b64: Option<String>,
+    password: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_b64: Option<String>,
+    password_hash: &'a Option<String>,
+    mechanism: &'static str,
+}
+
+impl<'a> AttemptView<'a> {
+    fn new(attempt: &'a AuthAttempt, kind: Option<&'static str>) -> Self {
+        let credential = &attempt.credential;
+        AttemptView {
+            kind,
+            timestamp: iso8601(&attempt.timestamp),
+            auth_id: &attempt.auth_id,
+            session_id: &attempt.session_id,
+            source_ip: attempt.endpoints.source_ip(),
+            source_port: attempt.endpoints.source.port(),
+            destination_ip: attempt.endpoints.destination_ip(),
+            destination_port: attempt.endpoints.destination.port(),
+            protocol: &attempt.protocol,
+            username: display_cow(&credential.username),
+            username_b64: escaped_b64(&credential.username),
+            password: display_cow(&credential.password),
+            password_b64: escaped_b64(&credential.password),
+            password_hash: &credential.password_hash,
+            mechanism: credential.mechanism.as_str(),
+        }
     }
 }
 
-fn endpoints_json(object: &mut Map<String, Value>, endpoints: &Endpoints) {
-    object.insert(
-        "source_ip".into(),
-        Value::from(endpoints.source_ip().to_string()),
-    );
-    object.insert("source_port".into(), Value::from(endpoints.source.port()));
-    object.insert(
-        "destination_ip".into(),
-        Value::from(endpoints.destination_ip().to_string()),
-    );
-    object.insert(
-        "destination_port".into(),
-        Value::from(endpoints.destination.port()),
-    );
+/// Borrowed JSON form of a session.
+#[derive(Serialize)]
+struct SessionView<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    timestamp: String,
+    session_id: &'a Uuid,
+    source_ip: IpAddr,
+    source_port: u16,
+    destination_ip: IpAddr,
+    destination_port: u16,
+    protocol: &'a str,
+    start: String,
+    end: String,
+    duration: f64,
+    num_auth_attempts: usize,
+    auth_attempts: Vec<AttemptView<'a>>,
+    end_reason: &'static str,
+    auxiliary_data: &'a Map<String, Value>,
 }
 
-fn attempt_json(attempt: &AuthAttempt) -> Map<String, Value> {
-    let mut object = Map::new();
-    object.insert("timestamp".into(), Value::from(iso8601(&attempt.timestamp)));
-    object.insert("auth_id".into(), Value::from(attempt.auth_id.to_string()));
-    object.insert(
-        "session_id".into(),
-        Value::from(attempt.session_id.to_string()),
-    );
-    endpoints_json(&mut object, &attempt.endpoints);
-    object.insert("protocol".into(), Value::from(attempt.protocol.clone()));
-    insert_bytes(&mut object, "username", &attempt.credential.username);
-    insert_bytes(&mut object, "password", &attempt.credential.password);
-    object.insert(
-        "password_hash".into(),
-        json!(attempt.credential.password_hash),
-    );
-    object.insert(
-        "mechanism".into(),
-        Value::from(attempt.credential.mechanism.as_str()),
-    );
-    object
+impl<'a> SessionView<'a> {
+    fn new(session: &'a Session, kind: &'static str) -> Self {
+        SessionView {
+            kind,
+            timestamp: iso8601(&session.start),
+            session_id: &session.session_id,
+            source_ip: session.endpoints.source_ip(),
+            source_port: session.endpoints.source.port(),
+            destination_ip: session.endpoints.destination_ip(),
+            destination_port: session.endpoints.destination.port(),
+            protocol: &session.protocol,
+            start: iso8601(&session.start),
+            end: iso8601(&session.end),
+            duration: session.duration_secs(),
+            num_auth_attempts: session.num_auth_attempts(),
+            auth_attempts: session
+                .auth_attempts
+                .iter()
+                .map(|attempt| AttemptView::new(attempt, None))
+                .collect(),
+            end_reason: session.end_reason.as_str(),
+            auxiliary_data: &session.auxiliary_data,
+        }
+    }
 }
 
-fn session_json(session: &Session) -> Map<String, Value> {
-    let mut object = Map::new();
-    object.insert("timestamp".into(), Value::from(iso8601(&session.start)));
-    object.insert(
-        "session_id".into(),
-        Value::from(session.session_id.to_string()),
-    );
-    endpoints_json(&mut object, &session.endpoints);
-    object.insert("protocol".into(), Value::from(session.protocol.clone()));
-    object.insert("start".into(), Value::from(iso8601(&session.start)));
-    object.insert("end".into(), Value::from(iso8601(&session.end)));
-    object.insert("duration".into(), json!(session.duration_secs()));
-    object.insert(
-        "num_auth_attempts".into(),
-        Value::from(session.num_auth_attempts()),
-    );
-    let attempts = session
-        .auth_attempts
-        .iter()
-        .map(|attempt| Value::Object(attempt_json(attempt)))
-        .collect();
-    object.insert("auth_attempts".into(), Value::Array(attempts));
-    object.insert(
-        "end_reason".into(),
-        Value::from(session.end_reason.as_str()),
-    );
-    object.insert(
-        "auxiliary_data".into(),
-        Value::Object(session.auxiliary_data.clone()),
-    );
-    object
+fn display_cow(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => Cow::Owned(display_bytes(bytes)),
+    }
+}
+
+fn escaped_b64(bytes: &[u8]) -> Option<String> {
+    is_escaped(bytes).then(|| base64_of(bytes))
 }
 
 #[cfg(test)]

@@ -92,6 +92,7 @@ pub async fn run(args: Args, nofile: u64) -> anyhow::Result<serde_json::Value> {
             let result = probe(probe_target, proto, &user, &pass).await;
             probes.push(json!({
                 "t": round2(started.elapsed().as_secs_f64()),
+                "all_open": all_open_at.is_some(),
                 "opened": counts.opened.load(Ordering::Relaxed),
                 "user": user,
                 "ok": result.is_ok(),
@@ -117,6 +118,11 @@ pub async fn run(args: Args, nofile: u64) -> anyhow::Result<serde_json::Value> {
         .filter_map(|probe| probe["ms"].as_f64())
         .collect();
     let max_ms = latencies.iter().copied().fold(0.0, f64::max);
+    let held_max_ms = probes
+        .iter()
+        .filter(|probe| probe["all_open"].as_bool() == Some(true))
+        .filter_map(|probe| probe["ms"].as_f64())
+        .fold(0.0, f64::max);
     Ok(json!({
         "summary": true,
         "n": args.n,
@@ -130,6 +136,7 @@ pub async fn run(args: Args, nofile: u64) -> anyhow::Result<serde_json::Value> {
         "probes": probes.len(),
         "probes_answered": latencies.len(),
         "probe_max_ms": max_ms,
+        "probe_max_ms_while_all_open": held_max_ms,
         "probe_median_ms": median(&latencies),
         "probe_log": probes,
     }))

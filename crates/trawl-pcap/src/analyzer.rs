@@ -1,6 +1,6 @@
 //! Per-packet state: flows, DNS transactions and application records.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::net::IpAddr;
 
@@ -173,6 +173,20 @@ impl TcpApp {
     }
 }
 
+/// Appends `value` unless present or the list holds `cap` values already.
+/// (Small per-entry lists: a Vec costs far less memory than a BTreeSet.)
+fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T, cap: usize) {
+    if list.len() < cap && !list.contains(&value) {
+        list.push(value);
+    }
+}
+
+/// Hash map with a fast, randomly seeded hasher (per-packet lookups).
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// DNS entries by queried name, then by (qtype, resolver).
+pub(crate) type DnsTable = FastMap<String, Vec<((u16, IpAddr), DnsEntry)>>;
+
 /// Flow table key: protocol and the two sockets in sorted order.
 type FlowKey = (Proto, Sock, Sock);
 
@@ -201,11 +215,11 @@ pub struct DnsEntry {
     /// Response packets.
     pub responses: u64,
     /// Response codes seen.
-    pub rcodes: BTreeSet<u16>,
+    pub rcodes: Vec<u16>,
     /// Answers seen.
-    pub answers: BTreeSet<DnsAnswer>,
+    pub answers: Vec<DnsAnswer>,
     /// Clients that asked.
-    pub clients: BTreeSet<IpAddr>,
+    pub clients: Vec<IpAddr>,
 }
 
 /// An HTTP request with its response code.
@@ -305,9 +319,12 @@ pub struct Stats {
 pub struct Analyzer {
     pub(crate) options: Options,
     decoder: Decoder,
-    pub(crate) flows: HashMap<FlowKey, Flow>,
+    pub(crate) flows: FastMap<FlowKey, Flow>,
     buffered: usize,
-    pub(crate) dns: HashMap<(String, u16, IpAddr), DnsEntry>,
+    /// DNS entries by name, then by (qtype, resolver): keyed by the name so
+    /// a packet's borrowed name finds its entry without an allocation.
+    pub(crate) dns: DnsTable,
+    dns_entries: usize,
     pub(crate) http: Vec<HttpRecord>,
     pub(crate) tls: Vec<TlsRecord>,
     pub(crate) tftp: Vec<TftpRecord>,
@@ -322,9 +339,10 @@ impl Analyzer {
         Self {
             options,
             decoder: Decoder::default(),
-            flows: HashMap::new(),
+            flows: FastMap::default(),
             buffered: 0,
-            dns: HashMap::new(),
+            dns: FastMap::default(),
+            dns_entries: 0,
             http: Vec::new(),
             tls: Vec::new(),
             tftp: Vec::new(),
@@ -527,30 +545,50 @@ impl Analyzer {
             (dst, src)
         };
         for (name, qtype) in &message.questions {
-            let key = (name.clone(), *qtype, resolver);
-            if !self.dns.contains_key(&key) && self.dns.len() >= MAX_DNS_ENTRIES {
-                continue;
+            if !self.dns.contains_key(name.as_str()) {
+                if self.dns_entries >= MAX_DNS_ENTRIES {
+                    continue;
+                }
+                self.dns.insert(name.clone(), Vec::new());
             }
-            let entry = self.dns.entry(key).or_insert_with(|| DnsEntry {
-                first_ns: ts_ns,
-                last_ns: ts_ns,
-                ..DnsEntry::default()
-            });
+            let Some(slot) = self.dns.get_mut(name.as_str()) else {
+                continue;
+            };
+            let key = (*qtype, resolver);
+            let position = match slot.iter().position(|(k, _)| *k == key) {
+                Some(position) => position,
+                None if self.dns_entries < MAX_DNS_ENTRIES && slot.len() < 256 => {
+                    self.dns_entries += 1;
+                    slot.push((
+                        key,
+                        DnsEntry {
+                            first_ns: ts_ns,
+                            last_ns: ts_ns,
+                            ..DnsEntry::default()
+                        },
+                    ));
+                    slot.len() - 1
+                }
+                None => continue,
+            };
+            let Some((_, entry)) = slot.get_mut(position) else {
+                continue;
+            };
             entry.first_ns = entry.first_ns.min(ts_ns);
             entry.last_ns = entry.last_ns.max(ts_ns);
             if message.response {
                 entry.responses += 1;
-                entry.rcodes.insert(message.rcode);
+                push_unique(&mut entry.rcodes, message.rcode, 16);
                 for answer in &message.answers {
-                    if entry.answers.len() < MAX_ANSWERS_PER_ENTRY {
-                        entry.answers.insert(answer.clone());
+                    if !entry.answers.contains(answer)
+                        && entry.answers.len() < MAX_ANSWERS_PER_ENTRY
+                    {
+                        entry.answers.push(answer.clone());
                     }
                 }
             } else {
                 entry.queries += 1;
-                if entry.clients.len() < 64 {
-                    entry.clients.insert(client);
-                }
+                push_unique(&mut entry.clients, client, 64);
             }
         }
     }

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 use ipnet::IpNet;
 
-use crate::analyzer::{Analyzer, Counter, HttpRecord, Proto, Stats, TftpRecord, TlsRecord};
+use crate::analyzer::{
+    Analyzer, Counter, DnsTable, HttpRecord, Proto, Stats, TftpRecord, TlsRecord,
+};
 use crate::capture::{FileSummary, Problem};
 use crate::proto::{DnsAnswer, dns_type_name, rcode_name};
 
@@ -225,11 +227,22 @@ pub fn is_reserved_ip(ip: IpAddr) -> bool {
 
 /// True for names under special-use suffixes (`.local`, `.arpa`...).
 pub fn is_reserved_name(name: &str) -> bool {
+    static SUFFIXES: OnceLock<Vec<String>> = OnceLock::new();
+    let suffixes = SUFFIXES.get_or_init(|| {
+        include_str!("../data/reserved_names.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    });
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    include_str!("../data/reserved_names.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .any(|suffix| name == suffix || name.ends_with(&format!(".{suffix}")))
+    suffixes.iter().any(|suffix| {
+        name == *suffix
+            || name
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|rest| rest.ends_with('.'))
+    })
 }
 
 fn public_resolver_operator(ip: IpAddr) -> Option<String> {
@@ -254,12 +267,13 @@ fn dga_flag(name: &str) -> Option<DgaFlag> {
 
 impl Analyzer {
     /// Builds the report.
-    pub fn finish(self) -> Report {
-        let dns = self.dns_queries();
-        let resolvers = self.resolvers();
+    pub fn finish(mut self) -> Report {
+        let mut verdicts = DgaCache::new();
+        let dns = dns_queries(std::mem::take(&mut self.dns), &mut verdicts);
+        let resolvers = resolvers(&dns);
         let names_by_ip = names_by_ip(&dns);
         let (endpoints, scans) = self.endpoints_and_scans(&names_by_ip);
-        let dga = dga_flags(&dns, &self.http, &self.tls);
+        let dga = dga_flags(&dns, &self.http, &self.tls, &mut verdicts);
         let iocs = iocs(&self, &dns, &endpoints, &resolvers);
         Report {
             summary: Summary {
@@ -280,76 +294,6 @@ impl Analyzer {
             dga,
             iocs,
         }
-    }
-
-    fn dns_queries(&self) -> Vec<DnsQuery> {
-        let mut out: Vec<DnsQuery> = self
-            .dns
-            .iter()
-            .map(|((name, qtype, resolver), entry)| DnsQuery {
-                name: name.clone(),
-                qtype: dns_type_name(*qtype),
-                type_code: *qtype,
-                resolver: *resolver,
-                first_seen: format_time(entry.first_ns),
-                last_seen: format_time(entry.last_ns),
-                queries: entry.queries,
-                responses: entry.responses,
-                rcodes: entry.rcodes.iter().map(|r| rcode_name(*r)).collect(),
-                answers: entry.answers.iter().cloned().collect(),
-                clients: entry.clients.iter().copied().collect(),
-                dga: None,
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            (&a.first_seen, &a.name, a.type_code, a.resolver).cmp(&(
-                &b.first_seen,
-                &b.name,
-                b.type_code,
-                b.resolver,
-            ))
-        });
-        let mut verdicts: HashMap<String, Option<DgaFlag>> = HashMap::new();
-        for query in &mut out {
-            query.dga = verdicts
-                .entry(query.name.clone())
-                .or_insert_with(|| dga_flag(&query.name))
-                .clone();
-        }
-        out
-    }
-
-    fn resolvers(&self) -> Vec<Resolver> {
-        let mut by_ip: BTreeMap<IpAddr, (u64, BTreeSet<&str>)> = BTreeMap::new();
-        for ((name, _, resolver), entry) in &self.dns {
-            let slot = by_ip.entry(*resolver).or_default();
-            slot.0 += entry.queries;
-            slot.1.insert(name);
-        }
-        by_ip
-            .into_iter()
-            .map(|(ip, (queries, names))| {
-                let public = !is_reserved_ip(ip);
-                let operator = public_resolver_operator(ip);
-                let note = match (&operator, public) {
-                    (Some(op), _) => {
-                        format!(
-                            "well-known public resolver ({op}) queried directly: likely hard-coded"
-                        )
-                    }
-                    (None, true) => "public address queried directly as a resolver".to_string(),
-                    (None, false) => "local resolver".to_string(),
-                };
-                Resolver {
-                    ip,
-                    queries,
-                    names: names.len(),
-                    public,
-                    operator,
-                    note,
-                }
-            })
-            .collect()
     }
 
     fn endpoints_and_scans(
@@ -448,7 +392,7 @@ impl Analyzer {
                     && !self.options.dns_ports.contains(port)
             })
             .map(|((proto, port), acc)| {
-                let duration_s = (acc.last_ns - acc.first_ns).max(0) as f64 / 1e9;
+                let duration_s = acc.last_ns.saturating_sub(acc.first_ns).max(0) as f64 / 1e9;
                 Scan {
                     proto,
                     port,
@@ -465,6 +409,89 @@ impl Analyzer {
             })
             .collect()
     }
+}
+
+fn sorted<T: Ord>(mut list: Vec<T>) -> Vec<T> {
+    list.sort();
+    list
+}
+
+/// DGA verdicts by name, so each name is scored once.
+type DgaCache = HashMap<String, Option<DgaFlag>>;
+
+fn cached_verdict(cache: &mut DgaCache, name: &str) -> Option<DgaFlag> {
+    if let Some(verdict) = cache.get(name) {
+        return verdict.clone();
+    }
+    let verdict = dga_flag(name);
+    cache.insert(name.to_string(), verdict.clone());
+    verdict
+}
+
+fn dns_queries(dns: DnsTable, cache: &mut DgaCache) -> Vec<DnsQuery> {
+    let mut out = Vec::new();
+    for (name, entries) in dns {
+        let dga = cached_verdict(cache, &name);
+        for ((qtype, resolver), entry) in entries {
+            out.push(DnsQuery {
+                name: name.clone(),
+                qtype: dns_type_name(qtype),
+                type_code: qtype,
+                resolver,
+                first_seen: format_time(entry.first_ns),
+                last_seen: format_time(entry.last_ns),
+                queries: entry.queries,
+                responses: entry.responses,
+                rcodes: sorted(entry.rcodes)
+                    .iter()
+                    .map(|r| rcode_name(*r))
+                    .collect(),
+                answers: sorted(entry.answers),
+                clients: sorted(entry.clients),
+                dga: dga.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.first_seen, &a.name, a.type_code, a.resolver).cmp(&(
+            &b.first_seen,
+            &b.name,
+            b.type_code,
+            b.resolver,
+        ))
+    });
+    out
+}
+
+fn resolvers(dns: &[DnsQuery]) -> Vec<Resolver> {
+    let mut by_ip: BTreeMap<IpAddr, (u64, BTreeSet<&str>)> = BTreeMap::new();
+    for query in dns {
+        let slot = by_ip.entry(query.resolver).or_default();
+        slot.0 += query.queries;
+        slot.1.insert(&query.name);
+    }
+    by_ip
+        .into_iter()
+        .map(|(ip, (queries, names))| {
+            let public = !is_reserved_ip(ip);
+            let operator = public_resolver_operator(ip);
+            let note = match (&operator, public) {
+                (Some(op), _) => {
+                    format!("well-known public resolver ({op}) queried directly: likely hard-coded")
+                }
+                (None, true) => "public address queried directly as a resolver".to_string(),
+                (None, false) => "local resolver".to_string(),
+            };
+            Resolver {
+                ip,
+                queries,
+                names: names.len(),
+                public,
+                operator,
+                note,
+            }
+        })
+        .collect()
 }
 
 struct EndpointAcc {
@@ -520,7 +547,12 @@ fn names_by_ip(dns: &[DnsQuery]) -> HashMap<IpAddr, BTreeSet<String>> {
     out
 }
 
-fn dga_flags(dns: &[DnsQuery], http: &[HttpRecord], tls: &[TlsRecord]) -> Vec<DgaFlag> {
+fn dga_flags(
+    dns: &[DnsQuery],
+    http: &[HttpRecord],
+    tls: &[TlsRecord],
+    cache: &mut DgaCache,
+) -> Vec<DgaFlag> {
     let mut names: BTreeSet<String> = dns.iter().map(|q| q.name.clone()).collect();
     names.extend(
         http.iter()
@@ -530,7 +562,7 @@ fn dga_flags(dns: &[DnsQuery], http: &[HttpRecord], tls: &[TlsRecord]) -> Vec<Dg
     names
         .iter()
         .filter(|n| n.parse::<IpAddr>().is_err())
-        .filter_map(|n| dga_flag(n))
+        .filter_map(|n| cached_verdict(cache, n))
         .collect()
 }
 

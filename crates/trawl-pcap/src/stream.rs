@@ -68,8 +68,12 @@ impl Reassembler {
 
     /// Drops `n` consumed bytes from the front.
     pub fn consume(&mut self, n: usize) {
-        let n = n.min(self.data.len());
-        self.data.drain(..n);
+        if n >= self.data.len() {
+            // Free the allocation: most streams sit idle once parsed.
+            self.data = Vec::new();
+        } else {
+            self.data.drain(..n);
+        }
     }
 
     /// Releases all memory (the parser is done with this direction).

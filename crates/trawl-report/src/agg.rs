@@ -216,6 +216,9 @@ impl PayloadState {
     }
 }
 
+/// `(method, host, port, file)` of one distinct download.
+pub(crate) type DownloadKey = (&'static str, Box<str>, Option<u16>, Box<str>);
+
 /// Counts per distinct command line, with the analysis done once.
 #[derive(Debug, Clone)]
 pub(crate) struct CommandStats {
@@ -264,7 +267,7 @@ pub struct Aggregator {
     pub(crate) sessions: Map<u64, SessionState>,
     pub(crate) gap_sessions: Map<(IpAddr, u16), Vec<SessionState>>,
     pub(crate) payloads: Map<Box<str>, PayloadState>,
-    pub(crate) downloads: Map<(&'static str, Box<str>, Option<u16>, Box<str>), u64>,
+    pub(crate) downloads: Map<DownloadKey, u64>,
     pub(crate) busybox_tokens: Map<Box<str>, u64>,
     pub(crate) files: Map<usize, FileCounts>,
     pub(crate) bad_total: u64,
@@ -290,10 +293,10 @@ fn merge_range(
 }
 
 fn insert_sorted(v: &mut Vec<u64>, x: u64, cap: usize) {
-    if let Err(pos) = v.binary_search(&x) {
-        if v.len() < cap {
-            v.insert(pos, x);
-        }
+    if let Err(pos) = v.binary_search(&x)
+        && v.len() < cap
+    {
+        v.insert(pos, x);
     }
 }
 

@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use crate::agg::{Map, SourceState};
 
 /// Features shared by more groups than this are not used to find candidates.
-const MAX_POSTING: usize = 2_000;
+const MAX_POSTING: usize = 64;
 /// At most this many candidate groups are compared per group.
-const MAX_CANDIDATES: usize = 4_000;
+const MAX_CANDIDATES: usize = 256;
 
 /// One group of sources with the same fingerprint.
 pub(crate) struct Group {
@@ -74,10 +74,10 @@ impl UnionFind {
     }
     fn union(&mut self, a: usize, b: usize) {
         let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            if let Some(slot) = self.0.get_mut(ra.max(rb)) {
-                *slot = ra.min(rb);
-            }
+        if ra != rb
+            && let Some(slot) = self.0.get_mut(ra.max(rb))
+        {
+            *slot = ra.min(rb);
         }
     }
 }
@@ -154,10 +154,10 @@ fn join_similar(groups: &[Group], threshold: f64, uf: &mut UnionFind) {
                 if seen.insert(other, ()).is_some() {
                     continue;
                 }
-                if let Some(o) = groups.get(other) {
-                    if jaccard(&group.features, &o.features) >= threshold {
-                        uf.union(g, other);
-                    }
+                if let Some(o) = groups.get(other)
+                    && jaccard(&group.features, &o.features) >= threshold
+                {
+                    uf.union(g, other);
                 }
             }
         }

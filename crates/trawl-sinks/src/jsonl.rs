@@ -38,10 +38,9 @@ impl Sink for JsonlSink {
 
     fn write_batch(&mut self, events: &[Arc<Event>]) -> Result<(), SinkError> {
         for event in events {
-            let line = event.to_json().to_string();
-            self.writer
-                .write_all(line.as_bytes())
-                .map_err(|err| SinkError::io(&self.path, err))?;
+            event
+                .write_json(&mut self.writer)
+                .map_err(|err| SinkError::io(&self.path, err.into()))?;
             self.writer
                 .write_all(b"\n")
                 .map_err(|err| SinkError::io(&self.path, err))?;

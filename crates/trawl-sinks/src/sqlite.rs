@@ -34,7 +34,7 @@ CREATE INDEX IF NOT EXISTS sessions_start_time ON sessions (start_time);
 CREATE INDEX IF NOT EXISTS sessions_source_ip ON sessions (source_ip);
 CREATE INDEX IF NOT EXISTS sessions_protocol ON sessions (protocol);
 CREATE TABLE IF NOT EXISTS auth_attempts (
-    auth_id TEXT PRIMARY KEY,
+    auth_id TEXT NOT NULL,
     session_id TEXT NOT NULL,
     timestamp TEXT NOT NULL,
     protocol TEXT NOT NULL,
@@ -53,11 +53,9 @@ CREATE INDEX IF NOT EXISTS auth_attempts_session_id ON auth_attempts (session_id
 CREATE INDEX IF NOT EXISTS auth_attempts_timestamp ON auth_attempts (timestamp);
 CREATE INDEX IF NOT EXISTS auth_attempts_source_ip ON auth_attempts (source_ip);
 CREATE INDEX IF NOT EXISTS auth_attempts_protocol ON auth_attempts (protocol);
-CREATE INDEX IF NOT EXISTS auth_attempts_username ON auth_attempts (username);
-CREATE INDEX IF NOT EXISTS auth_attempts_password ON auth_attempts (password);
 ";
 
-const INSERT_ATTEMPT: &str = "INSERT OR IGNORE INTO auth_attempts (auth_id, session_id, timestamp, protocol, \
+const INSERT_ATTEMPT: &str = "INSERT INTO auth_attempts (auth_id, session_id, timestamp, protocol, \
     source_ip, source_port, destination_ip, destination_port, username, password, password_hash, mechanism, \
     username_raw, password_raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
@@ -79,6 +77,8 @@ impl SqliteSink {
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|()| connection.pragma_update(None, "cache_size", -65_536))
+            .and_then(|()| connection.pragma_update(None, "wal_autocheckpoint", 16_384))
             .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(5)))
             .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|err| sqlite_error(&path, err))?;

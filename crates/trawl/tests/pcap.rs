@@ -163,7 +163,18 @@ impl Recorder {
     }
 
     fn stop(self) -> PathBuf {
-        std::thread::sleep(Duration::from_millis(500));
+        // tcpdump may lag behind on a busy machine: wait until the file has
+        // stopped growing for a second (at most 20 s) before interrupting it,
+        // or packets still in the kernel buffer would be lost.
+        let size = || std::fs::metadata(&self.file).map_or(0, |m| m.len());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (mut last, mut stable) = (size(), 0);
+        while stable < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = size();
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
+        }
         let pid = self.child.0.id().to_string();
         let status = Command::new("kill").args(["-INT", &pid]).status();
         assert!(status.is_ok_and(|s| s.success()), "cannot stop tcpdump");

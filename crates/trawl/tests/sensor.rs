@@ -594,6 +594,11 @@ fn real_clients_land_exactly_once_in_every_store() {
     let telnet_session = stores.exactly_once("telnet", telnet, b"teluser", b"telpass");
     stores.session_has(&telnet_session, 1);
     assert_eq!(stores.db_sessions[&telnet_session].1, "client_closed");
+    let telnet_duration = stores.json_sessions[&telnet_session]["duration"].as_f64();
+    assert!(
+        telnet_duration.is_some_and(|d| d < 2.0),
+        "client EOF noticed at once: {telnet_duration:?}"
+    );
     let ftp_aux: serde_json::Value =
         serde_json::from_str(&stores.db_sessions[&first].2).expect("aux");
     assert_eq!(ftp_aux["commands"][0], "SYST", "{ftp_aux}");

@@ -293,6 +293,12 @@ fn trawl_or_heralding(
     index: usize,
     opts: &Options,
 ) -> Result<(), String> {
+    if !matches!(
+        line.kind.as_deref(),
+        None | Some("auth_attempt" | "session")
+    ) {
+        return Ok(()); // event kinds added later (docs/sensor-outputs.md) are skipped
+    }
     let ts = required_ts(line.timestamp.as_ref())?;
     let src = required_ip(line.source_ip.as_ref(), "source_ip")?;
     let protocol = Cow::<str>::Owned(

@@ -229,7 +229,14 @@ impl BlockReader {
             next_line: 1,
             done: false,
             quoted_csv,
+            block_size: BLOCK_SIZE,
         })
+    }
+
+    /// Uses blocks of about `size` bytes (tests use tiny blocks to exercise the cuts).
+    pub fn with_block_size(mut self, size: usize) -> Self {
+        self.block_size = size.max(1);
+        self
     }
 
     fn fill(&mut self, want: usize) -> Result<(), ReportError> {
@@ -283,11 +290,11 @@ impl Iterator for BlockReader {
             if self.pending.is_empty() && self.done {
                 return None;
             }
-            if !self.done {
-                if let Err(e) = self.fill(self.block_size) {
-                    self.done = true;
-                    return Some(Err(e));
-                }
+            if !self.done
+                && let Err(e) = self.fill(self.block_size)
+            {
+                self.done = true;
+                return Some(Err(e));
             }
             let cut = if self.done {
                 Some(self.pending.len())
@@ -342,18 +349,26 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let file = Arc::new(detect(0, &path).unwrap());
         for size in [1, 7, 50, 200] {
-            let blocks: Vec<Block> = BlockReader::new(Arc::clone(&file), Arc::new(AtomicU64::new(0)))
-                .unwrap()
-                .with_block_size(size)
-                .map(Result::unwrap)
-                .collect();
+            let blocks: Vec<Block> =
+                BlockReader::new(Arc::clone(&file), Arc::new(AtomicU64::new(0)))
+                    .unwrap()
+                    .with_block_size(size)
+                    .map(Result::unwrap)
+                    .collect();
             let joined: Vec<u8> = blocks.iter().flat_map(|b| b.data.clone()).collect();
             assert_eq!(joined, text.as_bytes());
             for b in &blocks {
-                assert_eq!(b.data.iter().filter(|&&c| c == b'"').count() % 2, 0, "block cut inside quotes at size {size}");
+                assert_eq!(
+                    b.data.iter().filter(|&&c| c == b'"').count() % 2,
+                    0,
+                    "block cut inside quotes at size {size}"
+                );
             }
             let last = blocks.last().unwrap();
-            assert_eq!(last.first_line + last.data.iter().filter(|&&c| c == b'\n').count() as u64, 5);
+            assert_eq!(
+                last.first_line + last.data.iter().filter(|&&c| c == b'\n').count() as u64,
+                5
+            );
         }
         std::fs::remove_dir_all(&dir).ok();
     }

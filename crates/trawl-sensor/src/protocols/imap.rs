@@ -132,7 +132,7 @@ impl ImapSession {
     /// A session; `tls` is true for IMAPS (implicit TLS) so STARTTLS is not offered.
     pub fn new(hostname: &str, banner: &str, tls: bool) -> Self {
         Self {
-            banner: banner.trim().to_owned(),
+            banner: sasl::banner_line(banner),
             hostname: hostname.to_owned(),
             tls,
             pending: None,

@@ -37,7 +37,10 @@ impl Pop3Session {
     /// A session; `tls` is true for POP3S (implicit TLS) so STLS is not offered.
     pub fn new(hostname: &str, banner: &str, tls: bool) -> Self {
         Self {
-            banner: banner.trim_end().to_owned(),
+            banner: match sasl::banner_line(banner) {
+                line if line.starts_with("+OK") => line,
+                line => format!("+OK {line}"),
+            },
             challenge: sasl::new_challenge(hostname),
             tls,
             user: None,
@@ -269,6 +272,14 @@ mod tests {
         );
         assert!(greeting.ends_with("@mail.example.org>\r\n"));
         assert!(!greeting.contains(" \r\n"));
+    }
+
+    #[test]
+    fn configured_banner_always_reads_as_ok() {
+        let mut pop = Pop3Session::new("mx", "Welcome\r\n-ERR", false);
+        let greeting = sent(&pop.greeting());
+        assert!(greeting.starts_with("+OK Welcome  -ERR <"), "{greeting}");
+        assert_eq!(greeting.matches("\r\n").count(), 1);
     }
 
     #[test]

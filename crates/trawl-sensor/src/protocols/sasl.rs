@@ -148,6 +148,11 @@ async fn flush(conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), ConnError> {
     result
 }
 
+/// A configured banner as one safe line: CR/LF removed, surrounding spaces trimmed.
+pub fn banner_line(banner: &str) -> String {
+    banner.replace(['\r', '\n'], " ").trim().to_owned()
+}
+
 /// Base64-encodes with padding.
 pub fn b64_encode(bytes: &[u8]) -> String {
     B64.encode(bytes)
@@ -631,6 +636,11 @@ mod tests {
         assert_eq!(SaslMechanism::parse(b"Plain"), Some(SaslMechanism::Plain));
         assert_eq!(SaslMechanism::parse(b"GSSAPI"), None);
         assert_eq!(offered_names(), "PLAIN LOGIN CRAM-MD5");
+    }
+
+    #[test]
+    fn banners_become_one_line() {
+        assert_eq!(banner_line(" a\r\nb \n"), "a  b");
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl SmtpSession {
     /// A session; `tls` is true for SMTPS (implicit TLS) so STARTTLS is not offered.
     pub fn new(hostname: &str, banner: &str, tls: bool) -> Self {
         Self {
-            banner: banner.trim().to_owned(),
+            banner: sasl::banner_line(banner),
             hostname: hostname.to_owned(),
             tls,
             greeted: false,

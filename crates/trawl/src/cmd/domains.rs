@@ -479,7 +479,7 @@ fn match_feeds(a: MatchArgs) -> anyhow::Result<ExitCode> {
                 break;
             }
             seen += chunk.len() as u64;
-            let found: Vec<Hit> = matcher.check_batch(&chunk).into_iter().flatten().collect();
+            let found: Vec<Hit> = matcher.hits(&chunk).into_iter().map(|(_, h)| h).collect();
             hits += found.len() as u64;
             let resolutions = match &resolve_cfg {
                 Some(cfg) if !found.is_empty() => {
