@@ -17,6 +17,7 @@
 #      TOTAL=300000 HTOTAL=30000 attempts per protocol (trawl / Heralding)
 #      CONC=64 PER_CONN=3 MAXSEC=20  flood shape (same for both honeypots)
 #      IDLE_N=19900 IDLE_HOLD=20  idle connections and hold seconds
+#      TW_WAIT=65  most seconds to wait for TIME_WAIT sockets to drain before each idle test
 #      SKIP_HERALDING=1  trawl only
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -25,7 +26,7 @@ KIT="${KIT:-$(cd "$repo/.." && pwd)/shared/peers/heralding}"
 OUT="${OUT:-/tmp/trawl-bench/$(date +%Y%m%d-%H%M%S)}"
 TOTAL="${TOTAL:-300000}"; HTOTAL="${HTOTAL:-30000}"
 CONC="${CONC:-64}"; PER_CONN="${PER_CONN:-3}"; MAXSEC="${MAXSEC:-20}"
-IDLE_N="${IDLE_N:-19900}"; IDLE_HOLD="${IDLE_HOLD:-20}"
+IDLE_N="${IDLE_N:-19900}"; IDLE_HOLD="${IDLE_HOLD:-20}"; TW_WAIT="${TW_WAIT:-65}"
 PROTOS=(ftp pop3 imap smtp telnet)
 mkdir -p "$OUT"
 results="$OUT/results.jsonl"; : > "$results"
@@ -42,14 +43,28 @@ fi
 [ -x "$TRAWL_BIN" ] && [ -x "$LOADGEN_BIN" ] || { echo "missing $TRAWL_BIN or $LOADGEN_BIN" >&2; exit 1; }
 
 machine() {
-  python3 - "$1" <<'P'
+  python3 - "$1" "$(uptime)" <<'P'
 import json, os, sys
 print(json.dumps({"kind": "machine", "when": sys.argv[1], "cpus": os.cpu_count(),
-                  "loadavg": open("/proc/loadavg").read().split()[:3]}))
+                  "loadavg": open("/proc/loadavg").read().split()[:3], "uptime": sys.argv[2].strip()}))
 P
 }
 machine start >> "$results"
 log "machine: $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg); output in $OUT"
+
+# Waits (at most TW_WAIT s; TIME_WAIT lasts 60 s) until the floods' TIME_WAIT sockets are gone:
+# with ~20,000 idle connections on top of them the client's ephemeral port range
+# (28,000 ports) is nearly full and every connect() spends long in the kernel's port
+# search, which would be timed as honeypot latency. Same treatment for both honeypots.
+drain_time_wait() {
+  local n
+  for _ in $(seq 1 "$TW_WAIT"); do
+    n=$(ss -tanH state time-wait | wc -l)
+    [ "$n" -lt 2000 ] && break
+    sleep 1
+  done
+  log "TIME_WAIT sockets before the idle test: $(ss -tanH state time-wait | wc -l)"
+}
 
 # CPU ticks (utime+stime) of a process.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -71,6 +86,8 @@ import json, sys
 name, run, ticks, hz, hwm = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 flood = json.load(open(run + "/flood.json"))
 proc = {"cpu_seconds": round(ticks / hz, 2), "peak_rss_kb_vmhwm": hwm}
+gen_ticks = flood.get("generator_cpu_ticks")
+flood["generator_cpu_seconds"] = round(gen_ticks / hz, 2) if gen_ticks is not None else None
 print(json.dumps({"kind": "flood", "honeypot": name, "run_dir": run, **flood, "proc": proc}))
 P
   log "$name $proto: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["answered"], "answered,", d["answered_per_s"], "/s")' "$run/flood.json")"
@@ -136,11 +153,25 @@ for _ in $(seq 1 200); do grep -q "telnet listening" "$tdir/stderr.log" 2>/dev/n
 grep -q "smtp listening" "$tdir/stderr.log" || { cat "$tdir/stderr.log" >&2; exit 1; }
 for proto in "${PROTOS[@]}"; do flood trawl "$tpid" "$proto" "${TPORT[$proto]}" "$TOTAL"; done
 
+python3 - "$tpid" "$(getconf CLK_TCK)" <<'P' >> "$results"
+import glob, json, sys
+pid, hz = sys.argv[1], int(sys.argv[2])
+threads = {}
+for task in glob.glob("/proc/%s/task/*" % pid):
+    try:
+        name = open(task + "/comm").read().strip()
+        fields = open(task + "/stat").read().rsplit(")", 1)[1].split()
+        threads[name] = round(threads.get(name, 0) + (int(fields[11]) + int(fields[12])) / hz, 2)
+    except (OSError, IndexError, ValueError):
+        pass
+print(json.dumps({"kind": "threads", "honeypot": "trawl", "cpu_seconds_by_thread": threads}))
+P
 log "stopping trawl (SIGTERM: flush everything)"
 kill -TERM "$tpid"; wait "$tpid" || { echo "trawl exited non-zero" >&2; }
 trap - EXIT
 count_logged trawl "$tdir/data/log_auth.csv"
 count_trawl_stores "$tdir/data"
+drain_time_wait
 log "trawl idle test on a fresh sensor: $IDLE_N idle connections on pop3 for ${IDLE_HOLD}s, probing fresh logins"
 "$TRAWL_BIN" sensor --config "$tdir/sensor.toml" --data-dir "$tdir/idle-data" --only pop3 \
   > "$tdir/idle-stdout.log" 2> "$tdir/idle-stderr.log" & tpid=$!
@@ -193,6 +224,7 @@ if [ "${SKIP_HERALDING:-0}" != 1 ]; then
   for proto in "${PROTOS[@]}"; do flood heralding "$hpid" "$proto" "${HPORT[$proto]}" "$HTOTAL"; done
   "$KIT/stop_heralding.sh" "$hdir" >&2
   count_logged heralding "$hdir/log_auth.csv"
+  drain_time_wait
   log "Heralding idle test on a fresh instance (kit idle_conns.py): $IDLE_N idle connections on pop3"
   hdir="$OUT/heralding-idle-run"
   # Heralding binds without SO_REUSEADDR and one failed listener stops it all: the fresh

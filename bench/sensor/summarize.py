@@ -29,17 +29,24 @@ def stats(name, proto):
         "rss_mb": (p.get("peak_rss_kb_vmhwm") or p.get("max_sampled_rss_kb") or 0) / 1024,
         "errors": f["attempt_errors"] + f["connect_errors"] + f["greeting_errors"],
         "tag": f["tag"],
+        "gen_cpu": 100.0 * (f.get("generator_cpu_seconds") or 0) / wall,
     }
 
 
 print("Load average at start/end: %s" % " / ".join(" ".join(m["loadavg"]) for m in machine))
-print("Generator: %s, %s concurrent connections, %s attempts per connection\n" % (
-    next(iter(floods.values()))["generator"] if floods else "?",
-    next(iter(floods.values()))["concurrency"] if floods else "?",
-    next(iter(floods.values()))["per_conn"] if floods else "?"))
+for m in machine:
+    if m.get("uptime"):
+        print("uptime (%s): %s" % (m["when"], m["uptime"]))
+for name in ["trawl", "heralding"]:
+    shapes = sorted({"%s, %s concurrent connections, %s attempts per connection" % (
+        f["generator"], f["concurrency"], f["per_conn"]) for (h, _), f in floods.items() if h == name})
+    if shapes:
+        print("Floods against %s driven by: %s" % (name, "; ".join(shapes)))
+print("Idle tests driven by: trawl — trawl-loadgen idle (2 processes); "
+      "Heralding — the kit's idle_conns.py\n")
 print("| protocol | trawl logged/s | trawl answered / logged / lost | trawl CPU % | trawl peak RSS MB "
-      "| Heralding logged/s | Heralding lost | Heralding CPU % | ratio |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "| Heralding logged/s | Heralding lost | Heralding CPU % | ratio | generator CPU % (trawl / Heralding run) |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for proto in ["ftp", "pop3", "imap", "smtp", "telnet"]:
     t, h = stats("trawl", proto), stats("heralding", proto)
     if not t:
@@ -49,10 +56,16 @@ for proto in ["ftp", "pop3", "imap", "smtp", "telnet"]:
     if extra:
         store = " (db %d, jsonl %d)" % (extra["sqlite_rows"], extra["jsonl_rows"])
     ratio = "%.1f×" % (t["rate"] / h["rate"]) if h and h["rate"] else "n/a"
-    print("| %s | %.0f | %d / %d%s / %d | %.0f | %.0f | %s | %s | %s | %s |" % (
+    print("| %s | %.0f | %d / %d%s / %d | %.0f | %.0f | %s | %s | %s | %s | %.0f / %s |" % (
         proto, t["rate"], t["answered"], t["logged"], store, t["loss"], t["cpu"], t["rss_mb"],
         "%.0f" % h["rate"] if h else "n/a", h["loss"] if h else "n/a",
-        "%.0f" % h["cpu"] if h else "n/a", ratio))
+        "%.0f" % h["cpu"] if h else "n/a", ratio, t["gen_cpu"],
+        "%.0f" % h["gen_cpu"] if h else "n/a"))
+
+for r in rows:
+    if r["kind"] == "threads":
+        print("\ntrawl CPU seconds by thread over all floods: %s" % ", ".join(
+            "%s %.1f" % item for item in sorted(r["cpu_seconds_by_thread"].items())))
 
 print("\n| idle test | opened | held until release | closed by server | probes answered | "
       "probe ms: max / max once all open / median | peak RSS MB | fds before → after (leaked) |")

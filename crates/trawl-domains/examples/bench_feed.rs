@@ -244,8 +244,9 @@ fn permute_timing(file: &Path) {
 fn check_timing(dir: &Path) {
     let inventory = trawl_domains::Inventory::load(&dir.join("brands.toml")).expect("brands.toml");
     let start = std::time::Instant::now();
-    let matcher = trawl_domains::Matcher::new(&inventory.brands, &trawl_domains::MatchOptions::default())
-        .expect("matcher builds");
+    let matcher =
+        trawl_domains::Matcher::new(&inventory.brands, &trawl_domains::MatchOptions::default())
+            .expect("matcher builds");
     let build = start.elapsed().as_secs_f64();
     let feed: Vec<String> = BufReader::new(File::open(dir.join("feed.txt")).expect("feed.txt"))
         .lines()
@@ -260,7 +261,10 @@ fn check_timing(dir: &Path) {
         let mut by_rule: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for d in &feed {
             if let Some(h) = matcher.check(d) {
-                by_rule.entry(h.technique.name()).or_default().push(format!("{} ~ {}", h.domain, h.brand_domain));
+                by_rule
+                    .entry(h.technique.name())
+                    .or_default()
+                    .push(format!("{} ~ {}", h.domain, h.brand_domain));
             }
         }
         for (rule, v) in by_rule {
@@ -281,6 +285,10 @@ fn check_timing(dir: &Path) {
 fn cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+        })
         .map_or(0.0, |ns| ns / 1e9)
 }

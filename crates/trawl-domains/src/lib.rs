@@ -18,7 +18,10 @@ pub mod skeleton;
 pub use feed::{FeedError, FeedFormat, FeedItem, FeedReader};
 pub use matcher::{Brand, Hit, Inventory, MatchOptions, MatchTechnique, Matcher};
 pub use name::{DomainName, parse_domain};
-pub use permute::{Options, Permutation, Technique, permute, permute_parsed};
+pub use permute::{
+    NameRef, Names, Options, Permutation, Technique, permute, permute_domain, permute_names,
+    permute_parsed, technique_label,
+};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::DomainError;
 use crate::name::{normalize_feed_domain, parse_domain};
 use crate::permute::{Options, Technique, permute_parsed};
-use crate::skeleton::{is_own_skeleton, skeleton};
+use crate::skeleton::{is_own_skeleton, skeleton, skeleton_into};
 
 /// A brand to protect: its domains and keywords.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -187,6 +187,9 @@ struct Keyword {
     text: String,
     /// Matches anywhere (long, not an English word) or only as a whole token.
     anywhere: bool,
+    /// English words that contain the keyword, with the keyword's offset in them: an
+    /// anywhere-match inside one of these (`anomali` in `anomalies`) is not a hit.
+    inside_words: Vec<(&'static str, usize)>,
 }
 
 /// Which characters occur in a label, one bit per `a-z0-9-` (bit 37: anything else). One edit
@@ -342,8 +345,18 @@ impl Matcher {
                     .collect();
             }
             for w in words.into_iter().filter(|w| !w.is_empty()) {
-                let anywhere = w.chars().count() >= options.keyword_anywhere_len && !is_english_word(&w);
+                let anywhere =
+                    w.chars().count() >= options.keyword_anywhere_len && !is_english_word(&w);
+                let inside_words = if anywhere {
+                    ENGLISH
+                        .iter()
+                        .filter_map(|e| e.find(w.as_str()).map(|off| (*e, off)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 m.keywords.push(Keyword {
+                    inside_words,
                     brand: bi,
                     brand_domain: first_domain.unwrap_or(usize::MAX),
                     text: w,
@@ -492,12 +505,20 @@ impl Matcher {
     }
 
     fn by_skeleton(&self, ascii: &str, unicode: &str, label: &str) -> Option<Hit> {
-        let skel: Cow<'_, str> = if is_own_skeleton(label) {
-            Cow::Borrowed(label)
+        thread_local! {
+            static SKELETON: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let found = if is_own_skeleton(label) {
+            self.skeletons.get(label)
         } else {
-            Cow::Owned(skeleton(label))
+            SKELETON.with_borrow_mut(|skel| {
+                skeleton_into(label, skel);
+                self.skeletons.get(skel.as_str())
+            })
         };
-        let idx = *self.skeletons.get(skel.as_ref())?.first()? as usize;
+        let idx = *found?.first()? as usize;
+        // Only for the explanation of a hit (rare).
+        let skel = skeleton(label);
         let bd = &self.domains[idx];
         let chars: Vec<char> = label.chars().collect();
         let chars = chars.as_slice();
@@ -569,7 +590,8 @@ impl Matcher {
         let bytes = head.as_bytes();
         for m in automaton.find_overlapping_iter(head) {
             let kw = &self.keywords[m.pattern().as_usize()];
-            let anchored = kw.anywhere
+            let anchored = (kw.anywhere
+                && !inside_english_word(bytes, m.start(), &kw.inside_words))
                 || (is_boundary(bytes, m.start().checked_sub(1))
                     && is_boundary(bytes, Some(m.end())));
             if !anchored {
@@ -657,6 +679,16 @@ fn osa_within(a: &[char], b: &[char], k: usize) -> Option<usize> {
     (prev[m] <= k).then_some(prev[m])
 }
 
+/// True when the keyword found at `start` is part of one of the English words containing it.
+fn inside_english_word(bytes: &[u8], start: usize, words: &[(&str, usize)]) -> bool {
+    words.iter().any(|(word, off)| {
+        start
+            .checked_sub(*off)
+            .and_then(|s| bytes.get(s..s + word.len()))
+            .is_some_and(|slice| slice == word.as_bytes())
+    })
+}
+
 fn is_boundary(bytes: &[u8], at: Option<usize>) -> bool {
     match at {
         None => true,
@@ -723,7 +755,10 @@ mod tests {
     fn names_that_are_public_suffixes_are_looked_up_whole() {
         let m = matcher(&["barclays.co.uk", "bing.com"]);
         let h = m.check("barclays.sch.uk").unwrap();
-        assert_eq!(h.technique, MatchTechnique::Permutation(Technique::WrongSld, None));
+        assert_eq!(
+            h.technique,
+            MatchTechnique::Permutation(Technique::WrongSld, None)
+        );
         assert!(m.check("bing.jm").is_some());
     }
 
@@ -776,11 +811,24 @@ mod tests {
     #[test]
     fn english_word_keywords_and_labels_need_more() {
         let m = matcher(&["target.com", "apple.com", "docusign.com"]);
-        assert!(m.check("targeting.info").is_none(), "English keyword inside a word");
+        assert!(
+            m.check("targeting.info").is_none(),
+            "English keyword inside a word"
+        );
         let h = m.check("target-giftcards.info").unwrap();
         assert_eq!(h.technique, MatchTechnique::Keyword);
         assert!(m.check("applet.ru").is_none(), "k is 0 for five letters");
-        assert!(m.check("focusing.de").is_none(), "an English word is not a lookalike label");
+        let m2 = matcher(&["anomali.com"]);
+        assert!(
+            m2.check("obviousanomalies.net").is_none(),
+            "keyword inside an English word"
+        );
+        assert!(m2.check("anomali-login.net").is_some());
+        assert!(m2.check("myanomaliportal.net").is_some());
+        assert!(
+            m.check("focusing.de").is_none(),
+            "an English word is not a lookalike label"
+        );
         let h = m.check("docus\u{456}gn.info").unwrap();
         assert_eq!(h.technique, MatchTechnique::Confusable, "{h:?}");
         let h = m.check("docusing.info").unwrap();

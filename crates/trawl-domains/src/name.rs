@@ -269,9 +269,12 @@ pub fn label_to_ascii(label: &str) -> Option<String> {
     {
         return None;
     }
-    let encoded = idna::punycode::encode_str(label)?;
-    let ace = format!("xn--{encoded}");
-    (ace.len() <= MAX_LABEL_LEN).then_some(ace)
+    let mut ace = idna::punycode::encode_str(label)?;
+    if ace.len() + 4 > MAX_LABEL_LEN {
+        return None;
+    }
+    ace.insert_str(0, "xn--");
+    Some(ace)
 }
 
 fn full_label_to_ascii(label: &str) -> Option<String> {
@@ -292,37 +295,70 @@ fn full_label_to_ascii(label: &str) -> Option<String> {
 /// the dnstwist rules for the whole name (4-253 characters, last label 2+ characters).
 pub fn name_to_ascii(name: &str) -> Option<String> {
     if name.is_ascii() {
-        let mut last_len = 0;
-        for label in name.split('.') {
-            if !ascii_label_ok(label) {
-                return None;
-            }
-            last_len = label.len();
-        }
-        if name.len() < 4 || name.len() > MAX_NAME_LEN || last_len < 2 || !name.contains('.') {
-            return None;
-        }
-        return Some(name.to_string());
+        return ascii_name_ok(name).then(|| name.to_string());
     }
     let mut out = String::with_capacity(name.len() + 8);
+    name_to_ascii_into(name, &mut out).then_some(out)
+}
+
+/// [`name_to_ascii`] for a name that is all ASCII: true when it is valid as it is.
+pub fn ascii_name_ok(name: &str) -> bool {
+    let mut last_len = 0;
+    for label in name.split('.') {
+        if !ascii_label_ok(label) {
+            return false;
+        }
+        last_len = label.len();
+    }
+    name.len() >= 4 && name.len() <= MAX_NAME_LEN && last_len >= 2 && name.contains('.')
+}
+
+/// [`name_to_ascii`] appending the ASCII form to `out`; false (and `out` possibly extended)
+/// when the name is invalid.
+pub fn name_to_ascii_into(name: &str, out: &mut String) -> bool {
+    let start = out.len();
     let mut last_len = 0;
     for (i, label) in name.split('.').enumerate() {
         if i > 0 {
             out.push('.');
         }
-        let ascii = label_to_ascii(label)?;
-        last_len = ascii.len();
-        out.push_str(&ascii);
+        let before = out.len();
+        if label.is_ascii() {
+            if !ascii_label_ok(label) {
+                return false;
+            }
+            out.push_str(label);
+        } else {
+            let Some(ascii) = label_to_ascii(label) else {
+                return false;
+            };
+            out.push_str(&ascii);
+        }
+        last_len = out.len() - before;
     }
-    if out.len() < 4 || out.len() > MAX_NAME_LEN || last_len < 2 || !out.contains('.') {
-        return None;
-    }
-    Some(out)
+    let len = out.len() - start;
+    (4..=MAX_NAME_LEN).contains(&len) && last_len >= 2 && name.contains('.')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_to_ascii_into_appends_and_checks() {
+        let mut out = String::from("x|");
+        assert!(name_to_ascii_into("www.bücher.de", &mut out));
+        assert_eq!(out, "x|www.xn--bcher-kva.de");
+        assert_eq!(
+            name_to_ascii("bücher.de").as_deref(),
+            Some("xn--bcher-kva.de")
+        );
+        assert!(!name_to_ascii_into("bü-.de", &mut String::new()));
+        assert!(!name_to_ascii_into("bücher.d", &mut String::new()));
+        assert!(ascii_name_ok("paypal.com"));
+        assert!(!ascii_name_ok("paypal.c"));
+        assert!(!ascii_name_ok("-paypal.com"));
+    }
 
     #[test]
     fn splits_at_public_suffix() {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::hash::BuildHasher;
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use crate::DomainError;
 use crate::data;
@@ -127,10 +127,18 @@ pub struct Permutation {
 impl Permutation {
     /// The technique name, `first+second` for depth-2 names.
     pub fn technique_name(&self) -> String {
-        match self.second {
-            Some(second) => format!("{}+{}", self.technique, second),
-            None => self.technique.name().to_string(),
-        }
+        technique_label(self.technique, self.second).into_owned()
+    }
+}
+
+/// `first` or `first+second`, borrowed when there is no second technique.
+pub fn technique_label(
+    first: Technique,
+    second: Option<Technique>,
+) -> std::borrow::Cow<'static, str> {
+    match second {
+        Some(second) => format!("{first}+{second}").into(),
+        None => first.name().into(),
     }
 }
 
@@ -160,15 +168,30 @@ impl Options {
 
 /// Generates every permutation of `domain` (the original first).
 pub fn permute(domain: &str, options: &Options) -> Result<Vec<Permutation>, DomainError> {
+    let names = permute_domain(domain, options)?;
+    Ok(names.iter().map(NameRef::to_permutation).collect())
+}
+
+/// [`permute`] into the compact [`Names`] (no allocation per name).
+pub fn permute_domain(domain: &str, options: &Options) -> Result<Names, DomainError> {
     if options.depth == 0 || options.depth > 2 {
         return Err(DomainError::Depth(options.depth));
     }
     let parsed = name::parse_domain(domain)?;
-    Ok(permute_parsed(&parsed, options))
+    Ok(permute_names(&parsed, options))
 }
 
 /// Generates every permutation of an already parsed domain.
 pub fn permute_parsed(d: &DomainName, options: &Options) -> Vec<Permutation> {
+    permute_names(d, options)
+        .iter()
+        .map(NameRef::to_permutation)
+        .collect()
+}
+
+/// Generates every permutation of an already parsed domain into one compact list (no
+/// allocation per name); [`Names::iter`] yields them in the order of [`permute_parsed`].
+pub fn permute_names(d: &DomainName, options: &Options) -> Names {
     let mut out = Collector::new(d);
     out.push_name(Technique::Original, &d.unicode);
     let label: Vec<char> = d.label.chars().collect();
@@ -199,14 +222,99 @@ pub fn permute_parsed(d: &DomainName, options: &Options) -> Vec<Permutation> {
             });
         }
     }
-    out.out
+    out.names
+}
+
+/// One generated name, borrowed from [`Names`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameRef<'a> {
+    /// The technique that made it (the first one, when several did).
+    pub technique: Technique,
+    /// With `--depth 2`, the second edit applied on top of `technique`.
+    pub second: Option<Technique>,
+    /// ASCII (punycode) form.
+    pub domain: &'a str,
+    /// Unicode form.
+    pub unicode: &'a str,
+}
+
+impl NameRef<'_> {
+    /// The owned [`Permutation`].
+    pub fn to_permutation(self) -> Permutation {
+        Permutation {
+            technique: self.technique,
+            second: self.second,
+            domain: self.domain.to_string(),
+            unicode: self.unicode.to_string(),
+        }
+    }
+}
+
+/// Where one name lives in [`Names`]' text: the Unicode form, then (for IDN) the ASCII form.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    technique: Technique,
+    second: Option<Technique>,
+    start: u32,
+    unicode_len: u16,
+    /// 0 when the ASCII form equals the Unicode form.
+    ascii_len: u16,
+}
+
+/// Generated names stored in one string, in generation order.
+#[derive(Debug, Default)]
+pub struct Names {
+    text: String,
+    entries: Vec<Entry>,
+}
+
+impl Names {
+    /// How many names.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there is no name (never for a successful permutation: the original is first).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn unicode_of(&self, e: &Entry) -> &str {
+        let start = e.start as usize;
+        self.text
+            .get(start..start + e.unicode_len as usize)
+            .unwrap_or_default()
+    }
+
+    fn get(&self, e: &Entry) -> NameRef<'_> {
+        let unicode = self.unicode_of(e);
+        let domain = if e.ascii_len == 0 {
+            unicode
+        } else {
+            let start = e.start as usize + e.unicode_len as usize;
+            self.text
+                .get(start..start + e.ascii_len as usize)
+                .unwrap_or_default()
+        };
+        NameRef {
+            technique: e.technique,
+            second: e.second,
+            domain,
+            unicode,
+        }
+    }
+
+    /// The names in generation order (the original first).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = NameRef<'_>> + '_ {
+        self.entries.iter().map(|e| self.get(e))
+    }
 }
 
 /// Collects names in order, deduplicated on the Unicode name (the Unicode to ASCII mapping of
 /// generated names is one-to-one), so a duplicate costs one hash and no punycode.
 struct Collector<'a> {
     d: &'a DomainName,
-    out: Vec<Permutation>,
+    names: Names,
     index: HashTable<u32>,
     /// Hashes of names found invalid (a 64-bit hash collision could hide one name: accepted).
     rejected: hashbrown::HashSet<u64, FixedState>,
@@ -218,7 +326,10 @@ impl<'a> Collector<'a> {
     fn new(d: &'a DomainName) -> Self {
         Collector {
             d,
-            out: Vec::with_capacity(8192),
+            names: Names {
+                text: String::with_capacity(1 << 18),
+                entries: Vec::with_capacity(8192),
+            },
             index: HashTable::with_capacity(8192),
             rejected: hashbrown::HashSet::with_hasher(FixedState::default()),
             state: FixedState::default(),
@@ -228,29 +339,41 @@ impl<'a> Collector<'a> {
 
     fn push_full(&mut self, technique: Technique, second: Option<Technique>, unicode: &str) {
         let h = self.state.hash_one(unicode);
-        let out = &self.out;
+        let names = &self.names;
         if self
             .index
-            .find(h, |&i| out[i as usize].unicode == unicode)
+            .find(h, |&i| {
+                names.unicode_of(&names.entries[i as usize]) == unicode
+            })
             .is_some()
             || self.rejected.contains(&h)
         {
             return;
         }
-        let Some(ascii) = name::name_to_ascii(unicode) else {
+        let text = &mut self.names.text;
+        let start = text.len();
+        text.push_str(unicode);
+        let ascii_len = if unicode.is_ascii() {
+            name::ascii_name_ok(unicode).then_some(0)
+        } else {
+            name::name_to_ascii_into(unicode, text).then(|| text.len() - start - unicode.len())
+        };
+        let (Some(ascii_len), Ok(start32)) = (ascii_len, u32::try_from(start)) else {
+            text.truncate(start);
             self.rejected.insert(h);
             return;
         };
-        let idx = self.out.len() as u32;
-        self.out.push(Permutation {
+        let idx = self.names.entries.len() as u32;
+        self.names.entries.push(Entry {
             technique,
             second,
-            domain: ascii,
-            unicode: unicode.to_string(),
+            start: start32,
+            unicode_len: unicode.len() as u16,
+            ascii_len: ascii_len as u16,
         });
-        let (out, state) = (&self.out, &self.state);
+        let (names, state) = (&self.names, &self.state);
         self.index.insert_unique(h, idx, |&i| {
-            state.hash_one(out[i as usize].unicode.as_str())
+            state.hash_one(names.unicode_of(&names.entries[i as usize]))
         });
     }
 
@@ -512,27 +635,15 @@ fn homoglyph_mix(d: &[char], g: &Glyphs, emit: Emit<'_>) {
     }
     for i in 0..d.len().saturating_sub(1) {
         let (a, b) = (d[i], d[i + 1]);
-        if let Some(gs) = g.single.get(&a) {
-            for gl in gs {
-                buf.clear();
-                buf.extend(&d[..i]);
-                buf.push_str(gl);
-                if b == a {
-                    buf.push_str(gl);
-                } else {
-                    buf.push(b);
-                }
-                buf.extend(&d[i + 2..]);
-                emit(&buf);
-            }
-        }
-        if b != a
-            && let Some(gs) = g.single.get(&b)
+        // With two different characters, replacing one of them is a single swap already
+        // emitted above; only a doubled letter (changed twice) is new.
+        if b == a
+            && let Some(gs) = g.single.get(&a)
         {
             for gl in gs {
                 buf.clear();
                 buf.extend(&d[..i]);
-                buf.push(a);
+                buf.push_str(gl);
                 buf.push_str(gl);
                 buf.extend(&d[i + 2..]);
                 emit(&buf);
@@ -733,8 +844,14 @@ fn singular_plural(l: &str) -> Vec<String> {
 /// At most this many misspellings per correct word, so long labels stay bounded.
 const MAX_MISSPELLINGS_PER_WORD: usize = 8;
 
-static MISSPELLING_WORDS: LazyLock<Option<AhoCorasick>> =
-    LazyLock::new(|| AhoCorasick::new(data::MISSPELLINGS.iter().map(|(correct, _)| correct)).ok());
+static MISSPELLING_WORDS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    // The non-contiguous NFA skips the conversion step: built once per process, searched
+    // only over short labels.
+    AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+        .build(data::MISSPELLINGS.iter().map(|(correct, _)| correct))
+        .ok()
+});
 
 /// Every correct word inside the label (Aho-Corasick over 13 k words) swapped for its misspellings.
 fn misspellings(l: &str) -> Vec<String> {
@@ -969,6 +1086,31 @@ mod tests {
             .into_iter()
             .map(|p| p.domain)
             .collect()
+    }
+
+    #[test]
+    fn names_match_permute_and_share_the_ascii_form() {
+        let d = name::parse_domain("www.bücher.de").unwrap();
+        let names = permute_names(&d, &Options::default());
+        let owned = permute("www.bücher.de", &Options::default()).unwrap();
+        assert_eq!(names.len(), owned.len());
+        assert!(
+            names
+                .iter()
+                .map(NameRef::to_permutation)
+                .eq(owned.into_iter())
+        );
+        let first = names.iter().next().unwrap();
+        assert_eq!(
+            (first.domain, first.unicode),
+            ("www.xn--bcher-kva.de", "www.bücher.de")
+        );
+        // A doubled letter gets the double homoglyph swap (dnstwist's window rule).
+        let g = permute("google.com", &Options::default()).unwrap();
+        assert!(
+            g.iter()
+                .any(|p| p.unicode == "g00gle.com" && p.technique == Technique::Homoglyph)
+        );
     }
 
     #[test]

@@ -46,6 +46,19 @@ pub fn is_own_skeleton(s: &str) -> bool {
     })
 }
 
+/// [`skeleton`] into `out` (cleared first), reusing its allocation for ASCII input.
+pub fn skeleton_into(s: &str, out: &mut String) {
+    out.clear();
+    if s.is_ascii() {
+        let table = &*ASCII_SKELETON;
+        for b in s.bytes() {
+            out.push_str(&table[usize::from(b)]);
+        }
+    } else {
+        out.push_str(&slow_skeleton(s));
+    }
+}
+
 /// The confusable skeleton of a label or name.
 pub fn skeleton(s: &str) -> String {
     if s.is_ascii() {
@@ -61,7 +74,16 @@ pub fn skeleton(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::skeleton;
+    use super::{skeleton, skeleton_into};
+
+    #[test]
+    fn skeleton_into_reuses_the_buffer_and_agrees() {
+        let mut buf = String::from("leftover");
+        for s in ["paypa1", "rnicrosoft", "gооgle", "apple"] {
+            skeleton_into(s, &mut buf);
+            assert_eq!(buf, skeleton(s));
+        }
+    }
 
     #[test]
     fn lookalikes_share_a_skeleton() {

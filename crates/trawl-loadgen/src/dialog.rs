@@ -9,6 +9,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::telnet_options::OptionAnswerer;
+
 /// Longest reply line read from the honeypot.
 const MAX_LINE: u64 = 16 * 1024;
 /// Most bytes scanned for a telnet prompt.
@@ -32,6 +34,8 @@ pub struct Client {
     stream: BufReader<TcpStream>,
     io_timeout: Duration,
     said_hello: bool,
+    /// Answers the server's telnet options while prompts are awaited.
+    options: OptionAnswerer,
 }
 
 impl Client {
@@ -41,6 +45,7 @@ impl Client {
             stream: BufReader::new(stream),
             io_timeout,
             said_hello: false,
+            options: OptionAnswerer::default(),
         }
     }
 
@@ -81,7 +86,8 @@ impl Client {
         }
     }
 
-    /// Reads until one of `markers` (true) or until the honeypot closes (false).
+    /// Reads until one of `markers` (true) or until the honeypot closes (false), answering
+    /// telnet option negotiation on the way like a real client.
     async fn until_or_eof(&mut self, markers: &[&[u8]]) -> anyhow::Result<bool> {
         let mut seen = Vec::new();
         while !markers
@@ -96,7 +102,13 @@ impl Client {
             if count == 0 {
                 return Ok(false);
             }
-            seen.extend_from_slice(chunk.get(..count).unwrap_or_default());
+            let chunk = chunk.get(..count).unwrap_or_default();
+            let mut answers = Vec::new();
+            self.options.feed(chunk, &mut answers);
+            if !answers.is_empty() {
+                self.send(&answers).await?;
+            }
+            seen.extend_from_slice(chunk);
             if seen.len() > MAX_PROMPT_SCAN {
                 bail!("no prompt in {MAX_PROMPT_SCAN} bytes");
             }

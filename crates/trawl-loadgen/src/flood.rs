@@ -106,9 +106,27 @@ pub async fn run(args: Args, threads: usize) -> anyhow::Result<serde_json::Value
         "attempt_errors": stats.attempt_errors.load(Ordering::Relaxed),
         "connect_errors": stats.connect_errors.load(Ordering::Relaxed),
         "greeting_errors": stats.greeting_errors.load(Ordering::Relaxed),
+        "generator_cpu_ticks": own_cpu_ticks(),
         "tag": plan.tag,
         "attempts_file": args.attempts_file,
     }))
+}
+
+/// CPU ticks (utime + stime, in CLK_TCK units) this process used so far, from
+/// /proc/self/stat; None where that file is missing or unreadable.
+fn own_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_ticks_from_stat(&stat)
+}
+
+fn cpu_ticks_from_stat(stat: &str) -> Option<u64> {
+    // Fields after the command name (which may hold spaces) start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 fn credentials(tag: &str, number: u64) -> (String, String) {
@@ -177,6 +195,14 @@ async fn worker(plan: Arc<Plan>) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_ticks_are_read_from_proc_stat() {
+        let stat = "42 (trawl loadgen) S 1 42 42 0 -1 4194304 100 0 0 0 120 35 0 0 20 0 3 0";
+        assert_eq!(cpu_ticks_from_stat(stat), Some(155));
+        assert_eq!(cpu_ticks_from_stat("42 (x) S 1"), None);
+        assert!(own_cpu_ticks().is_some());
+    }
 
     #[test]
     fn credentials_match_the_kit_format() {

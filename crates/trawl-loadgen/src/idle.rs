@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
 
@@ -41,6 +41,12 @@ pub struct Args {
     /// Probe credential tag.
     #[arg(long, default_value = "idle")]
     tag: String,
+    /// Source address of the probe logins (loopback only). A fresh login comes from
+    /// another attacker than the idle flood, and a source address of its own keeps the
+    /// probe's connect() out of the kernel's ephemeral-port search over the ~20,000 ports
+    /// the idle connections hold (which would be timed as honeypot latency).
+    #[arg(long, default_value = "127.0.0.2")]
+    probe_source: IpAddr,
     /// Connections opened at once.
     #[arg(long, default_value_t = 256)]
     open_concurrency: usize,
@@ -58,6 +64,7 @@ struct Counts {
 pub async fn run(args: Args, nofile: u64) -> anyhow::Result<serde_json::Value> {
     let target = crate::loopback_target(args.host, args.port)?;
     let probe_target = crate::loopback_target(args.host, args.probe_port.unwrap_or(args.port))?;
+    let probe_source = crate::loopback_target(args.probe_source, 0)?;
     let counts = Arc::new(Counts::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let gate = Arc::new(Semaphore::new(args.open_concurrency.max(1)));
@@ -89,7 +96,7 @@ pub async fn run(args: Args, nofile: u64) -> anyhow::Result<serde_json::Value> {
             number += 1;
             let user = format!("{}u{number:04}", args.tag);
             let pass = format!("{}p{number:04}", args.tag);
-            let result = probe(probe_target, proto, &user, &pass).await;
+            let result = probe_on_own_thread(probe_source, probe_target, proto, &user, &pass).await;
             probes.push(json!({
                 "t": round2(started.elapsed().as_secs_f64()),
                 "all_open": all_open_at.is_some(),
@@ -138,6 +145,7 @@ pub async fn run(args: Args, nofile: u64) -> anyhow::Result<serde_json::Value> {
         "probe_max_ms": max_ms,
         "probe_max_ms_while_all_open": held_max_ms,
         "probe_median_ms": median(&latencies),
+        "probe_source": args.probe_source,
         "probe_log": probes,
     }))
 }
@@ -187,19 +195,59 @@ async fn hold_one(
     }
 }
 
+/// Runs one probe on a thread and runtime of its own: the idle connections' connect()
+/// calls can each block the generator's runtime threads for milliseconds while the
+/// kernel searches ephemeral ports, and that queueing is the client's, not the
+/// honeypot's latency.
+async fn probe_on_own_thread(
+    source: SocketAddr,
+    target: SocketAddr,
+    proto: Proto,
+    user: &str,
+    pass: &str,
+) -> anyhow::Result<Duration> {
+    let (user, pass) = (user.to_owned(), pass.to_owned());
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("probe".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(probe(source, target, proto, &user, &pass)));
+            let _ = done_tx.send(result);
+        })?;
+    done_rx.await?
+}
+
 async fn probe(
+    source: SocketAddr,
     target: SocketAddr,
     proto: Proto,
     user: &str,
     pass: &str,
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let stream = timeout(Duration::from_secs(5), TcpStream::connect(target)).await??;
+    let stream = timeout(Duration::from_secs(5), connect_from(source, target)).await??;
     let _ = stream.set_nodelay(true);
     let mut client = Client::new(stream, Duration::from_secs(5));
     client.greeting(proto).await?;
     client.attempt(proto, user, pass).await?;
     Ok(started.elapsed())
+}
+
+/// Connects from `source` (port 0: any) when it is the same IP family as `target`.
+async fn connect_from(source: SocketAddr, target: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = if target.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if source.is_ipv4() == target.is_ipv4() {
+        socket.bind(source)?;
+    }
+    socket.connect(target).await
 }
 
 #[cfg(test)]
@@ -210,5 +258,15 @@ mod tests {
     fn median_of_probe_latencies() {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+    }
+
+    #[tokio::test]
+    async fn probes_connect_from_their_own_loopback_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap();
+        let source: SocketAddr = "127.0.0.2:0".parse().unwrap();
+        let (client, accepted) = tokio::join!(connect_from(source, target), listener.accept());
+        assert_eq!(client.unwrap().local_addr().unwrap().ip(), source.ip());
+        assert_eq!(accepted.unwrap().1.ip(), source.ip());
     }
 }

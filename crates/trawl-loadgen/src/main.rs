@@ -7,6 +7,7 @@
 mod dialog;
 mod flood;
 mod idle;
+mod telnet_options;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;

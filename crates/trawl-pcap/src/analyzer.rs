@@ -1,5 +1,6 @@
 //! Per-packet state: flows, DNS transactions and application records.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::net::IpAddr;
@@ -9,6 +10,7 @@ use crate::decode::{Datagram, Decoder, Skip, TcpFlags, Transport};
 use crate::proto::{
     self, BodyLen, DnsAnswer, DnsMessage, Parsed, looks_like_http_request, looks_like_tls,
 };
+use crate::scoring::Scorer;
 use crate::stream::Reassembler;
 
 /// Most problems listed individually (the rest are counted).
@@ -188,7 +190,7 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type DnsTable = FastMap<String, Vec<((u16, IpAddr), DnsEntry)>>;
 
 /// Flow table key: protocol and the two sockets in sorted order.
-type FlowKey = (Proto, Sock, Sock);
+pub(crate) type FlowKey = (Proto, Sock, Sock);
 
 fn flow_key(proto: Proto, a: Sock, b: Sock) -> FlowKey {
     if a <= b { (proto, a, b) } else { (proto, b, a) }
@@ -325,6 +327,8 @@ pub struct Analyzer {
     /// a packet's borrowed name finds its entry without an allocation.
     pub(crate) dns: DnsTable,
     dns_entries: usize,
+    /// Scores each new DNS name for the DGA report on a second thread.
+    pub(crate) scorer: Scorer,
     pub(crate) http: Vec<HttpRecord>,
     pub(crate) tls: Vec<TlsRecord>,
     pub(crate) tftp: Vec<TftpRecord>,
@@ -343,6 +347,7 @@ impl Analyzer {
             buffered: 0,
             dns: FastMap::default(),
             dns_entries: 0,
+            scorer: Scorer::default(),
             http: Vec::new(),
             tls: Vec::new(),
             tftp: Vec::new(),
@@ -462,7 +467,8 @@ impl Analyzer {
         wire_len: u64,
     ) -> Option<bool> {
         let key = flow_key(proto, src, dst);
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.options.max_flows {
+        // Only a full table costs the extra lookup.
+        if self.flows.len() >= self.options.max_flows && !self.flows.contains_key(&key) {
             self.stats.untracked_flows += 1;
             return None;
         }
@@ -518,7 +524,7 @@ impl Analyzer {
         let dns_ports = &self.options.dns_ports;
         if dns_ports.contains(&src.1) || dns_ports.contains(&dst.1) {
             if let Some(message) = proto::parse_dns(payload) {
-                self.dns_message(&message, src.0, dst.0, ts_ns);
+                self.dns_message(message, src.0, dst.0, ts_ns);
             }
             return;
         }
@@ -538,23 +544,23 @@ impl Analyzer {
     }
 
     /// Records a DNS message seen going `src` → `dst`.
-    fn dns_message(&mut self, message: &DnsMessage, src: IpAddr, dst: IpAddr, ts_ns: i64) {
+    fn dns_message(&mut self, message: DnsMessage, src: IpAddr, dst: IpAddr, ts_ns: i64) {
         let (resolver, client) = if message.response {
             (src, dst)
         } else {
             (dst, src)
         };
-        for (name, qtype) in &message.questions {
-            if !self.dns.contains_key(name.as_str()) {
-                if self.dns_entries >= MAX_DNS_ENTRIES {
-                    continue;
+        for (name, qtype) in message.questions {
+            // One hash per question; the parsed name becomes the key.
+            let slot = match self.dns.entry(name) {
+                Entry::Occupied(slot) => slot.into_mut(),
+                Entry::Vacant(_) if self.dns_entries >= MAX_DNS_ENTRIES => continue,
+                Entry::Vacant(slot) => {
+                    self.scorer.submit(slot.key());
+                    slot.insert(Vec::new())
                 }
-                self.dns.insert(name.clone(), Vec::new());
-            }
-            let Some(slot) = self.dns.get_mut(name.as_str()) else {
-                continue;
             };
-            let key = (*qtype, resolver);
+            let key = (qtype, resolver);
             let position = match slot.iter().position(|(k, _)| *k == key) {
                 Some(position) => position,
                 None if self.dns_entries < MAX_DNS_ENTRIES && slot.len() < 256 => {
@@ -598,6 +604,14 @@ impl Analyzer {
             return;
         };
         let closing = segment.flags.fin || segment.flags.rst;
+        if let Some(app) = flow.app.as_deref_mut()
+            && !closing
+            && Self::nothing_to_parse(app, &segment, self.buffered)
+        {
+            // Saves taking the parser state out of the flow and the second
+            // flow-table lookup that puts it back.
+            return;
+        }
         if flow.app.is_none() {
             if segment.payload.is_empty() {
                 return;
@@ -640,6 +654,26 @@ impl Analyzer {
         }
     }
 
+    /// True when a segment that does not close the connection leaves the
+    /// parser's state as it is, or only passes over body bytes the parser
+    /// skips anyway (done here, in place).
+    fn nothing_to_parse(app: &mut TcpApp, segment: &Segment<'_>, buffered: usize) -> bool {
+        if app.kind == AppKind::Ignored || segment.payload.is_empty() {
+            return true;
+        }
+        let (done, stream, skip) = if segment.from_client {
+            (app.up_done, &mut app.up, &mut app.up_skip)
+        } else {
+            (app.down_done, &mut app.down, &mut app.down_skip)
+        };
+        if done || buffered >= MAX_TOTAL_BUFFERED || *skip < segment.payload.len() {
+            return false;
+        }
+        // Consumes the whole segment when it is in order, else changes nothing.
+        let (_, rest) = stream.skip_in_order(segment.seq, segment.flags.syn, segment.payload, skip);
+        rest.is_empty()
+    }
+
     fn feed(&mut self, app: &mut TcpApp, segment: &Segment<'_>, client: Sock, server: Sock) {
         let from_client = segment.from_client;
         let done = if from_client {
@@ -659,12 +693,17 @@ impl Analyzer {
             }
             return;
         }
-        let stream = if from_client {
-            &mut app.up
+        let (stream, skip) = if from_client {
+            (&mut app.up, &mut app.up_skip)
         } else {
-            &mut app.down
+            (&mut app.down, &mut app.down_skip)
         };
-        if stream.push(segment.seq, segment.flags.syn, segment.payload) {
+        let (seq, rest) =
+            stream.skip_in_order(segment.seq, segment.flags.syn, segment.payload, skip);
+        if rest.is_empty() {
+            return;
+        }
+        if stream.push(seq, segment.flags.syn, rest) {
             self.run_app(app, from_client, client, server, segment.ts_ns);
         }
     }
@@ -824,7 +863,7 @@ impl Analyzer {
             let parsed = proto::parse_dns(message);
             stream.consume(2 + len);
             if let Some(message) = parsed {
-                self.dns_message(&message, src, dst, ts);
+                self.dns_message(message, src, dst, ts);
             }
         }
     }

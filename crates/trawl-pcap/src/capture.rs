@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use pcap_parser::pcapng::Block;
 use pcap_parser::{Linktype, PcapBlockOwned, PcapError, create_reader};
 
-/// Initial read buffer; grown on demand for large records.
+/// Initial parse buffer; grown on demand for large records.
 const INITIAL_BUFFER: usize = 256 * 1024;
 /// A record larger than this is treated as corruption.
 const MAX_BUFFER: usize = 16 * 1024 * 1024;
@@ -131,7 +131,10 @@ where
                 {
                     problems.push(problem(next_index, message));
                 }
-                reader.consume(offset);
+                // No shift per record: `refill` moves the unread tail once
+                // per buffer (`consume` would move half the buffer whenever
+                // the read position passes the middle).
+                reader.consume_noshift(offset);
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {

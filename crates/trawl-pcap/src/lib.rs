@@ -5,7 +5,9 @@
 //!
 //! Layers: [`capture`] (pcap-parser, streaming) → [`decode`] (etherparse,
 //! fragment reassembly) → [`analyzer`] (flows, TCP reassembly via
-//! [`stream`], parsers in [`proto`]) → [`report`] → [`render`].
+//! [`stream`], parsers in [`proto`]) → [`report`] → [`render`]. DGA
+//! scoring of new DNS names runs on a second thread during reading
+//! (`scoring`), and part of the report build on another (`parallel`).
 //!
 //! ```no_run
 //! let mut analyzer = trawl_pcap::Analyzer::new(trawl_pcap::Options::default());
@@ -18,9 +20,11 @@
 pub mod analyzer;
 pub mod capture;
 pub mod decode;
+mod parallel;
 pub mod proto;
 pub mod render;
 pub mod report;
+mod scoring;
 pub mod stream;
 
 pub use analyzer::{Analyzer, Options};

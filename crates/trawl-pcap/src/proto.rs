@@ -53,7 +53,7 @@ pub fn parse_dns(bytes: &[u8]) -> Option<DnsMessage> {
     let questions = packet
         .questions
         .iter()
-        .map(|q| (normalise_name(&q.qname.to_string()), u16::from(q.qtype)))
+        .map(|q| (normalise_name(q.qname.to_string()), u16::from(q.qtype)))
         .collect();
     let answers = packet.answers.iter().filter_map(answer_of).collect();
     Some(DnsMessage {
@@ -83,18 +83,18 @@ fn answer_of(rr: &simple_dns::ResourceRecord<'_>) -> Option<DnsAnswer> {
             std::net::Ipv6Addr::from(a.address).to_string(),
             None,
         ),
-        RData::CNAME(n) => ("CNAME", normalise_name(&n.0.to_string()), None),
-        RData::NS(n) => ("NS", normalise_name(&n.0.to_string()), None),
+        RData::CNAME(n) => ("CNAME", normalise_name(n.0.to_string()), None),
+        RData::NS(n) => ("NS", normalise_name(n.0.to_string()), None),
         RData::MX(mx) => (
             "MX",
-            normalise_name(&mx.exchange.to_string()),
+            normalise_name(mx.exchange.to_string()),
             Some(mx.preference),
         ),
         RData::TXT(txt) => ("TXT", String::try_from(txt.clone()).ok()?, None),
         _ => return None,
     };
     Some(DnsAnswer {
-        name: normalise_name(&rr.name.to_string()),
+        name: normalise_name(rr.name.to_string()),
         rtype: rtype.to_string(),
         value,
         ttl: rr.ttl,
@@ -102,8 +102,12 @@ fn answer_of(rr: &simple_dns::ResourceRecord<'_>) -> Option<DnsAnswer> {
     })
 }
 
-fn normalise_name(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
+/// Lower case without the trailing dot, in place (no second allocation).
+fn normalise_name(mut name: String) -> String {
+    let len = name.trim_end_matches('.').len();
+    name.truncate(len);
+    name.make_ascii_lowercase();
+    name
 }
 
 /// Mnemonic of a DNS type code (`TYPE123` when unknown).

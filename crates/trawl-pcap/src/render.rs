@@ -21,8 +21,12 @@ pub enum Format {
 pub fn write_report(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
-            writeln!(out)
+            // A concrete buffered writer lets serde_json's many small writes
+            // inline instead of going through `dyn Write` one by one.
+            let mut buffered = io::BufWriter::with_capacity(1 << 20, &mut *out);
+            serde_json::to_writer_pretty(&mut buffered, report)?;
+            writeln!(buffered)?;
+            buffered.flush()
         }
         Format::Csv => write_csv(report, out),
         Format::Text => write_text(report, out, false),

@@ -1,7 +1,7 @@
 //! Turns the accumulated analysis into the report: DNS, resolvers,
 //! endpoints, scans, HTTP/TLS/TFTP, DGA flags and the IOC list.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -10,8 +10,11 @@ use ipnet::IpNet;
 use crate::analyzer::{
     Analyzer, Counter, DnsTable, HttpRecord, Proto, Stats, TftpRecord, TlsRecord,
 };
+use crate::analyzer::{FastMap, Flow, FlowKey};
 use crate::capture::{FileSummary, Problem};
+use crate::parallel;
 use crate::proto::{DnsAnswer, dns_type_name, rcode_name};
+use crate::scoring::{DgaCache, cached_verdict};
 
 /// Share of a port's destinations that must be unanswered to call it a scan.
 const SCAN_UNANSWERED_SHARE: f64 = 0.5;
@@ -207,6 +210,44 @@ pub fn format_time(ns: i64) -> String {
         .unwrap_or_else(|| ns.to_string())
 }
 
+/// [`format_time`] for many timestamps: the date and time of day are
+/// formatted once per second, only the fraction per call.
+#[derive(Default)]
+struct TimeFormatter {
+    /// Last whole second formatted and its text without the trailing `Z`.
+    second: Option<(i64, String)>,
+}
+
+impl TimeFormatter {
+    fn format(&mut self, ns: i64) -> String {
+        let second = ns.div_euclid(1_000_000_000);
+        let nanos = ns.rem_euclid(1_000_000_000);
+        let prefix = match &self.second {
+            Some((cached, prefix)) if *cached == second => prefix,
+            _ => {
+                let Some(whole) = second.checked_mul(1_000_000_000).map(format_time) else {
+                    return format_time(ns);
+                };
+                // Out of range (the number itself) or unexpected: no caching.
+                let Some(prefix) = whole.strip_suffix('Z').filter(|p| !p.contains('.')) else {
+                    return format_time(ns);
+                };
+                &self.second.insert((second, prefix.to_string())).1
+            }
+        };
+        let mut out = String::with_capacity(prefix.len() + 11);
+        out.push_str(prefix);
+        if nanos != 0 {
+            // RFC 3339 fraction as `time` writes it: no trailing zeros.
+            let digits = format!("{nanos:09}");
+            out.push('.');
+            out.push_str(digits.trim_end_matches('0'));
+        }
+        out.push('Z');
+        out
+    }
+}
+
 /// True for private, loopback, link-local, documentation, multicast and
 /// other special-use addresses.
 pub fn is_reserved_ip(ip: IpAddr) -> bool {
@@ -236,12 +277,15 @@ pub fn is_reserved_name(name: &str) -> bool {
             .map(str::to_ascii_lowercase)
             .collect()
     });
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let name = name.trim_end_matches('.').as_bytes();
     suffixes.iter().any(|suffix| {
-        name == *suffix
-            || name
-                .strip_suffix(suffix.as_str())
-                .is_some_and(|rest| rest.ends_with('.'))
+        let suffix = suffix.as_bytes();
+        let Some(start) = name.len().checked_sub(suffix.len()) else {
+            return false;
+        };
+        name.get(start..)
+            .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+            && (start == 0 || name.get(start - 1) == Some(&b'.'))
     })
 }
 
@@ -254,31 +298,29 @@ fn public_resolver_operator(ip: IpAddr) -> Option<String> {
         .map(|(_, operator)| operator.trim().to_string())
 }
 
-fn dga_flag(name: &str) -> Option<DgaFlag> {
-    let mirai = trawl_dga::mirai::matches_mirai_pattern(name);
-    let score = trawl_dga::score::score_domain(name);
-    (mirai || score.is_dga).then(|| DgaFlag {
-        name: name.to_string(),
-        score: (score.score * 1000.0).round() / 1000.0,
-        mirai,
-        reasons: score.reasons,
-    })
-}
-
 impl Analyzer {
     /// Builds the report.
     pub fn finish(mut self) -> Report {
-        let mut verdicts = DgaCache::new();
-        let dns = dns_queries(std::mem::take(&mut self.dns), &mut verdicts);
+        // Most names were scored on the worker thread during reading.
+        let mut verdicts = std::mem::take(&mut self.scorer).finish();
+        let flow_count = self.flows.len();
+        let flows = std::mem::take(&mut self.flows);
+        let dns_table = std::mem::take(&mut self.dns);
+        // Flows are grouped by endpoint (and then freed) on a second thread
+        // while the DNS table becomes the DNS rows.
+        let (groups, dns) = parallel::join(
+            move || group_flows(flows),
+            || dns_queries(dns_table, &mut verdicts),
+        );
         let resolvers = resolvers(&dns);
         let names_by_ip = names_by_ip(&dns);
-        let (endpoints, scans) = self.endpoints_and_scans(&names_by_ip);
+        let (endpoints, scans) = self.endpoints_and_scans(groups, &names_by_ip);
         let dga = dga_flags(&dns, &self.http, &self.tls, &mut verdicts);
         let iocs = iocs(&self, &dns, &endpoints, &resolvers);
         Report {
             summary: Summary {
                 files: self.files,
-                flows: self.flows.len(),
+                flows: flow_count,
                 first_seen: self.stats.first_ns.map(format_time),
                 last_seen: self.stats.last_ns.map(format_time),
                 stats: self.stats,
@@ -298,33 +340,18 @@ impl Analyzer {
 
     fn endpoints_and_scans(
         &self,
-        names_by_ip: &HashMap<IpAddr, BTreeSet<String>>,
+        groups: Vec<(EndpointKey, EndpointAcc)>,
+        names_by_ip: &FastMap<IpAddr, Vec<&str>>,
     ) -> (Vec<Endpoint>, Vec<Scan>) {
-        let mut groups: BTreeMap<(Proto, IpAddr, u16), EndpointAcc> = BTreeMap::new();
-        for flow in self.flows.values() {
-            let acc = groups
-                .entry((flow.proto, flow.server.0, flow.server.1))
-                .or_insert_with(|| EndpointAcc::new(flow.first_ns));
-            acc.flows += 1;
-            acc.first_ns = acc.first_ns.min(flow.first_ns);
-            acc.last_ns = acc.last_ns.max(flow.last_ns);
-            acc.sent.merge(flow.to_server);
-            acc.received.merge(flow.to_client);
-            acc.established += u64::from(flow.established);
-            acc.syn_only += u64::from(flow.proto == Proto::Tcp && flow.syn && !flow.established);
-            acc.reset += u64::from(flow.reset);
-            if acc.clients.len() < MAX_LISTED {
-                acc.clients.insert(flow.client.0);
-            }
-        }
         let scans = self.scans(&groups);
         let scanned: BTreeSet<(Proto, u16)> = scans.iter().map(|s| (s.proto, s.port)).collect();
+        let mut times = TimeFormatter::default();
         let endpoints = groups
             .into_iter()
             .map(|((proto, ip, port), acc)| {
                 let from_dns: Vec<String> = names_by_ip
                     .get(&ip)
-                    .map(|n| n.iter().cloned().collect())
+                    .map(|names| names.iter().map(|n| n.to_string()).collect())
                     .unwrap_or_default();
                 // An address the capture resolved by name is a contact even on
                 // a scanned port (Mirai's C2 and its scan share port 23).
@@ -355,16 +382,16 @@ impl Analyzer {
                     reset_flows: acc.reset,
                     sent: acc.sent,
                     received: acc.received,
-                    clients: acc.clients.into_iter().collect(),
-                    first_seen: format_time(acc.first_ns),
-                    last_seen: format_time(acc.last_ns),
+                    clients: sorted(acc.clients),
+                    first_seen: times.format(acc.first_ns),
+                    last_seen: times.format(acc.last_ns),
                 }
             })
             .collect();
         (endpoints, scans)
     }
 
-    fn scans(&self, groups: &BTreeMap<(Proto, IpAddr, u16), EndpointAcc>) -> Vec<Scan> {
+    fn scans(&self, groups: &[(EndpointKey, EndpointAcc)]) -> Vec<Scan> {
         let mut by_port: BTreeMap<(Proto, u16), ScanAcc> = BTreeMap::new();
         for ((proto, _, port), acc) in groups {
             let scan = by_port.entry((*proto, *port)).or_insert_with(|| ScanAcc {
@@ -416,30 +443,19 @@ fn sorted<T: Ord>(mut list: Vec<T>) -> Vec<T> {
     list
 }
 
-/// DGA verdicts by name, so each name is scored once.
-type DgaCache = HashMap<String, Option<DgaFlag>>;
-
-fn cached_verdict(cache: &mut DgaCache, name: &str) -> Option<DgaFlag> {
-    if let Some(verdict) = cache.get(name) {
-        return verdict.clone();
-    }
-    let verdict = dga_flag(name);
-    cache.insert(name.to_string(), verdict.clone());
-    verdict
-}
-
 fn dns_queries(dns: DnsTable, cache: &mut DgaCache) -> Vec<DnsQuery> {
-    let mut out = Vec::new();
+    let mut rows: Vec<(i64, DnsQuery)> = Vec::with_capacity(dns.values().map(Vec::len).sum());
+    let mut times = TimeFormatter::default();
     for (name, entries) in dns {
         let dga = cached_verdict(cache, &name);
         for ((qtype, resolver), entry) in entries {
-            out.push(DnsQuery {
+            let query = DnsQuery {
                 name: name.clone(),
                 qtype: dns_type_name(qtype),
                 type_code: qtype,
                 resolver,
-                first_seen: format_time(entry.first_ns),
-                last_seen: format_time(entry.last_ns),
+                first_seen: times.format(entry.first_ns),
+                last_seen: times.format(entry.last_ns),
                 queries: entry.queries,
                 responses: entry.responses,
                 rcodes: sorted(entry.rcodes)
@@ -449,30 +465,39 @@ fn dns_queries(dns: DnsTable, cache: &mut DgaCache) -> Vec<DnsQuery> {
                 answers: sorted(entry.answers),
                 clients: sorted(entry.clients),
                 dga: dga.clone(),
-            });
+            };
+            rows.push((entry.first_ns, query));
         }
     }
-    out.sort_by(|a, b| {
-        (&a.first_seen, &a.name, a.type_code, a.resolver).cmp(&(
-            &b.first_seen,
-            &b.name,
-            b.type_code,
-            b.resolver,
-        ))
-    });
-    out
+    // In time order (the number, not its text: `...:05Z` is earlier than
+    // `...:05.1Z`), then by name, type and resolver. Sorting small keys and
+    // then placing each row once moves far less memory than sorting rows.
+    let mut order: Vec<(i64, &str, u16, IpAddr, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (ns, q))| (*ns, q.name.as_str(), q.type_code, q.resolver, i))
+        .collect();
+    order.sort_unstable();
+    let order: Vec<usize> = order.into_iter().map(|key| key.4).collect();
+    let mut rows: Vec<Option<DnsQuery>> = rows.into_iter().map(|(_, q)| Some(q)).collect();
+    order
+        .into_iter()
+        .filter_map(|i| rows.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 fn resolvers(dns: &[DnsQuery]) -> Vec<Resolver> {
-    let mut by_ip: BTreeMap<IpAddr, (u64, BTreeSet<&str>)> = BTreeMap::new();
+    let mut by_ip: BTreeMap<IpAddr, (u64, Vec<&str>)> = BTreeMap::new();
     for query in dns {
         let slot = by_ip.entry(query.resolver).or_default();
         slot.0 += query.queries;
-        slot.1.insert(&query.name);
+        slot.1.push(&query.name);
     }
     by_ip
         .into_iter()
-        .map(|(ip, (queries, names))| {
+        .map(|(ip, (queries, mut names))| {
+            names.sort_unstable();
+            names.dedup();
             let public = !is_reserved_ip(ip);
             let operator = public_resolver_operator(ip);
             let note = match (&operator, public) {
@@ -494,6 +519,34 @@ fn resolvers(dns: &[DnsQuery]) -> Vec<Resolver> {
         .collect()
 }
 
+/// Destination of a flow: protocol, address, port.
+type EndpointKey = (Proto, IpAddr, u16);
+
+/// Sums the flows per destination, sorted by destination; frees the flows.
+fn group_flows(flows: FastMap<FlowKey, Flow>) -> Vec<(EndpointKey, EndpointAcc)> {
+    let mut by_key: FastMap<EndpointKey, EndpointAcc> = FastMap::default();
+    for flow in flows.values() {
+        let acc = by_key
+            .entry((flow.proto, flow.server.0, flow.server.1))
+            .or_insert_with(|| EndpointAcc::new(flow.first_ns));
+        acc.flows += 1;
+        acc.first_ns = acc.first_ns.min(flow.first_ns);
+        acc.last_ns = acc.last_ns.max(flow.last_ns);
+        acc.sent.merge(flow.to_server);
+        acc.received.merge(flow.to_client);
+        acc.established += u64::from(flow.established);
+        acc.syn_only += u64::from(flow.proto == Proto::Tcp && flow.syn && !flow.established);
+        acc.reset += u64::from(flow.reset);
+        if acc.clients.len() < MAX_LISTED && !acc.clients.contains(&flow.client.0) {
+            acc.clients.push(flow.client.0);
+        }
+    }
+    // Hashing then one sort is much cheaper than a B-tree insert per flow.
+    let mut groups: Vec<_> = by_key.into_iter().collect();
+    groups.sort_unstable_by_key(|(key, _)| *key);
+    groups
+}
+
 struct EndpointAcc {
     flows: u64,
     first_ns: i64,
@@ -503,7 +556,7 @@ struct EndpointAcc {
     established: u64,
     syn_only: u64,
     reset: u64,
-    clients: BTreeSet<IpAddr>,
+    clients: Vec<IpAddr>,
 }
 
 impl EndpointAcc {
@@ -517,7 +570,7 @@ impl EndpointAcc {
             established: 0,
             syn_only: 0,
             reset: 0,
-            clients: BTreeSet::new(),
+            clients: Vec::new(),
         }
     }
 }
@@ -533,16 +586,20 @@ struct ScanAcc {
     sources: BTreeSet<IpAddr>,
 }
 
-fn names_by_ip(dns: &[DnsQuery]) -> HashMap<IpAddr, BTreeSet<String>> {
-    let mut out: HashMap<IpAddr, BTreeSet<String>> = HashMap::new();
+fn names_by_ip(dns: &[DnsQuery]) -> FastMap<IpAddr, Vec<&str>> {
+    let mut out: FastMap<IpAddr, Vec<&str>> = FastMap::default();
     for query in dns {
         for answer in &query.answers {
-            if let Ok(ip) = answer.value.parse::<IpAddr>()
-                && (answer.rtype == "A" || answer.rtype == "AAAA")
+            if (answer.rtype == "A" || answer.rtype == "AAAA")
+                && let Ok(ip) = answer.value.parse::<IpAddr>()
             {
-                out.entry(ip).or_default().insert(query.name.clone());
+                out.entry(ip).or_default().push(&query.name);
             }
         }
+    }
+    for names in out.values_mut() {
+        names.sort_unstable();
+        names.dedup();
     }
     out
 }
@@ -553,14 +610,17 @@ fn dga_flags(
     tls: &[TlsRecord],
     cache: &mut DgaCache,
 ) -> Vec<DgaFlag> {
-    let mut names: BTreeSet<String> = dns.iter().map(|q| q.name.clone()).collect();
-    names.extend(
-        http.iter()
-            .filter_map(|h| h.host.as_deref().map(host_without_port)),
-    );
-    names.extend(tls.iter().filter_map(|t| t.sni.clone()));
-    names
+    let hosts: Vec<String> = http
         .iter()
+        .filter_map(|h| h.host.as_deref().map(host_without_port))
+        .collect();
+    let mut names: Vec<&str> = dns.iter().map(|q| q.name.as_str()).collect();
+    names.extend(hosts.iter().map(String::as_str));
+    names.extend(tls.iter().filter_map(|t| t.sni.as_deref()));
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
         .filter(|n| n.parse::<IpAddr>().is_err())
         .filter_map(|n| cached_verdict(cache, n))
         .collect()
@@ -599,20 +659,31 @@ fn iocs(
     let keep_private = analyzer.options.include_private;
     let keep_name = |n: &str| looks_like_domain(n) && (keep_private || !is_reserved_name(n));
     let keep_ip = |ip: IpAddr| keep_private || !is_reserved_ip(ip);
-    let mut domains = BTreeSet::new();
-    let mut ips = BTreeSet::new();
+    let hosts: Vec<Option<String>> = analyzer
+        .http
+        .iter()
+        .map(|request| {
+            request
+                .host
+                .as_deref()
+                .map(host_without_port)
+                .filter(|h| !h.is_empty())
+        })
+        .collect();
+    // Borrowed names and plain addresses, sorted and deduplicated once at
+    // the end (cheaper than a set insert, and a copy, per name).
+    let mut domains: Vec<&str> = Vec::new();
+    let mut ips: Vec<IpAddr> = Vec::new();
     for query in dns {
-        domains.insert(query.name.clone());
+        domains.push(&query.name);
         for answer in &query.answers {
             match answer.rtype.as_str() {
                 "A" | "AAAA" => {
                     if let Ok(ip) = answer.value.parse() {
-                        ips.insert(ip);
+                        ips.push(ip);
                     }
                 }
-                "CNAME" => {
-                    domains.insert(answer.value.clone());
-                }
+                "CNAME" => domains.push(&answer.value),
                 _ => {}
             }
         }
@@ -624,25 +695,20 @@ fn iocs(
         .collect();
     for endpoint in endpoints.iter().filter(|e| e.role == "contact") {
         if !well_known.contains(&endpoint.ip) {
-            ips.insert(endpoint.ip);
+            ips.push(endpoint.ip);
         }
     }
     let mut urls = BTreeSet::new();
-    for request in &analyzer.http {
-        let host = request
-            .host
-            .as_deref()
-            .map(host_without_port)
-            .filter(|h| !h.is_empty());
-        let host_ok = match &host {
+    for (request, host) in analyzer.http.iter().zip(&hosts) {
+        let host_ok = match host {
             Some(h) => match h.parse::<IpAddr>() {
                 Ok(ip) => keep_ip(ip),
                 Err(_) => keep_private || !is_reserved_name(h),
             },
             None => keep_ip(request.server),
         };
-        if let Some(h) = &host {
-            domains.insert(h.clone());
+        if let Some(h) = host {
+            domains.push(h);
         }
         if host_ok {
             urls.insert(http_url(request, host.as_deref()));
@@ -650,11 +716,11 @@ fn iocs(
     }
     for hello in &analyzer.tls {
         if let Some(sni) = &hello.sni {
-            domains.insert(sni.clone());
+            domains.push(sni);
         }
     }
     for request in &analyzer.tftp {
-        ips.insert(request.server);
+        ips.push(request.server);
         if keep_ip(request.server) {
             urls.insert(format!(
                 "tftp://{}{}/{}",
@@ -664,8 +730,16 @@ fn iocs(
             ));
         }
     }
+    domains.sort_unstable();
+    domains.dedup();
+    ips.sort_unstable();
+    ips.dedup();
     Iocs {
-        domains: domains.into_iter().filter(|d| keep_name(d)).collect(),
+        domains: domains
+            .into_iter()
+            .filter(|d| keep_name(d))
+            .map(str::to_string)
+            .collect(),
         ips: ips
             .into_iter()
             .filter(|ip| keep_ip(*ip))
@@ -711,6 +785,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn time_formatter_matches_format_time() {
+        let mut times = TimeFormatter::default();
+        let base = 1_764_201_600_123_456_789_i64;
+        for ns in [
+            0,
+            1,
+            base,
+            base + 1,
+            base - base % 1_000_000_000,
+            base - base % 1_000_000,
+            base + 10,
+            base + 1_000_000_000,
+            -1,
+            -1_500_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            assert_eq!(times.format(ns), format_time(ns), "{ns}");
+            assert_eq!(times.format(ns), format_time(ns), "{ns} (cached)");
+        }
+    }
+
+    #[test]
     fn reserved_ranges() {
         for ip in [
             "10.1.2.3",
@@ -744,12 +841,5 @@ mod tests {
             public_resolver_operator("8.8.8.8".parse().expect("ip")).as_deref(),
             Some("Google Public DNS")
         );
-    }
-
-    #[test]
-    fn mirai_name_is_flagged() {
-        let flag = dga_flag("hrjlyymassqx.tech").expect("flagged");
-        assert!(flag.mirai);
-        assert!(dga_flag("inandoutand.in").is_none_or(|f| !f.mirai));
     }
 }

@@ -66,6 +66,28 @@ impl Reassembler {
         true
     }
 
+    /// Passes over up to `*skip` bytes at the front of an in-order segment
+    /// without buffering them (a body the parser would discard anyway),
+    /// when nothing is buffered. Returns the rest of the segment with its
+    /// sequence number, to [`push`](Self::push) as usual.
+    pub fn skip_in_order<'p>(
+        &mut self,
+        seq: u32,
+        syn: bool,
+        payload: &'p [u8],
+        skip: &mut usize,
+    ) -> (u32, &'p [u8]) {
+        let in_order = self.next_seq == Some(seq) && !syn;
+        if *skip == 0 || !in_order || !self.data.is_empty() || !self.pending.is_empty() {
+            return (seq, payload);
+        }
+        let n = (*skip).min(payload.len());
+        *skip -= n;
+        let next = seq.wrapping_add(n as u32);
+        self.next_seq = Some(next);
+        (next, payload.get(n..).unwrap_or_default())
+    }
+
     /// Drops `n` consumed bytes from the front.
     pub fn consume(&mut self, n: usize) {
         if n >= self.data.len() {
@@ -123,6 +145,30 @@ impl Reassembler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipping_in_order_bytes_equals_pushing_and_consuming() {
+        let mut skipper = Reassembler::after_syn(Some(99));
+        let mut skip = 7;
+        let (seq, rest) = skipper.skip_in_order(100, false, b"abcde", &mut skip);
+        assert_eq!((seq, rest, skip), (105, &b""[..], 2));
+        let (seq, rest) = skipper.skip_in_order(seq, false, b"fgHTTP", &mut skip);
+        assert_eq!((seq, rest, skip), (107, &b"HTTP"[..], 0));
+        assert!(skipper.push(seq, false, rest));
+        assert_eq!(skipper.data, b"HTTP");
+        // Out of order or with buffered data: nothing is skipped.
+        let mut skip = 3;
+        assert_eq!(
+            skipper.skip_in_order(111, false, b"xyz", &mut skip),
+            (111, &b"xyz"[..])
+        );
+        assert_eq!(skip, 3);
+        let mut fresh = Reassembler::after_syn(Some(0));
+        assert_eq!(
+            fresh.skip_in_order(5, false, b"xyz", &mut skip),
+            (5, &b"xyz"[..])
+        );
+    }
 
     #[test]
     fn in_order_out_of_order_and_retransmitted() {

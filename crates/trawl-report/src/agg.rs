@@ -260,7 +260,8 @@ pub struct Aggregator {
     pub(crate) last: Option<Micros>,
     pub(crate) protocols: Map<Box<str>, u64>,
     pub(crate) ports: Map<u16, u64>,
-    pub(crate) sources: Map<IpAddr, SourceState>,
+    /// Boxed so the table holds 32-byte slots, not 190-byte ones (~1 M sources).
+    pub(crate) sources: Map<IpAddr, Box<SourceState>>,
     pub(crate) pairs: Map<PairKey, PairStats>,
     pub(crate) commands: Map<Box<str>, CommandStats>,
     pub(crate) timeline: Map<i64, [u64; 2]>,
@@ -273,6 +274,92 @@ pub struct Aggregator {
     pub(crate) bad_total: u64,
     pub(crate) bad_shown: Vec<BadRow>,
     pub(crate) gap_secs: i64,
+    /// Sessions already complete, folded into counters.
+    pub(crate) done_sessions: SessionSummary,
+    block_min: Option<Micros>,
+    block_max: Option<Micros>,
+    block_new_sessions: Vec<u64>,
+}
+
+/// Sessions longer than this are not assumed complete at the end of a block.
+pub const SESSION_HORIZON_SECS: i64 = 600;
+const MAX_TOP_SESSIONS: usize = 1_024;
+
+/// Counters over finished sessions (so finished sessions need no memory of their own).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionSummary {
+    pub by_id: u64,
+    pub by_gap: u64,
+    pub with_credentials: u64,
+    pub with_commands: u64,
+    pub mirai_sequence: u64,
+    pub with_downloads: u64,
+    pub histogram: [u64; 5],
+    pub durations_ms: Vec<u32>,
+    /// (entries, -start, source, duration ms, flags), the longest few.
+    pub top: Vec<(u64, i64, IpAddr, u64, u8)>,
+}
+
+impl SessionSummary {
+    /// Folds one session in.
+    pub fn add(&mut self, s: &SessionState, from_gap: bool) {
+        if from_gap {
+            self.by_gap += 1;
+        } else {
+            self.by_id += 1;
+        }
+        let attempts = u64::from(s.attempts).max(s.declared_attempts.unwrap_or(0));
+        let f = s.flags;
+        self.with_credentials += u64::from(f & sflag::CRED != 0);
+        self.with_commands += u64::from(f & (sflag::SHELL_LINE | sflag::MIRAI_SEQ) != 0);
+        self.mirai_sequence += u64::from(f & sflag::MIRAI_SEQ == sflag::MIRAI_SEQ);
+        self.with_downloads += u64::from(f & sflag::DOWNLOAD != 0);
+        let slot = match attempts {
+            0 | 1 => 0,
+            2 => 1,
+            3 => 2,
+            4..=10 => 3,
+            _ => 4,
+        };
+        if let Some(h) = self.histogram.get_mut(slot) {
+            *h += 1;
+        }
+        let span_ms = s
+            .first
+            .zip(s.last)
+            .map_or(0, |(a, b)| u64::try_from((b - a) / 1000).unwrap_or(0));
+        let duration = s.duration_ms.unwrap_or(span_ms).max(span_ms);
+        self.durations_ms
+            .push(u32::try_from(duration).unwrap_or(u32::MAX));
+        if let Some(src) = s.src {
+            self.top
+                .push((attempts, -s.first.unwrap_or(0), src, duration, f));
+            if self.top.len() > 2 * MAX_TOP_SESSIONS {
+                self.trim_top();
+            }
+        }
+    }
+
+    fn trim_top(&mut self) {
+        self.top.sort_unstable_by(|a, b| b.cmp(a));
+        self.top.truncate(MAX_TOP_SESSIONS);
+    }
+
+    /// Adds another summary.
+    pub fn merge(&mut self, o: SessionSummary) {
+        self.by_id += o.by_id;
+        self.by_gap += o.by_gap;
+        self.with_credentials += o.with_credentials;
+        self.with_commands += o.with_commands;
+        self.mirai_sequence += o.mirai_sequence;
+        self.with_downloads += o.with_downloads;
+        for (a, b) in self.histogram.iter_mut().zip(o.histogram) {
+            *a += b;
+        }
+        self.durations_ms.extend(o.durations_ms);
+        self.top.extend(o.top);
+        self.trim_top();
+    }
 }
 
 fn extend_range(first: &mut Option<Micros>, last: &mut Option<Micros>, ts: Option<Micros>) {
@@ -328,6 +415,33 @@ impl Aggregator {
         }
     }
 
+    /// Starts a block of time-ordered rows.
+    pub fn begin_block(&mut self) {
+        self.block_min = None;
+        self.block_max = None;
+        self.block_new_sessions.clear();
+    }
+
+    /// Ends a block: sessions that started in it and lie more than
+    /// [`SESSION_HORIZON_SECS`] inside its time span are complete (rows are written in
+    /// time order and sessions are shorter than the horizon), so they are folded into
+    /// counters and forgotten. Sessions near the block's edges wait for the final merge.
+    pub fn end_block(&mut self) {
+        let (Some(lo), Some(hi)) = (self.block_min, self.block_max) else {
+            return;
+        };
+        let horizon = SESSION_HORIZON_SECS * 1_000_000;
+        let (lo, hi) = (lo.saturating_add(horizon), hi.saturating_sub(horizon));
+        for key in std::mem::take(&mut self.block_new_sessions) {
+            let inside = self.sessions.get(&key).is_some_and(|s| {
+                s.first.is_some_and(|f| f >= lo) && s.last.is_some_and(|l| l <= hi)
+            });
+            if inside && let Some(state) = self.sessions.remove(&key) {
+                self.done_sessions.add(&state, false);
+            }
+        }
+    }
+
     /// Records a row that could not be read.
     pub fn bad_row(&mut self, file_index: usize, file: &str, line: u64, reason: impl Into<String>) {
         self.bad_total += 1;
@@ -351,6 +465,7 @@ impl Aggregator {
         self.events += 1;
         self.files.entry(file_index).or_default().events += 1;
         extend_range(&mut self.first, &mut self.last, ev.ts);
+        extend_range(&mut self.block_min, &mut self.block_max, ev.ts);
         match &ev.kind {
             EventKind::Auth {
                 username,
@@ -632,7 +747,13 @@ impl Aggregator {
         };
         if let Some(id) = ev.session.as_deref().filter(|s| !s.is_empty()) {
             let key = id_of(0, &[id]);
-            self.sessions.entry(key).or_default().merge(add);
+            match self.sessions.get_mut(&key) {
+                Some(state) => state.merge(add),
+                None => {
+                    self.sessions.insert(key, add);
+                    self.block_new_sessions.push(key);
+                }
+            }
             return Some(key);
         }
         let src = ev.src?;
@@ -665,7 +786,7 @@ impl Aggregator {
         add_counts(&mut self.downloads, other.downloads);
         for (k, v) in other.sources {
             match self.sources.get_mut(&k) {
-                Some(s) => s.merge(v),
+                Some(s) => s.merge(*v),
                 None => {
                     self.sources.insert(k, v);
                 }
@@ -708,6 +829,7 @@ impl Aggregator {
             slot.events += v.events;
             slot.bad += v.bad;
         }
+        self.done_sessions.merge(other.done_sessions);
         self.bad_total += other.bad_total;
         self.bad_shown.extend(other.bad_shown);
         self.bad_shown.sort();

@@ -8,6 +8,7 @@
 //! very many groups (a `root/admin` attempt says little), and each group compares
 //! against a bounded number of candidates, so the step stays near-linear.
 
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use crate::agg::{Map, SourceState};
@@ -20,7 +21,10 @@ const MAX_CANDIDATES: usize = 256;
 /// One group of sources with the same fingerprint.
 pub(crate) struct Group {
     pub features: Vec<u64>,
-    pub members: Vec<IpAddr>,
+}
+
+fn features_hash(features: &[u64]) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x6361_6d70).hash_one(features)
 }
 
 /// The sorted feature set of a source.
@@ -56,6 +60,13 @@ pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
     common as f64 / (a.len() + b.len() - common) as f64
 }
 
+/// Jaccard of sets sized `a` and `b` is at most `min / max`: skips pairs that cannot
+/// reach the threshold without comparing them.
+fn could_reach(a: usize, b: usize, threshold: f64) -> bool {
+    let (lo, hi) = (a.min(b), a.max(b));
+    hi == 0 || lo as f64 / hi as f64 >= threshold
+}
+
 struct UnionFind(Vec<usize>);
 
 impl UnionFind {
@@ -83,40 +94,45 @@ impl UnionFind {
 }
 
 /// Groups sources into campaigns; returns the member lists, largest first.
-pub(crate) fn cluster(sources: &Map<IpAddr, SourceState>, threshold: f64) -> Vec<Vec<IpAddr>> {
-    let mut index: Map<Vec<u64>, usize> = Map::default();
+///
+/// Groups are numbered in order of first appearance; each distinct fingerprint is
+/// stored once (the index holds group numbers, not copies of the sets) and sources
+/// are kept as `(group, address)` pairs rather than one list per group.
+pub(crate) fn cluster(sources: &Map<IpAddr, Box<SourceState>>, threshold: f64) -> Vec<Vec<IpAddr>> {
+    let mut index: hashbrown::HashTable<usize> = hashbrown::HashTable::new();
     let mut groups: Vec<Group> = Vec::new();
+    let mut memberships: Vec<(usize, IpAddr)> = Vec::with_capacity(sources.len());
     for (ip, state) in sources {
         let features = fingerprint(state);
         if features.is_empty() {
             continue;
         }
-        match index.get(&features) {
-            Some(&g) => {
-                if let Some(group) = groups.get_mut(g) {
-                    group.members.push(*ip);
-                }
-            }
+        let hash = features_hash(&features);
+        let found = index
+            .find(hash, |&g| groups.get(g).is_some_and(|o| o.features == features))
+            .copied();
+        let g = match found {
+            Some(g) => g,
             None => {
-                index.insert(features.clone(), groups.len());
-                groups.push(Group {
-                    features,
-                    members: vec![*ip],
+                let g = groups.len();
+                groups.push(Group { features });
+                index.insert_unique(hash, g, |&o| {
+                    groups.get(o).map_or(0, |x| features_hash(&x.features))
                 });
+                g
             }
-        }
+        };
+        memberships.push((g, *ip));
     }
     drop(index);
     let mut uf = UnionFind((0..groups.len()).collect());
     if threshold < 1.0 {
         join_similar(&groups, threshold, &mut uf);
     }
+    drop(groups);
     let mut components: Map<usize, Vec<IpAddr>> = Map::default();
-    for (g, group) in groups.iter().enumerate() {
-        components
-            .entry(uf.find(g))
-            .or_default()
-            .extend(group.members.iter().copied());
+    for (g, ip) in memberships {
+        components.entry(uf.find(g)).or_default().push(ip);
     }
     let mut out: Vec<Vec<IpAddr>> = components.into_values().collect();
     for members in &mut out {
@@ -140,21 +156,25 @@ fn join_similar(groups: &[Group], threshold: f64, uf: &mut UnionFind) {
             }
         }
     }
-    let mut seen: Map<usize, ()> = Map::default();
+    // `stamp[o] == g` marks group `o` as already compared with group `g`.
+    let mut stamp: Vec<usize> = vec![usize::MAX; groups.len()];
     for (g, group) in groups.iter().enumerate() {
-        seen.clear();
+        let mut compared = 0usize;
         for f in &group.features {
             let Some(list) = postings.get(f).filter(|l| l.len() <= MAX_POSTING) else {
                 continue;
             };
             for &other in list.iter().take_while(|&&o| o < g) {
-                if seen.len() >= MAX_CANDIDATES {
+                if compared >= MAX_CANDIDATES {
                     break;
                 }
-                if seen.insert(other, ()).is_some() {
-                    continue;
+                match stamp.get_mut(other) {
+                    Some(s) if *s != g => *s = g,
+                    _ => continue,
                 }
+                compared += 1;
                 if let Some(o) = groups.get(other)
+                    && could_reach(group.features.len(), o.features.len(), threshold)
                     && jaccard(&group.features, &o.features) >= threshold
                 {
                     uf.union(g, other);
@@ -173,5 +193,20 @@ mod tests {
         assert_eq!(jaccard(&[1, 2, 3], &[1, 2, 3]), 1.0);
         assert_eq!(jaccard(&[1, 2], &[3]), 0.0);
         assert!((jaccard(&[1, 2, 3, 4], &[2, 3, 4, 5]) - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn size_bound_never_skips_a_pair_that_reaches_the_threshold() {
+        let sets: Vec<Vec<u64>> = (1..8u64).map(|n| (0..n).collect()).collect();
+        for a in &sets {
+            for b in &sets {
+                for t in [0.3, 0.5, 0.6, 0.75, 1.0] {
+                    if jaccard(a, b) >= t {
+                        assert!(could_reach(a.len(), b.len(), t), "{a:?} {b:?} {t}");
+                    }
+                }
+            }
+        }
+        assert!(!could_reach(1, 4, 0.6));
     }
 }

@@ -55,6 +55,8 @@ pub struct Options {
     pub progress: bool,
     /// Worker threads (0 = one per core).
     pub threads: usize,
+    /// Bytes per block handed to a worker (0 = the default, 4 MiB).
+    pub block_size: usize,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             strict: false,
             progress: false,
             threads: 0,
+            block_size: 0,
         }
     }
 }
@@ -113,6 +116,9 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
         .filter(|f| !matches!(f.format, Format::Sqlite))
         .map(|f| Arc::new(clone_file(f)))
         .collect();
+    // Sessions can be folded early only when one file holds all of them: an auth log
+    // and a session log of one sensor (or a trawl.db) would otherwise count them twice.
+    let fold_sessions = files.len() == 1;
     let threads = if opts.threads == 0 {
         rayon::current_num_threads()
     } else {
@@ -130,7 +136,7 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
             let stop = Arc::clone(&stop);
             let results = &results;
             scope.spawn(move |_| {
-                let result = worker(&rx, &stop, opts);
+                let result = worker(&rx, &stop, opts, fold_sessions);
                 if let Ok(mut r) = results.lock() {
                     r.push(result);
                 }
@@ -140,6 +146,7 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
         drop(rx);
         'files: for file in &text_files {
             let reader = match BlockReader::new(Arc::clone(file), Arc::clone(&counter)) {
+                Ok(r) if opts.block_size > 0 => r.with_block_size(opts.block_size),
                 Ok(r) => r,
                 Err(e) => {
                     read_error = Some(e);
@@ -193,6 +200,7 @@ fn worker(
     rx: &Mutex<mpsc::Receiver<Block>>,
     stop: &AtomicBool,
     opts: &Options,
+    fold_sessions: bool,
 ) -> Result<Aggregator, ReportError> {
     let mut agg = Aggregator::new(opts.session_gap_secs);
     loop {
@@ -204,6 +212,7 @@ fn worker(
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         };
+        agg.begin_block();
         let result = match &block.file.format {
             Format::Csv(map) => input::csvlog::parse_block(&block, map, &mut agg, opts),
             Format::JsonLines => input::jsonlog::parse_block(&block, &mut agg, opts),
@@ -213,6 +222,9 @@ fn worker(
             stop.store(true, Ordering::Relaxed);
             return Err(e);
         }
+        if fold_sessions {
+            agg.end_block();
+        }
     }
     Ok(agg)
 }
@@ -220,4 +232,23 @@ fn worker(
 /// Paths helper for callers that already hold paths.
 pub fn patterns_of(paths: &[PathBuf]) -> Vec<String> {
     paths.iter().map(|p| p.display().to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_sessions_are_folded_per_block() {
+        let path = format!("{}/tests/fixtures/seed_7up.csv", env!("CARGO_MANIFEST_DIR"));
+        let file = input::detect(0, std::path::Path::new(&path)).unwrap();
+        let opts = Options {
+            block_size: 65_536,
+            threads: 2,
+            ..Options::default()
+        };
+        let agg = aggregate(std::slice::from_ref(&file), &opts).unwrap();
+        assert!(agg.done_sessions.by_id > 0, "no session was folded early");
+        assert_eq!(agg.done_sessions.by_id + agg.sessions.len() as u64, 697);
+    }
 }

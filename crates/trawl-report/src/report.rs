@@ -570,65 +570,39 @@ fn timeline(agg: &Aggregator) -> Timeline {
 }
 
 fn sessions(agg: &Aggregator, n: usize) -> Sessions {
-    let all = agg
-        .sessions
-        .values()
-        .chain(agg.gap_sessions.values().flatten());
+    let mut sum = agg.done_sessions.clone();
+    for s in agg.sessions.values() {
+        sum.add(s, false);
+    }
+    for s in agg.gap_sessions.values().flatten() {
+        sum.add(s, true);
+    }
     let mut out = Sessions {
-        by_session_id: agg.sessions.len() as u64,
-        by_time_gap: agg.gap_sessions.values().map(|v| v.len() as u64).sum(),
+        total: sum.by_id + sum.by_gap,
+        by_session_id: sum.by_id,
+        by_time_gap: sum.by_gap,
+        with_credentials: sum.with_credentials,
+        with_commands: sum.with_commands,
+        mirai_sequence: sum.mirai_sequence,
+        with_downloads: sum.with_downloads,
         ..Sessions::default()
     };
-    out.total = out.by_session_id + out.by_time_gap;
-    let mut histogram = [0u64; 5];
-    let mut durations: Vec<u64> = Vec::new();
-    let mut top: Vec<(u64, i64, IpAddr, u64, u8)> = Vec::new();
-    for s in all {
-        let attempts = u64::from(s.attempts).max(s.declared_attempts.unwrap_or(0));
-        let f = s.flags;
-        out.with_credentials += u64::from(f & sflag::CRED != 0);
-        out.with_commands += u64::from(f & (sflag::SHELL_LINE | sflag::MIRAI_SEQ) != 0);
-        out.mirai_sequence += u64::from(f & sflag::MIRAI_SEQ == sflag::MIRAI_SEQ);
-        out.with_downloads += u64::from(f & sflag::DOWNLOAD != 0);
-        let slot = match attempts {
-            0 | 1 => 0,
-            2 => 1,
-            3 => 2,
-            4..=10 => 3,
-            _ => 4,
-        };
-        if let Some(h) = histogram.get_mut(slot) {
-            *h += 1;
-        }
-        let span_ms = s
-            .first
-            .zip(s.last)
-            .map_or(0, |(a, b)| u64::try_from((b - a) / 1000).unwrap_or(0));
-        let duration = s.duration_ms.unwrap_or(span_ms).max(span_ms);
-        durations.push(duration);
-        if let Some(src) = s.src {
-            top.push((attempts, -s.first.unwrap_or(0), src, duration, f));
-            if top.len() > n.saturating_mul(8).max(1024) {
-                top.sort_unstable_by(|a, b| b.cmp(a));
-                top.truncate(n);
-            }
-        }
-    }
     out.attempts_histogram = ["0-1", "2", "3", "4-10", ">10"]
         .iter()
-        .zip(histogram)
+        .zip(sum.histogram)
         .map(|(label, count)| Count {
             value: (*label).to_string(),
             count,
         })
         .collect();
-    if !durations.is_empty() {
-        let mid = durations.len() / 2;
-        let (_, median, _) = durations.select_nth_unstable(mid);
-        out.median_duration_seconds = Some(*median as f64 / 1000.0);
+    if !sum.durations_ms.is_empty() {
+        let mid = sum.durations_ms.len() / 2;
+        let (_, median, _) = sum.durations_ms.select_nth_unstable(mid);
+        out.median_duration_seconds = Some(f64::from(*median) / 1000.0);
     }
-    top.sort_unstable_by(|a, b| b.cmp(a));
-    out.top = top
+    sum.top.sort_unstable_by(|a, b| b.cmp(a));
+    out.top = sum
+        .top
         .into_iter()
         .take(n)
         .map(|(attempts, neg_start, src, duration, f)| SessionRow {

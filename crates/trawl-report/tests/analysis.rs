@@ -471,3 +471,28 @@ fn missing_and_unknown_inputs_are_errors() {
     let globbed = run(&["seed_*.csv"]);
     assert_eq!(globbed.inputs.len(), 2);
 }
+
+#[test]
+fn small_blocks_and_many_workers_give_the_same_report() {
+    // seed_7up.csv spans ~10 hours: with 64 KiB blocks (~3 h each), sessions inside blocks are
+    // folded into counters early and boundary sessions merged at the end.
+    let whole = run(&["seed_7up.csv"]);
+    let opts = Options {
+        block_size: 65_536,
+        threads: 3,
+        ..Options::default()
+    };
+    let split = run_with(&["seed_7up.csv"], &opts);
+    assert_eq!(whole.sessions.total, 697);
+    assert_eq!(split.sessions.total, whole.sessions.total);
+    assert_eq!(
+        split.sessions.attempts_histogram,
+        whole.sessions.attempts_histogram
+    );
+    assert_eq!(split.sessions.with_downloads, whole.sessions.with_downloads);
+    assert_eq!(split.top_sources, whole.top_sources);
+    assert_eq!(split.top_pairs, whole.top_pairs);
+    assert_eq!(split.totals.events, whole.totals.events);
+    assert_eq!(split.payload_hosts.len(), whole.payload_hosts.len());
+    assert_eq!(split.campaigns.len(), whole.campaigns.len());
+}

@@ -415,11 +415,25 @@ fn dns_query(port: u16, name: &str) -> Option<Vec<u8>> {
     Some(buf[..n].to_vec())
 }
 
+/// Starts dnsmasq on a free loopback port and waits (up to 20 s, the machine may be loaded)
+/// until it answers. If it exits early (the port was taken in between), retries on another
+/// port; a failure shows dnsmasq's stderr.
 fn start_dnsmasq() -> Dnsmasq {
     let binary = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("dnsmasq is required for this test: apt-get install dnsmasq-base (scripts/deps/domains.apt)");
+    let mut failures = Vec::new();
+    for _attempt in 0..3 {
+        match try_start_dnsmasq(binary) {
+            Ok(d) => return d,
+            Err(why) => failures.push(why),
+        }
+    }
+    panic!("dnsmasq did not start:\n{}", failures.join("\n"));
+}
+
+fn try_start_dnsmasq(binary: &str) -> Result<Dnsmasq, String> {
     let port = {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         s.local_addr().unwrap().port()
@@ -445,15 +459,35 @@ fn start_dnsmasq() -> Dnsmasq {
         .stderr(Stdio::piped())
         .spawn()
         .expect("dnsmasq starts");
-    let d = Dnsmasq { child, port };
+    let mut d = Dnsmasq { child, port };
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
+    while start.elapsed() < Duration::from_secs(20) {
         if dns_query(port, "paypa1.com").is_some() {
-            return d;
+            return Ok(d);
+        }
+        if let Ok(Some(status)) = d.child.try_wait() {
+            return Err(format!(
+                "dnsmasq on 127.0.0.1:{port} exited ({status}): {}",
+                dnsmasq_stderr(&mut d)
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("dnsmasq did not answer on 127.0.0.1:{port}");
+    let _ = d.child.kill();
+    let _ = d.child.wait();
+    Err(format!(
+        "dnsmasq did not answer on 127.0.0.1:{port} within 20 s; stderr: {}",
+        dnsmasq_stderr(&mut d)
+    ))
+}
+
+/// What dnsmasq wrote to stderr (call only once it has exited).
+fn dnsmasq_stderr(d: &mut Dnsmasq) -> String {
+    let mut text = String::new();
+    if let Some(mut e) = d.child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut text);
+    }
+    text.trim().to_string()
 }
 
 #[test]

@@ -137,7 +137,10 @@ impl Recorder {
     fn start(file: &Path, filter: &str) -> Recorder {
         tshark::require_tool("tcpdump");
         let mut child = Command::new("tcpdump")
-            .args(["-i", "lo", "-n", "-U", "-s", "0", "--immediate-mode", "-w"])
+            // lo frames can be 64 KiB: a 64 MiB ring holds ~1000 of them, so a
+            // slow tcpdump on a busy machine does not drop the SYN burst.
+            .args(["-i", "lo", "-n", "-U", "-s", "65600", "-B", "65536"])
+            .args(["--immediate-mode", "-w"])
             .arg(file)
             .arg(filter)
             .stdin(Stdio::null())
@@ -152,6 +155,8 @@ impl Recorder {
                 if line.contains("listening on") {
                     let _ = tx.send(());
                 }
+                // tcpdump's closing statistics, shown if the test fails.
+                eprintln!("tcpdump: {line}");
             }
         });
         rx.recv_timeout(Duration::from_secs(20))
@@ -580,7 +585,17 @@ fn check_live_report(report: &serde_json::Value, ports: &Ports, file: &Path) {
     let scan = scans
         .iter()
         .find(|s| s["port"] == ports.scan)
-        .unwrap_or_else(|| panic!("scan on {} not found: {scans:?}", ports.scan));
+        .unwrap_or_else(|| {
+            let on_port: Vec<_> = endpoints
+                .iter()
+                .filter(|e| e["port"] == ports.scan)
+                .collect();
+            panic!(
+                "scan on {} not found: {scans:?}; {} endpoints on that port: {on_port:?}",
+                ports.scan,
+                on_port.len()
+            )
+        });
     assert_eq!(scan["destinations"], u64::from(SCAN_TARGETS));
     assert_eq!(scan["answered"], 0);
     let scanned = endpoints.iter().filter(|e| e["role"] == "scan").count();

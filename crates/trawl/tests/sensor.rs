@@ -15,14 +15,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use trawl_event::display_bytes;
 
-const BIN: &str = env!("CARGO_BIN_EXE_trawl");
+mod common;
+use common::free_port;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+const BIN: &str = env!("CARGO_BIN_EXE_trawl");
 
 /// A running `trawl sensor` child with its own data dir and ports.
 struct Sensor {

@@ -7,21 +7,16 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::free_port;
+
 const BIN: &str = env!("CARGO_BIN_EXE_trawl");
 const MAIL: [&str; 6] = ["pop3", "pop3s", "imap", "imaps", "smtp", "smtps"];
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("no free loopback port")
-}
 
 /// Runs an external client; panics with a clear message when it is not installed.
 fn run(program: &str, args: &[&str]) -> Output {

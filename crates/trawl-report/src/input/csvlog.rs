@@ -109,7 +109,10 @@ impl ColumnMap {
 fn field<'r>(record: &'r csv::ByteRecord, index: Option<usize>) -> Cow<'r, str> {
     index
         .and_then(|i| record.get(i))
-        .map(String::from_utf8_lossy)
+        .map(|bytes| match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        })
         .unwrap_or(Cow::Borrowed(""))
 }
 

@@ -281,7 +281,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
         },
         Table {
             title: format!(
-                "Attempts over time ({}-second buckets)",
+                "Attempts over time ({}-second buckets, empty ones left out)",
                 r.timeline.bucket_seconds
             ),
             headers: vec!["start", "credentials", "commands"],
@@ -290,6 +290,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
                 .timeline
                 .points
                 .iter()
+                .filter(|p| p.credentials + p.commands > 0)
                 .map(|p| {
                     vec![
                         p.start.clone(),

@@ -450,29 +450,10 @@ impl Protocol for Imap {
 mod tests {
     use super::*;
     use crate::protocols::sasl::b64_encode;
+    use crate::protocols::sasl::test_util::{records, sent};
 
     fn session() -> ImapSession {
         ImapSession::new("mail.example.org", DEFAULT_BANNER, false)
-    }
-
-    fn sent(actions: &[Action]) -> String {
-        actions
-            .iter()
-            .filter_map(|action| match action {
-                Action::Send(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn records(actions: &[Action]) -> Vec<trawl_event::Credential> {
-        actions
-            .iter()
-            .filter_map(|action| match action {
-                Action::Record(cred) => Some(cred.clone()),
-                _ => None,
-            })
-            .collect()
     }
 
     fn user_pass(cred: &trawl_event::Credential) -> (&[u8], &[u8]) {

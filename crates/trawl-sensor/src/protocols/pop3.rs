@@ -237,29 +237,10 @@ impl Protocol for Pop3 {
 mod tests {
     use super::*;
     use crate::protocols::sasl::b64_encode;
+    use crate::protocols::sasl::test_util::{records, sent};
 
     fn session() -> Pop3Session {
         Pop3Session::new("mail.example.org", DEFAULT_BANNER, false)
-    }
-
-    fn sent(actions: &[Action]) -> String {
-        actions
-            .iter()
-            .filter_map(|action| match action {
-                Action::Send(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn records(actions: &[Action]) -> Vec<trawl_event::Credential> {
-        actions
-            .iter()
-            .filter_map(|action| match action {
-                Action::Record(cred) => Some(cred.clone()),
-                _ => None,
-            })
-            .collect()
     }
 
     #[test]

@@ -430,6 +430,32 @@ pub fn aux_text(bytes: &[u8], cap: usize) -> serde_json::Value {
     serde_json::Value::String(String::from_utf8_lossy(cut).into_owned())
 }
 
+/// Helpers the protocol unit tests share: what a session sent and recorded.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::Action;
+
+    pub(crate) fn sent(actions: &[Action]) -> String {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Send(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(crate) fn records(actions: &[Action]) -> Vec<trawl_event::Credential> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Record(cred) => Some(cred.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -312,30 +312,11 @@ impl Protocol for Smtp {
 mod tests {
     use super::*;
     use crate::protocols::sasl::b64_encode;
+    use crate::protocols::sasl::test_util::{records, sent};
     use trawl_event::Mechanism;
 
     fn session() -> SmtpSession {
         SmtpSession::new("mail.example.org", DEFAULT_BANNER, false)
-    }
-
-    fn sent(actions: &[Action]) -> String {
-        actions
-            .iter()
-            .filter_map(|action| match action {
-                Action::Send(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn records(actions: &[Action]) -> Vec<trawl_event::Credential> {
-        actions
-            .iter()
-            .filter_map(|action| match action {
-                Action::Record(cred) => Some(cred.clone()),
-                _ => None,
-            })
-            .collect()
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use trawl_domains::feed::{self, FeedFormat, FeedReader};
 use trawl_domains::resolve::{self, Resolution, ResolveConfig};
 use trawl_domains::{
-    Brand, Hit, Inventory, MatchOptions, Matcher, Options, Permutation, Technique,
+    Brand, Hit, Inventory, MatchOptions, Matcher, Names, Options, Permutation, Technique,
 };
 
 /// Flags of `trawl domains`.
@@ -233,14 +233,24 @@ fn permute(a: PermuteArgs) -> anyhow::Result<ExitCode> {
     let mut table = Vec::new();
     let mut errors = 0usize;
     write_permutation_header(&mut out, a.format, resolve_cfg.is_some())?;
+    // Without DNS or a table, each domain's output is rendered on the worker threads and
+    // written in input order.
+    let render_early = resolve_cfg.is_none() && !matches!(a.format, Format::Table);
     for chunk in inputs.chunks(64) {
         let results: Vec<_> = chunk
             .par_iter()
-            .map(|(origin, d)| (origin, d, trawl_domains::permute(d, &options)))
-            .collect();
-        for (origin, input, result) in results {
-            let perms = match result {
-                Ok(p) => p,
+            .map(|(origin, d)| {
+                let names = trawl_domains::permute_domain(d, &options);
+                let text = match &names {
+                    Ok(n) if render_early => render_names(a.format, d, n)?,
+                    _ => Vec::new(),
+                };
+                Ok((origin, d, names, text))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        for (origin, input, result, text) in results {
+            let names = match result {
+                Ok(n) => n,
                 Err(e) if inputs.len() == 1 => bail!("{e}"),
                 Err(e) => {
                     errors += 1;
@@ -248,26 +258,37 @@ fn permute(a: PermuteArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
+            if render_early {
+                out.write_all(&text)?;
+                continue;
+            }
             let resolutions = match &resolve_cfg {
                 Some(cfg) => {
-                    let names: Vec<String> = perms.iter().map(|p| p.domain.clone()).collect();
+                    let list: Vec<String> = names.iter().map(|p| p.domain.to_string()).collect();
                     let bar = progress_bar(
-                        Some(names.len() as u64),
+                        Some(list.len() as u64),
                         &format!("resolving {input}"),
                         false,
                     );
-                    let r = resolve::resolve_all(&names, cfg, &|| bar.inc(1))?;
+                    let r = resolve::resolve_all(&list, cfg, &|| bar.inc(1))?;
                     bar.finish_and_clear();
                     Some(r)
                 }
                 None => None,
             };
-            for (i, p) in perms.iter().enumerate() {
+            for (i, p) in names.iter().enumerate() {
                 let res = resolutions.as_ref().and_then(|r| r.get(i));
                 if a.resolve.registered && !res.is_some_and(Resolution::is_registered) {
                     continue;
                 }
-                write_permutation(&mut out, a.format, input, p, res, &mut table)?;
+                write_permutation(
+                    &mut out,
+                    a.format,
+                    input,
+                    &p.to_permutation(),
+                    res,
+                    &mut table,
+                )?;
             }
         }
     }
@@ -280,6 +301,43 @@ fn permute(a: PermuteArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One domain's permutations in `format` (list, CSV or JSON lines; no DNS columns).
+fn render_names(format: Format, input: &str, names: &Names) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(names.len() * 24);
+    match format {
+        Format::List => {
+            for n in names.iter() {
+                buf.extend_from_slice(n.domain.as_bytes());
+                buf.push(b'\n');
+            }
+        }
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut buf);
+            for n in names.iter() {
+                let technique = trawl_domains::technique_label(n.technique, n.second);
+                w.write_record([input, &technique, n.domain, n.unicode])?;
+            }
+            w.flush()?;
+        }
+        Format::Json | Format::Table => {
+            let mut table = Vec::new();
+            for n in names.iter() {
+                write_permutation(
+                    &mut buf,
+                    format,
+                    input,
+                    &n.to_permutation(),
+                    None,
+                    &mut table,
+                )?;
+            }
+        }
+    }
+    Ok(buf)
 }
 
 fn join_ips(v: &[std::net::IpAddr]) -> String {
@@ -457,17 +515,17 @@ fn match_feeds(a: MatchArgs) -> anyhow::Result<ExitCode> {
         let origin = feed_path.map_or("stdin".to_string(), |p| p.display().to_string());
         let reader = feed::open_input(feed_path)?;
         let mut items = FeedReader::new(reader, a.feed_format.clone());
+        // One text buffer per chunk, domains found by their end offsets: no allocation per line.
+        let mut text = String::with_capacity(CHUNK * 24);
+        let mut ends: Vec<usize> = Vec::with_capacity(CHUNK);
         loop {
-            let mut chunk = Vec::with_capacity(CHUNK);
-            for item in items.by_ref() {
-                match item {
-                    Ok(i) => {
-                        chunk.push(i.domain);
-                        if chunk.len() == CHUNK {
-                            break;
-                        }
-                    }
-                    Err(e) => {
+            text.clear();
+            ends.clear();
+            while ends.len() < CHUNK {
+                match items.next_into(&mut text) {
+                    None => break,
+                    Some(Ok(_line)) => ends.push(text.len()),
+                    Some(Err(e)) => {
                         errors += 1;
                         if errors as usize <= MAX_ERRORS_SHOWN {
                             bar.suspend(|| eprintln!("trawl: {origin}: {e}"));
@@ -475,9 +533,18 @@ fn match_feeds(a: MatchArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            if chunk.is_empty() {
+            if ends.is_empty() {
                 break;
             }
+            let mut start = 0;
+            let chunk: Vec<&str> = ends
+                .iter()
+                .map(|&end| {
+                    let d = text.get(start..end).unwrap_or_default();
+                    start = end;
+                    d
+                })
+                .collect();
             seen += chunk.len() as u64;
             let found: Vec<Hit> = matcher.hits(&chunk).into_iter().map(|(_, h)| h).collect();
             hits += found.len() as u64;

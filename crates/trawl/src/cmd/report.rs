@@ -120,6 +120,7 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         strict: args.strict,
         progress: std::io::stderr().is_terminal(),
         threads: args.threads,
+        block_size: 0,
     })
 }
 
