@@ -109,7 +109,9 @@ pub(crate) fn cluster(sources: &Map<IpAddr, Box<SourceState>>, threshold: f64) -
         }
         let hash = features_hash(&features);
         let found = index
-            .find(hash, |&g| groups.get(g).is_some_and(|o| o.features == features))
+            .find(hash, |&g| {
+                groups.get(g).is_some_and(|o| o.features == features)
+            })
             .copied();
         let g = match found {
             Some(g) => g,

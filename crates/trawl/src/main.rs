@@ -11,12 +11,6 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
-/// mimalloc instead of glibc malloc: the report, pcap and domains hot paths are
-/// allocation-heavy (many small strings and hash-map nodes), and the sensor holds
-/// tens of thousands of small per-connection buffers.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Honeypot-driven threat intelligence.
 #[derive(Debug, Parser)]
 #[command(name = "trawl", version, about, long_about = None)]
