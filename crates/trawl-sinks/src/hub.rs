@@ -164,6 +164,23 @@ impl SinkHub {
     }
 }
 
+/// How long a sink thread waits for more events after a partial batch.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Moves whatever is already queued into `events`, up to `batch` in all.
+fn drain_into(
+    receiver: &mut mpsc::Receiver<Arc<Event>>,
+    events: &mut Vec<Arc<Event>>,
+    batch: usize,
+) {
+    while events.len() < batch {
+        match receiver.try_recv() {
+            Ok(event) => events.push(event),
+            Err(_) => break,
+        }
+    }
+}
+
 fn run_sink(
     mut sink: Box<dyn Sink>,
     mut receiver: mpsc::Receiver<Arc<Event>>,
@@ -176,11 +193,12 @@ fn run_sink(
     let mut events = Vec::with_capacity(batch);
     while let Some(first) = receiver.blocking_recv() {
         events.push(first);
-        while events.len() < batch {
-            match receiver.try_recv() {
-                Ok(event) => events.push(event),
-                Err(_) => break,
-            }
+        drain_into(&mut receiver, &mut events, batch);
+        if events.len() < batch {
+            // Under load, waking for every single event costs more than writing it:
+            // linger once so a batch can gather (adds at most LINGER of latency).
+            std::thread::sleep(LINGER);
+            drain_into(&mut receiver, &mut events, batch);
         }
         match sink.write_batch(&events) {
             Ok(()) => report.written += events.len() as u64,
