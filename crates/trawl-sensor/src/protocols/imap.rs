@@ -9,10 +9,6 @@
 
 use trawl_event::Mechanism;
 
-use crate::conn::{Conn, ConnError};
-use crate::protocol::{BoxFuture, Protocol};
-use crate::session::SessionCtx;
-
 use super::sasl::{self, Action, MailSession, SaslExchange, SaslMechanism, SaslStep, credential};
 
 /// Dovecot's default greeting text on Debian (after `* OK [CAPABILITY ...] `).
@@ -415,34 +411,14 @@ impl MailSession for ImapSession {
 }
 
 /// IMAP on 10143 and IMAPS (implicit TLS) on 10993.
-pub struct Imap {
-    /// True for the implicit-TLS variant.
-    pub tls: bool,
-}
+pub type Imap = sasl::Mail<ImapSession>;
 
-impl Protocol for Imap {
-    fn name(&self) -> &'static str {
-        if self.tls { "imaps" } else { "imap" }
-    }
-    fn default_port(&self) -> u16 {
-        if self.tls { 10993 } else { 10143 }
-    }
-    fn implicit_tls(&self) -> bool {
-        self.tls
-    }
-    fn default_banner(&self) -> &'static str {
-        DEFAULT_BANNER
-    }
-    fn serve<'a>(
-        &'a self,
-        conn: &'a mut Conn,
-        ctx: &'a mut SessionCtx,
-    ) -> BoxFuture<'a, Result<(), ConnError>> {
-        Box::pin(async move {
-            let no_starttls = sasl::starttls_unavailable(conn);
-            let mut session = ImapSession::new(ctx.hostname(), &ctx.settings().banner, no_starttls);
-            sasl::drive(&mut session, conn, ctx).await
-        })
+impl sasl::MailService for ImapSession {
+    const NAMES: [&'static str; 2] = ["imap", "imaps"];
+    const PORTS: [u16; 2] = [10143, 10993];
+    const DEFAULT_BANNER: &'static str = DEFAULT_BANNER;
+    fn open(hostname: &str, banner: &str, no_starttls: bool) -> Self {
+        Self::new(hostname, banner, no_starttls)
     }
 }
 

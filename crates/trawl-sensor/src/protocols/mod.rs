@@ -20,11 +20,11 @@ pub fn all() -> Vec<Box<dyn Protocol>> {
         Box::new(telnet::Telnet),
         Box::new(http::Http { tls: false }),
         Box::new(http::Http { tls: true }),
-        Box::new(pop3::Pop3 { tls: false }),
-        Box::new(pop3::Pop3 { tls: true }),
-        Box::new(imap::Imap { tls: false }),
-        Box::new(imap::Imap { tls: true }),
-        Box::new(smtp::Smtp { tls: false }),
-        Box::new(smtp::Smtp { tls: true }),
+        Box::new(pop3::Pop3::plain()),
+        Box::new(pop3::Pop3::implicit_tls()),
+        Box::new(imap::Imap::plain()),
+        Box::new(imap::Imap::implicit_tls()),
+        Box::new(smtp::Smtp::plain()),
+        Box::new(smtp::Smtp::implicit_tls()),
     ]
 }

@@ -4,10 +4,6 @@
 
 use trawl_event::Mechanism;
 
-use crate::conn::{Conn, ConnError};
-use crate::protocol::{BoxFuture, Protocol};
-use crate::session::SessionCtx;
-
 use super::sasl::{
     self, Action, MailSession, SaslExchange, SaslMechanism, SaslStep, apop_credential, credential,
     split_command,
@@ -202,34 +198,14 @@ impl MailSession for Pop3Session {
 }
 
 /// POP3 on 10110 and POP3S (implicit TLS) on 10995.
-pub struct Pop3 {
-    /// True for the implicit-TLS variant.
-    pub tls: bool,
-}
+pub type Pop3 = sasl::Mail<Pop3Session>;
 
-impl Protocol for Pop3 {
-    fn name(&self) -> &'static str {
-        if self.tls { "pop3s" } else { "pop3" }
-    }
-    fn default_port(&self) -> u16 {
-        if self.tls { 10995 } else { 10110 }
-    }
-    fn implicit_tls(&self) -> bool {
-        self.tls
-    }
-    fn default_banner(&self) -> &'static str {
-        DEFAULT_BANNER
-    }
-    fn serve<'a>(
-        &'a self,
-        conn: &'a mut Conn,
-        ctx: &'a mut SessionCtx,
-    ) -> BoxFuture<'a, Result<(), ConnError>> {
-        Box::pin(async move {
-            let no_starttls = sasl::starttls_unavailable(conn);
-            let mut session = Pop3Session::new(ctx.hostname(), &ctx.settings().banner, no_starttls);
-            sasl::drive(&mut session, conn, ctx).await
-        })
+impl sasl::MailService for Pop3Session {
+    const NAMES: [&'static str; 2] = ["pop3", "pop3s"];
+    const PORTS: [u16; 2] = [10110, 10995];
+    const DEFAULT_BANNER: &'static str = DEFAULT_BANNER;
+    fn open(hostname: &str, banner: &str, no_starttls: bool) -> Self {
+        Self::new(hostname, banner, no_starttls)
     }
 }
 

@@ -24,6 +24,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use trawl_event::{Credential, EndReason, Mechanism};
 
 use crate::conn::{Conn, ConnError};
+use crate::protocol::{BoxFuture, Protocol};
 use crate::session::SessionCtx;
 
 /// Standard alphabet, padding accepted but not required (clients differ).
@@ -67,6 +68,70 @@ pub trait MailSession {
 }
 
 /// Whether STARTTLS/STLS must not be offered: already encrypted, or no TLS configured.
+/// What tells one mail protocol from another at the listener level: its two listener
+/// names and default ports (plain with STARTTLS, implicit TLS), its greeting and how a
+/// session starts. Implemented by each protocol's session type.
+pub trait MailService: MailSession + Send + Sized + 'static {
+    /// Listener names: `[plain, implicit TLS]`.
+    const NAMES: [&'static str; 2];
+    /// Default ports (standard + 10000): `[plain, implicit TLS]`.
+    const PORTS: [u16; 2];
+    /// Greeting used when the configuration sets none.
+    const DEFAULT_BANNER: &'static str;
+    /// A fresh session; `no_starttls` when the link is already TLS or no TLS is set up.
+    fn open(hostname: &str, banner: &str, no_starttls: bool) -> Self;
+}
+
+/// The [`Protocol`] of a mail service `S`: plain (STARTTLS offered) or implicit TLS.
+pub struct Mail<S> {
+    tls: bool,
+    service: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S> Mail<S> {
+    /// The plain-text listener (STARTTLS/STLS offered when TLS is set up).
+    pub const fn plain() -> Self {
+        Self {
+            tls: false,
+            service: std::marker::PhantomData,
+        }
+    }
+
+    /// The implicit-TLS listener (pop3s, imaps, smtps).
+    pub const fn implicit_tls() -> Self {
+        Self {
+            tls: true,
+            service: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S: MailService> Protocol for Mail<S> {
+    fn name(&self) -> &'static str {
+        S::NAMES[usize::from(self.tls)]
+    }
+    fn default_port(&self) -> u16 {
+        S::PORTS[usize::from(self.tls)]
+    }
+    fn implicit_tls(&self) -> bool {
+        self.tls
+    }
+    fn default_banner(&self) -> &'static str {
+        S::DEFAULT_BANNER
+    }
+    fn serve<'a>(
+        &'a self,
+        conn: &'a mut Conn,
+        ctx: &'a mut SessionCtx,
+    ) -> BoxFuture<'a, Result<(), ConnError>> {
+        Box::pin(async move {
+            let no_starttls = starttls_unavailable(conn);
+            let mut session = S::open(ctx.hostname(), &ctx.settings().banner, no_starttls);
+            drive(&mut session, conn, ctx).await
+        })
+    }
+}
+
 pub fn starttls_unavailable(conn: &Conn) -> bool {
     conn.is_tls() || !conn.tls_available()
 }

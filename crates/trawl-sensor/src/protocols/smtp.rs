@@ -3,10 +3,6 @@
 //! stored: MAIL FROM is accepted, every RCPT TO is refused with Postfix's "Relay access
 //! denied", so DATA never starts (senders and recipients go to auxiliary data).
 
-use crate::conn::{Conn, ConnError};
-use crate::protocol::{BoxFuture, Protocol};
-use crate::session::SessionCtx;
-
 use super::sasl::{
     self, Action, MailSession, SaslExchange, SaslMechanism, SaslStep, split_command,
 };
@@ -277,34 +273,14 @@ impl MailSession for SmtpSession {
 }
 
 /// SMTP on 10025 and SMTPS (implicit TLS) on 10465.
-pub struct Smtp {
-    /// True for the implicit-TLS variant.
-    pub tls: bool,
-}
+pub type Smtp = sasl::Mail<SmtpSession>;
 
-impl Protocol for Smtp {
-    fn name(&self) -> &'static str {
-        if self.tls { "smtps" } else { "smtp" }
-    }
-    fn default_port(&self) -> u16 {
-        if self.tls { 10465 } else { 10025 }
-    }
-    fn implicit_tls(&self) -> bool {
-        self.tls
-    }
-    fn default_banner(&self) -> &'static str {
-        DEFAULT_BANNER
-    }
-    fn serve<'a>(
-        &'a self,
-        conn: &'a mut Conn,
-        ctx: &'a mut SessionCtx,
-    ) -> BoxFuture<'a, Result<(), ConnError>> {
-        Box::pin(async move {
-            let no_starttls = sasl::starttls_unavailable(conn);
-            let mut session = SmtpSession::new(ctx.hostname(), &ctx.settings().banner, no_starttls);
-            sasl::drive(&mut session, conn, ctx).await
-        })
+impl sasl::MailService for SmtpSession {
+    const NAMES: [&'static str; 2] = ["smtp", "smtps"];
+    const PORTS: [u16; 2] = [10025, 10465];
+    const DEFAULT_BANNER: &'static str = DEFAULT_BANNER;
+    fn open(hostname: &str, banner: &str, no_starttls: bool) -> Self {
+        Self::new(hostname, banner, no_starttls)
     }
 }
 
