@@ -37,7 +37,7 @@ impl SessionCtx {
         events: EventSender,
     ) -> Self {
         SessionCtx {
-            session_id: Uuid::new_v4(),
+            session_id: trawl_event::new_id(),
             protocol,
             endpoints,
             settings,
@@ -54,7 +54,7 @@ impl SessionCtx {
     pub async fn record_auth(&mut self, credential: Credential) {
         let attempt = AuthAttempt {
             timestamp: Utc::now(),
-            auth_id: Uuid::new_v4(),
+            auth_id: trawl_event::new_id(),
             session_id: self.session_id,
             endpoints: self.endpoints,
             protocol: self.protocol.to_owned(),

@@ -4,13 +4,14 @@
 //! 1.0.7, so T-Pot/Logstash pipelines and existing scripts keep working. Quoting is the
 //! csv crate's (RFC 4180: fields with `,` `"` CR LF are quoted, quotes doubled).
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use trawl_event::{AuthAttempt, Event, Session, display_bytes, heralding_timestamp};
 
+use crate::append::AppendFile;
 use crate::{Sink, SinkError};
 
 /// Columns of `log_auth.csv`, in order.
@@ -41,42 +42,48 @@ pub const SESSION_HEADER: [&str; 9] = [
     "num_auth_attempts",
 ];
 
+/// One CSV file: records are serialised by the csv crate into memory, then appended
+/// through [`AppendFile`] so a failed write is resumed, never repeated.
 struct CsvFile {
-    path: PathBuf,
-    writer: csv::Writer<BufWriter<File>>,
+    out: AppendFile,
+    encoder: csv::Writer<Vec<u8>>,
 }
 
 impl CsvFile {
     fn open(path: PathBuf, header: &[&str]) -> Result<Self, SinkError> {
         let has_rows = check_existing_header(&path, header)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|err| SinkError::io(&path, err))?;
-        let mut writer = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(BufWriter::new(file));
+        let mut file = CsvFile {
+            out: AppendFile::open(path)?,
+            encoder: new_encoder(),
+        };
         if !has_rows {
-            writer
-                .write_record(header)
-                .map_err(|err| csv_error(&path, err))?;
-            writer.flush().map_err(|err| SinkError::io(&path, err))?;
+            file.write(header)?;
+            file.flush()?;
         }
-        Ok(CsvFile { path, writer })
+        Ok(file)
     }
 
-    fn write(&mut self, record: &[String]) -> Result<(), SinkError> {
-        self.writer
+    fn write<T: AsRef<[u8]>>(&mut self, record: &[T]) -> Result<(), SinkError> {
+        self.encoder
             .write_record(record)
-            .map_err(|err| csv_error(&self.path, err))
+            .map_err(|err| csv_error(self.out.path(), err))
     }
 
+    /// Moves the encoded records to the file and writes them (and anything pending).
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.writer
-            .flush()
-            .map_err(|err| SinkError::io(&self.path, err))
+        let encoder = std::mem::replace(&mut self.encoder, new_encoder());
+        match encoder.into_inner() {
+            Ok(mut encoded) => self.out.buffer().append(&mut encoded),
+            Err(err) => return Err(SinkError::io(self.out.path(), err.into_error())),
+        }
+        self.out.flush()
     }
+}
+
+fn new_encoder() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(1 << 14))
 }
 
 /// Returns whether the file already has content; errors when its header differs.
@@ -197,29 +204,25 @@ impl Sink for CsvSink {
         "csv"
     }
 
+    /// A batch whose bytes are still pending (an earlier try failed) is not encoded
+    /// again: only the rest is written.
     fn write_batch(&mut self, events: &[Arc<Event>]) -> Result<(), SinkError> {
-        let (mut wrote_auth, mut wrote_session) = (false, false);
-        for event in events {
-            match event.as_ref() {
-                Event::AuthAttempt(attempt) => {
-                    let record = self.auth_record(attempt);
-                    self.auth.write(&record)?;
-                    wrote_auth = true;
+        if !self.auth.out.has_pending() && !self.session.out.has_pending() {
+            for event in events {
+                match event.as_ref() {
+                    Event::AuthAttempt(attempt) => {
+                        let record = self.auth_record(attempt);
+                        self.auth.write(&record)?;
+                    }
+                    Event::Session(session) => {
+                        self.session.write(&Self::session_record(session))?;
+                    }
+                    _ => {}
                 }
-                Event::Session(session) => {
-                    self.session.write(&Self::session_record(session))?;
-                    wrote_session = true;
-                }
-                _ => {}
             }
         }
-        if wrote_auth {
-            self.auth.flush()?;
-        }
-        if wrote_session {
-            self.session.flush()?;
-        }
-        Ok(())
+        self.auth.flush()?;
+        self.session.flush()
     }
 
     fn close(&mut self) -> Result<(), SinkError> {

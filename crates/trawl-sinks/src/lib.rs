@@ -5,6 +5,7 @@
 //! Adding an output is a new module implementing [`Sink`] plus one line in
 //! [`open_all`]. File formats are documented in `docs/sensor-outputs.md`.
 
+mod append;
 mod csv_sink;
 mod hub;
 mod jsonl;
@@ -62,6 +63,11 @@ pub trait Sink: Send + 'static {
     /// Short name for logs (`csv`, `jsonl`, `sqlite`).
     fn name(&self) -> &'static str;
     /// Writes a batch and hands it to the OS (flushes buffers / commits).
+    ///
+    /// When this fails, the hub calls it again with the same batch (after a back-off)
+    /// until it succeeds, and only then with a new one; an implementation makes sure each
+    /// event is written once across those calls (SQLite rolls the transaction back; the
+    /// file sinks resume their pending bytes without encoding the batch again).
     fn write_batch(&mut self, events: &[Arc<Event>]) -> Result<(), SinkError>;
     /// Final flush before the process exits.
     fn close(&mut self) -> Result<(), SinkError>;

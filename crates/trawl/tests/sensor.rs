@@ -1272,3 +1272,69 @@ fn https_certificate_subject_and_client_sni_are_as_configured() {
         "{aux}"
     );
 }
+
+/// A real outage of one output: another program (python3's sqlite3) holds the write lock
+/// on `trawl.db` for longer than the sink's 5 s busy timeout while logins arrive. The
+/// SQLite sink's transaction fails, is retried with back-off and succeeds once the lock
+/// is gone: every attempt ends up exactly once in every store, and the log says so.
+#[test]
+fn a_locked_database_is_retried_and_nothing_is_lost() {
+    let mut sensor = Sensor::start(&["ftp"], "", "max_attempts = 100");
+    sensor.wait_listening();
+    let port = sensor.port("ftp");
+    let db = sensor.data().join("trawl.db");
+    let locker = "import sqlite3, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('BEGIN IMMEDIATE')\n\
+                  print('locked', flush=True)\n\
+                  time.sleep(7)\n\
+                  c.execute('COMMIT')\n\
+                  print('released', flush=True)\n";
+    let mut lock = Command::new("python3")
+        .args(["-c", locker])
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 is required for this test (scripts/deps/sensor.apt)");
+    let mut lock_out = BufReader::new(lock.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    lock_out.read_line(&mut line).expect("locker output");
+    assert_eq!(line.trim(), "locked");
+    let mut expected = Vec::new();
+    for session in 0..10 {
+        let mut commands = Vec::new();
+        for attempt in 0..3 {
+            let (user, pass) = (format!("lock{session}u{attempt}"), format!("p{attempt}"));
+            commands.push(format!("USER {user}").into_bytes());
+            commands.push(format!("PASS {pass}").into_bytes());
+            expected.push((user, pass));
+        }
+        let replies = ftp_raw(port, &commands);
+        assert!(replies.iter().any(|reply| reply.starts_with("530")));
+    }
+    line.clear();
+    lock_out.read_line(&mut line).expect("locker output");
+    assert_eq!(line.trim(), "released");
+    assert!(lock.wait().expect("locker").success());
+    sensor.wait_for_log("recovered after");
+    let status = sensor.stop();
+    assert_eq!(status.code(), Some(0), "{}", sensor.log());
+    let log = sensor.log();
+    assert!(
+        log.contains("sqlite") && log.contains("write failed"),
+        "the failure is logged: {log}"
+    );
+    let stores = read_stores(&sensor.data());
+    assert_eq!(
+        stores.counts(),
+        (expected.len(), expected.len(), expected.len())
+    );
+    for (user, pass) in &expected {
+        stores.exactly_once("ftp", port, user.as_bytes(), pass.as_bytes());
+    }
+    assert_eq!(
+        stores.db_sessions.len(),
+        10,
+        "every session row written once"
+    );
+}

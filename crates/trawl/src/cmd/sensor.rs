@@ -65,7 +65,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .sinks
         .sinks
         .iter()
-        .map(|s| format!("{} {} written, {} failed", s.name, s.written, s.failed))
+        .map(|s| {
+            format!(
+                "{} {} written, {} failed ({} write retries)",
+                s.name, s.written, s.failed, s.retried_writes
+            )
+        })
         .collect();
     tracing::info!(
         "stopped: {} sessions, {} events, {} over the connection cap, {} back-pressure waits; {}",
