@@ -33,6 +33,8 @@ pub enum Mechanism {
     Basic,
     /// An HTML login form POSTed over HTTP(S).
     Form,
+    /// NTLM (MS-NLMP): no password, the NetNTLMv1/v2 response is in `password_hash`.
+    Ntlm,
     /// A plain user name + password dialog (FTP USER/PASS, Telnet prompts, POP3 USER/PASS,
     /// IMAP LOGIN).
     UserPass,
@@ -40,7 +42,7 @@ pub enum Mechanism {
 
 impl Mechanism {
     /// The name used in every output (`plain`, `login`, `cram-md5`, `apop`, `basic`,
-    /// `form`, `user-pass`).
+    /// `form`, `ntlm`, `user-pass`).
     pub fn as_str(self) -> &'static str {
         match self {
             Mechanism::Plain => "plain",
@@ -49,6 +51,7 @@ impl Mechanism {
             Mechanism::Apop => "apop",
             Mechanism::Basic => "basic",
             Mechanism::Form => "form",
+            Mechanism::Ntlm => "ntlm",
             Mechanism::UserPass => "user-pass",
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod conn;
+pub mod ntlm;
 pub mod protocol;
 pub mod protocols;
 pub mod server;

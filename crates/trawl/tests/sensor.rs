@@ -1338,3 +1338,86 @@ fn a_locked_database_is_retried_and_nothing_is_lost() {
         "every session row written once"
     );
 }
+
+/// Recomputes a NetNTLMv2 hashcat line (mode 5600) from the password with an independent
+/// implementation (Python: pycryptodome's MD4, hashlib/hmac) and prints `ok` when the
+/// stored NTProofStr matches, `mismatch` otherwise.
+const PY_NETNTLMV2: &str = r#"
+import hmac, sys
+from Crypto.Hash import MD4
+line, password = sys.argv[1], sys.argv[2]
+user, _, domain, challenge, proof, blob = line.split(":")
+nt_hash = MD4.new(password.encode("utf-16-le")).digest()
+key = hmac.new(nt_hash, (user.upper() + domain).encode("utf-16-le"), "md5").digest()
+mine = hmac.new(key, bytes.fromhex(challenge) + bytes.fromhex(blob), "md5").hexdigest()
+print("ok" if mine == proof else "mismatch")
+"#;
+
+/// curl's NTLM against an Exchange-like path: the NEGOTIATE is answered with a CHALLENGE,
+/// the AUTHENTICATE lands once in every store as a NetNTLMv2 line that an independent
+/// implementation verifies with the right password and rejects with a wrong one. Also a
+/// chunked form POST (python http.client) is decoded and its credential captured.
+#[test]
+fn ntlm_over_http_is_kept_crackable_and_chunked_posts_are_read() {
+    let mut sensor = Sensor::start(&["http"], "", "");
+    sensor.wait_listening();
+    let port = sensor.port("http");
+    let cwd = sensor.data();
+    let url = format!("http://127.0.0.1:{port}/owa/");
+    let (_, offered) = curl(&["-D", "-", "-o", "/dev/null", &url], &cwd);
+    for scheme in ["Negotiate", "NTLM", "Basic realm="] {
+        assert!(
+            offered.contains(&format!("WWW-Authenticate: {scheme}")),
+            "{offered}"
+        );
+    }
+    let (code, _) = curl(
+        &[
+            "--ntlm",
+            "-u",
+            "CORP\\alice:Secret123",
+            "-o",
+            "/dev/null",
+            &url,
+        ],
+        &cwd,
+    );
+    assert_eq!(code, Some(0));
+    let chunked = r#"
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+parts = [b"user=chunk", b"y&pass", b"word=in%20", b"parts"]
+c.request("POST", "/login", body=iter(parts), encode_chunked=True,
+          headers={"Content-Type": "application/x-www-form-urlencoded"})
+r = c.getresponse()
+print(r.status, b"Invalid username" in r.read())
+"#;
+    assert_eq!(
+        python(chunked, &[&port.to_string()], &cwd).trim(),
+        "200 True"
+    );
+    sensor.stop();
+    let stores = read_stores(&sensor.data());
+    stores.exactly_once("http", port, b"alice", b"");
+    stores.exactly_once("http", port, b"chunky", b"in parts");
+    let db = rusqlite::Connection::open(sensor.data().join("trawl.db")).expect("db");
+    let (mechanism, hash): (String, String) = db
+        .query_row(
+            "SELECT mechanism, password_hash FROM auth_attempts WHERE username = 'alice'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("ntlm row");
+    assert_eq!(mechanism, "ntlm");
+    assert!(hash.starts_with("alice::CORP:"), "{hash}");
+    let csv = std::fs::read_to_string(sensor.data().join("log_auth.csv")).expect("csv");
+    assert!(csv.contains(&hash), "the CSV has the same hash");
+    assert_eq!(
+        python(PY_NETNTLMV2, &[&hash, "Secret123"], &cwd).trim(),
+        "ok"
+    );
+    assert_eq!(
+        python(PY_NETNTLMV2, &[&hash, "Secret124"], &cwd).trim(),
+        "mismatch"
+    );
+}

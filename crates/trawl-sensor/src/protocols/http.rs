@@ -1,17 +1,24 @@
 //! HTTP/1.x and HTTPS, answering like nginx 1.18 (Ubuntu): `/`, `/login` and
 //! `/index.html` serve an HTML login form (POSTed `username`/`password`-like fields are
 //! captured); every other path asks for HTTP Basic (401 + `WWW-Authenticate`). Any
-//! `Authorization: Basic` header is captured wherever it is sent. Keep-alive follows
-//! HTTP/1.0 and 1.1 rules. Request lines and headers go to `auxiliary_data.http_requests`.
+//! `Authorization: Basic` header is captured wherever it is sent. Exchange/IIS paths
+//! that password sprayers hit (`/owa`, `/ews`, `/autodiscover`, ActiveSync, `/mapi`,
+//! `/rpc`, `/oab`, `/powershell`) also offer `Negotiate` and `NTLM`, and an
+//! `Authorization: NTLM` (or raw NTLM under `Negotiate`) is answered on any path with a
+//! CHALLENGE; the client's AUTHENTICATE is kept as a NetNTLMv2/v1 hash (hashcat 5600 /
+//! 5500, see [`crate::ntlm`]). Keep-alive follows HTTP/1.0 and 1.1 rules. Request lines
+//! and headers go to `auxiliary_data.http_requests`.
 //!
-//! Requests are parsed by httparse; bodies are bounded (64 KiB) and chunked request
-//! bodies are refused (411), so no request can make the sensor buffer without bound.
+//! Requests are parsed by httparse; bodies, plain or chunked, are bounded (64 KiB in all;
+//! chunk-size lines by the line cap), so no request can make the sensor buffer without
+//! bound.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use trawl_event::{Credential, EndReason, Mechanism, display_bytes};
 
 use crate::conn::{Conn, ConnError};
+use crate::ntlm::{self, ClientMessage, ServerIdentity};
 use crate::protocol::{BoxFuture, Protocol};
 use crate::session::SessionCtx;
 
@@ -106,7 +113,23 @@ enum ReadOutcome {
     Refuse(&'static str),
 }
 
+/// NTLM state of one connection: the challenge sent, if any (NTLM authenticates the
+/// connection, so the AUTHENTICATE comes on the same one).
+#[derive(Default)]
+struct NtlmState {
+    challenge: Option<[u8; 8]>,
+}
+
+/// What the authentication step adds to the response.
+enum AuthReply {
+    /// Nothing special: the page for the path.
+    Page,
+    /// 401 carrying this `WWW-Authenticate` value (an NTLM CHALLENGE).
+    Challenge(String),
+}
+
 async fn serve(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError> {
+    let mut ntlm_state = NtlmState::default();
     loop {
         let request = match read_request(conn).await? {
             ReadOutcome::Request(request) => request,
@@ -118,7 +141,7 @@ async fn serve(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError> {
                     "text/html",
                     &error_page(status, &ctx.settings().banner),
                     false,
-                    None,
+                    &[],
                     false,
                 );
                 conn.write_all(&response).await?;
@@ -127,10 +150,15 @@ async fn serve(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError> {
             }
         };
         ctx.push_aux("http_requests", request.aux());
-        capture_credentials(&request, ctx).await;
+        let reply = capture_credentials(&request, ctx, &mut ntlm_state).await;
         let exhausted = ctx.attempts_exhausted();
         let keep_alive = request.keep_alive() && !exhausted;
-        let response = build_response(&request, ctx, keep_alive);
+        let response = match reply {
+            AuthReply::Page => build_response(&request, ctx, keep_alive),
+            AuthReply::Challenge(challenge) => {
+                unauthorized(&request, ctx, keep_alive, vec![challenge])
+            }
+        };
         conn.write_all(&response).await?;
         if exhausted {
             ctx.set_end_reason(EndReason::MaxAttempts);
@@ -170,8 +198,21 @@ async fn read_request(conn: &mut Conn) -> Result<ReadOutcome, ConnError> {
     let Some(mut request) = parse_head(&head) else {
         return Ok(ReadOutcome::Refuse("400 Bad Request"));
     };
-    if request.header("transfer-encoding").is_some() {
-        return Ok(ReadOutcome::Refuse("411 Length Required"));
+    if let Some(coding) = request.header("transfer-encoding") {
+        if !coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            return Ok(ReadOutcome::Refuse("501 Not Implemented"));
+        }
+        if request.header("content-length").is_some() {
+            return Ok(ReadOutcome::Refuse("400 Bad Request"));
+        }
+        send_continue(conn, &request).await?;
+        return Ok(match read_chunked(conn).await? {
+            Ok(body) => {
+                request.body = body;
+                ReadOutcome::Request(request)
+            }
+            Err(status) => ReadOutcome::Refuse(status),
+        });
     }
     let length = match request.header("content-length").map(parse_length) {
         None => 0,
@@ -179,14 +220,67 @@ async fn read_request(conn: &mut Conn) -> Result<ReadOutcome, ConnError> {
         Some(Some(_)) => return Ok(ReadOutcome::Refuse("413 Request Entity Too Large")),
         Some(None) => return Ok(ReadOutcome::Refuse("400 Bad Request")),
     };
-    let expects_continue = request
-        .header("expect")
-        .is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"));
-    if expects_continue && length > 0 && request.minor_version == 1 {
-        conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+    if length > 0 {
+        send_continue(conn, &request).await?;
     }
     request.body = conn.read_exact_bytes(length).await?;
     Ok(ReadOutcome::Request(request))
+}
+
+/// `100 Continue` when an HTTP/1.1 client waits for it before sending its body.
+async fn send_continue(conn: &mut Conn, request: &Request) -> Result<(), ConnError> {
+    let expects_continue = request
+        .header("expect")
+        .is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue && request.minor_version == 1 {
+        conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+    }
+    Ok(())
+}
+
+/// A chunked body (RFC 9112 section 7.1), at most `MAX_BODY` bytes of data in all;
+/// chunk extensions and trailer fields are read and dropped. The inner `Err` is the
+/// status to refuse the request with.
+async fn read_chunked(conn: &mut Conn) -> Result<Result<Vec<u8>, &'static str>, ConnError> {
+    let mut body = Vec::new();
+    loop {
+        let Some(line) = conn.read_line().await? else {
+            return Err(ConnError::Closed);
+        };
+        let Some(size) = chunk_size(&line) else {
+            return Ok(Err("400 Bad Request"));
+        };
+        if size == 0 {
+            break;
+        }
+        if body.len() + size > MAX_BODY {
+            return Ok(Err("413 Request Entity Too Large"));
+        }
+        body.extend_from_slice(&conn.read_exact_bytes(size).await?);
+        match conn.read_line().await? {
+            Some(rest) if rest.is_empty() => {}
+            Some(_) => return Ok(Err("400 Bad Request")),
+            None => return Err(ConnError::Closed),
+        }
+    }
+    for _ in 0..=MAX_HEADERS {
+        match conn.read_line().await? {
+            Some(trailer) if trailer.is_empty() => return Ok(Ok(body)),
+            Some(_) => {}
+            None => return Err(ConnError::Closed),
+        }
+    }
+    Ok(Err("400 Bad Request"))
+}
+
+/// The hex size at the start of a chunk-size line (`1a;ext=1` → 26).
+fn chunk_size(line: &[u8]) -> Option<usize> {
+    let end = memchr::memchr(b';', line).unwrap_or(line.len());
+    let digits = std::str::from_utf8(line.get(..end)?).ok()?.trim();
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    usize::from_str_radix(digits, 16).ok()
 }
 
 fn parse_length(value: &[u8]) -> Option<usize> {
@@ -213,9 +307,18 @@ fn parse_head(head: &[u8]) -> Option<Request> {
     })
 }
 
-async fn capture_credentials(request: &Request, ctx: &mut SessionCtx) {
-    if let Some(credential) = request.header("authorization").and_then(basic_credential) {
+async fn capture_credentials(
+    request: &Request,
+    ctx: &mut SessionCtx,
+    ntlm_state: &mut NtlmState,
+) -> AuthReply {
+    let authorization = request.header("authorization");
+    if let Some(credential) = authorization.and_then(basic_credential) {
         ctx.record_auth(credential).await;
+    }
+    let mut reply = AuthReply::Page;
+    if let Some((scheme, message)) = authorization.and_then(ntlm_token) {
+        reply = answer_ntlm(scheme, &message, ctx, ntlm_state).await;
     }
     if request.method == "POST" {
         let form = request.header("content-type").is_some_and(|v| {
@@ -226,6 +329,77 @@ async fn capture_credentials(request: &Request, ctx: &mut SessionCtx) {
             ctx.record_auth(credential).await;
         }
     }
+    reply
+}
+
+/// `NTLM <base64>` or `Negotiate <base64>` whose token is a raw NTLM message (not
+/// SPNEGO-wrapped): the scheme the client used and the decoded message.
+fn ntlm_token(value: &[u8]) -> Option<(&'static str, ClientMessage)> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let scheme = if scheme.eq_ignore_ascii_case("ntlm") {
+        "NTLM"
+    } else if scheme.eq_ignore_ascii_case("negotiate") {
+        "Negotiate"
+    } else {
+        return None;
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    Some((scheme, ntlm::parse_client_message(&bytes)?))
+}
+
+/// NEGOTIATE → a CHALLENGE in a 401; AUTHENTICATE → the attempt, recorded with its
+/// crackable hash, and a fresh offer (the login "failed").
+async fn answer_ntlm(
+    scheme: &'static str,
+    message: &ClientMessage,
+    ctx: &mut SessionCtx,
+    state: &mut NtlmState,
+) -> AuthReply {
+    match message {
+        ClientMessage::Negotiate(negotiate) => {
+            let challenge = random_challenge();
+            state.challenge = Some(challenge);
+            let identity = ServerIdentity::from_hostname(ctx.hostname());
+            let message =
+                ntlm::challenge_message(*negotiate, challenge, &identity, ntlm::filetime_now());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(message);
+            AuthReply::Challenge(format!("{scheme} {encoded}"))
+        }
+        ClientMessage::Authenticate(auth) => {
+            let hash = state
+                .challenge
+                .take()
+                .and_then(|challenge| ntlm::crackable_hash(auth, challenge));
+            let mut credential = Credential::new(auth.user.clone(), Vec::new(), Mechanism::Ntlm);
+            credential.password_hash = hash;
+            ctx.push_aux(
+                "ntlm",
+                json!({
+                    "domain": display_bytes(&auth.domain),
+                    "workstation": display_bytes(&auth.workstation),
+                    "nt_response_bytes": auth.nt_response.len(),
+                }),
+            );
+            ctx.record_auth(credential).await;
+            AuthReply::Challenge(scheme.to_owned())
+        }
+    }
+}
+
+/// 8 random bytes from the OS (all zero only if the OS has no randomness to give).
+fn random_challenge() -> [u8; 8] {
+    use ring::rand::SecureRandom as _;
+    let mut challenge = [0u8; 8];
+    if ring::rand::SystemRandom::new()
+        .fill(&mut challenge)
+        .is_err()
+    {
+        tracing::error!("no OS randomness for the NTLM challenge");
+    }
+    challenge
 }
 
 /// `Basic base64(user:password)`; the password may contain further colons.
@@ -282,7 +456,6 @@ fn url_decode(text: &[u8]) -> Vec<u8> {
 }
 
 fn build_response(request: &Request, ctx: &SessionCtx, keep_alive: bool) -> Vec<u8> {
-    let server = ctx.settings().banner.clone();
     let head_only = request.method == "HEAD";
     let path = request.path.split(['?', '#']).next().unwrap_or("/");
     if request.method == "POST" {
@@ -296,7 +469,7 @@ fn build_response(request: &Request, ctx: &SessionCtx, keep_alive: bool) -> Vec<
             "text/html; charset=utf-8",
             &page,
             keep_alive,
-            None,
+            &[],
             head_only,
         );
     }
@@ -308,19 +481,56 @@ fn build_response(request: &Request, ctx: &SessionCtx, keep_alive: bool) -> Vec<
             "text/html; charset=utf-8",
             &page,
             keep_alive,
-            None,
+            &[],
             head_only,
         );
     }
-    let challenge = "Basic realm=\"Restricted\"";
+    let mut challenges = Vec::new();
+    if is_windows_auth_path(path) {
+        challenges.push("Negotiate".to_owned());
+        challenges.push("NTLM".to_owned());
+    }
+    challenges.push("Basic realm=\"Restricted\"".to_owned());
+    unauthorized(request, ctx, keep_alive, challenges)
+}
+
+/// Paths of Exchange/IIS services that sprayers try with NTLM.
+fn is_windows_auth_path(path: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "/owa",
+        "/ews",
+        "/autodiscover",
+        "/microsoft-server-activesync",
+        "/mapi",
+        "/rpc",
+        "/oab",
+        "/powershell",
+        "/ecp",
+    ];
+    let lower = path.to_ascii_lowercase();
+    PREFIXES.iter().any(|prefix| {
+        lower
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '.']))
+    })
+}
+
+/// 401 with one `WWW-Authenticate` header per challenge.
+fn unauthorized(
+    request: &Request,
+    ctx: &SessionCtx,
+    keep_alive: bool,
+    challenges: Vec<String>,
+) -> Vec<u8> {
+    let server = ctx.settings().banner.clone();
     respond(
         ctx,
         "401 Unauthorized",
         "text/html",
         &error_page("401 Authorization Required", &server),
         keep_alive,
-        Some(challenge),
-        head_only,
+        &challenges,
+        request.method == "HEAD",
     )
 }
 
@@ -336,7 +546,7 @@ fn respond(
     content_type: &str,
     body: &str,
     keep_alive: bool,
-    challenge: Option<&str>,
+    challenges: &[String],
     head_only: bool,
 ) -> Vec<u8> {
     let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
@@ -346,7 +556,7 @@ fn respond(
         ctx.settings().banner,
         body.len()
     );
-    if let Some(challenge) = challenge {
+    for challenge in challenges {
         response.push_str(&format!("WWW-Authenticate: {challenge}\r\n"));
     }
     response.push_str("\r\n");
@@ -379,6 +589,26 @@ mod tests {
             Some((b"admin,1".to_vec(), b"p\xff q".to_vec()))
         );
         assert!(form_credential(b"q=search").is_none());
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_with_optional_extensions() {
+        assert_eq!(chunk_size(b"1a"), Some(26));
+        assert_eq!(chunk_size(b"0"), Some(0));
+        assert_eq!(chunk_size(b"8;name=value"), Some(8));
+        assert_eq!(chunk_size(b" 10 "), Some(16));
+        assert_eq!(chunk_size(b""), None);
+        assert_eq!(chunk_size(b"zz"), None);
+        assert_eq!(chunk_size(b"fffffffff"), None, "longer than 8 digits");
+    }
+
+    #[test]
+    fn windows_auth_paths_are_recognised() {
+        assert!(is_windows_auth_path("/owa"));
+        assert!(is_windows_auth_path("/OWA/auth.owa"));
+        assert!(is_windows_auth_path("/Autodiscover/Autodiscover.xml"));
+        assert!(!is_windows_auth_path("/owasp"));
+        assert!(!is_windows_auth_path("/admin"));
     }
 
     #[test]
