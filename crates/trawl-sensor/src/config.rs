@@ -57,7 +57,7 @@ pub struct ProtocolSettings {
 }
 
 /// Per-protocol overrides (`[protocols.<name>]`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProtocolOverrides {
     /// Listen on this protocol (default true).
@@ -72,6 +72,10 @@ pub struct ProtocolOverrides {
     pub session_timeout_secs: Option<u64>,
     /// Login attempts per session.
     pub max_attempts: Option<u32>,
+    /// The protocol's own options (`[protocols.<name>.options]`), checked by the
+    /// protocol's [`Protocol::prepare`].
+    #[serde(default)]
+    pub options: toml::Table,
 }
 
 /// `[tls]`: certificate used by https, pop3s, imaps, smtps and STARTTLS.
@@ -122,7 +126,7 @@ impl Default for SinkSettings {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SensorConfig {
     /// Address every listener binds to.
@@ -336,8 +340,24 @@ pub fn default_config_text(protocols: &[Box<dyn Protocol>]) -> String {
             "# session_timeout_secs = {}    # default: the global session_timeout_secs",
             settings.session_timeout.as_secs()
         );
+        let options = protocol.default_options();
+        if !options.is_empty() {
+            let _ = writeln!(text, "[protocols.{}.options]", protocol.name());
+            text.push_str(options.trim_end());
+            text.push('\n');
+        }
     }
     text
+}
+
+impl SensorConfig {
+    /// The protocol's own options table (empty when not configured).
+    pub fn options_for(&self, protocol: &dyn Protocol) -> toml::Table {
+        self.protocols
+            .get(protocol.name())
+            .map(|overrides| overrides.options.clone())
+            .unwrap_or_default()
+    }
 }
 
 fn toml_string(value: &str) -> String {
@@ -368,6 +388,26 @@ mod tests {
         assert_eq!(parsed.bind, defaults.bind);
         assert_eq!(parsed.tls, defaults.tls);
         assert_eq!(parsed.sinks, defaults.sinks);
+    }
+
+    #[test]
+    fn protocol_options_reach_prepare_and_unknown_ones_are_refused() {
+        let text = "[protocols.ftp.options]\nwordlist = \"/x\"\n";
+        let parsed = SensorConfig::parse(text, std::path::Path::new("o.toml"));
+        let Ok(parsed) = parsed else {
+            panic!("options table not accepted");
+        };
+        let ftp = crate::protocols::ftp::Ftp;
+        let options = parsed.options_for(&ftp);
+        assert_eq!(options.get("wordlist").and_then(|v| v.as_str()), Some("/x"));
+        let settings = parsed.settings_for(&ftp);
+        let env = crate::protocol::PrepareEnv {
+            data_dir: std::path::Path::new("."),
+            settings: &settings,
+            options: &options,
+        };
+        let err = ftp.prepare(&env).err().unwrap_or_default();
+        assert!(err.contains("wordlist"), "{err}");
     }
 
     #[test]

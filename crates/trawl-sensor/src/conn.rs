@@ -204,6 +204,21 @@ impl Conn {
         self.bytes_read
     }
 
+    /// Hands over the plain TCP socket and the bytes already read but not yet consumed,
+    /// for protocols that run their own transport on it (SSH through russh, RDP's TLS
+    /// and CredSSP). `None` when the connection is TLS or already closed. Such a protocol
+    /// applies its own idle and session bounds (the session timeout still applies from
+    /// outside).
+    pub fn take_tcp(&mut self) -> Option<(TcpStream, Vec<u8>)> {
+        match std::mem::replace(&mut self.stream, Stream::Gone) {
+            Stream::Plain(stream) => Some((stream, self.buffer.take_all())),
+            other => {
+                self.stream = other;
+                None
+            }
+        }
+    }
+
     /// Closes politely (TLS close_notify, TCP FIN), waiting at most one second.
     pub async fn close(&mut self) {
         let shutdown = async {

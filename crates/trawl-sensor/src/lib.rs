@@ -17,7 +17,7 @@ pub mod tls;
 
 pub use config::{ConfigError, ProtocolSettings, SensorConfig};
 pub use conn::{Conn, ConnError, ConnLimits, TlsInfo};
-pub use protocol::{BoxFuture, Protocol};
+pub use protocol::{BoxFuture, PrepareEnv, Protocol};
 pub use server::{RunSummary, SensorError, run};
 pub use session::SessionCtx;
 pub use trawl_event::{Credential, EndReason, Mechanism};

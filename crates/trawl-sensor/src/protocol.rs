@@ -2,8 +2,22 @@
 
 pub use futures::future::BoxFuture;
 
+use std::path::Path;
+
+use crate::config::ProtocolSettings;
 use crate::conn::{Conn, ConnError};
 use crate::session::SessionCtx;
+
+/// What a protocol may need once, before its listener starts (see [`Protocol::prepare`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PrepareEnv<'a> {
+    /// The data directory (host keys and other generated material live here).
+    pub data_dir: &'a Path,
+    /// The protocol's effective settings.
+    pub settings: &'a ProtocolSettings,
+    /// The protocol's own keys, from `[protocols.<name>.options]` (empty when absent).
+    pub options: &'a toml::Table,
+}
 
 /// A protocol the sensor speaks. Implementations are registered in
 /// [`crate::protocols::all`].
@@ -25,6 +39,21 @@ pub trait Protocol: Send + Sync + 'static {
     /// Default maximum login attempts per session before the sensor hangs up.
     fn default_max_attempts(&self) -> u32 {
         10
+    }
+    /// Commented TOML lines documenting the protocol's own options with their defaults,
+    /// printed under `[protocols.<name>.options]` by `--print-default-config` (empty when
+    /// the protocol has none).
+    fn default_options(&self) -> &'static str {
+        ""
+    }
+    /// Called once before the listener starts: parse `env.options` (reject unknown keys),
+    /// load or generate keys in the data dir, build shared state. An `Err` names what is
+    /// wrong and stops the sensor (it is a configuration or data-dir problem).
+    fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
+        if let Some(key) = env.options.keys().next() {
+            return Err(format!("unknown option {key:?} (this protocol has none)"));
+        }
+        Ok(())
     }
     /// Talks to one client until it leaves, the attempts run out, or an error.
     /// Return `Ok(())` when the conversation ended normally (QUIT, EOF, max attempts:

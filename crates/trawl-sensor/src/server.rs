@@ -19,7 +19,7 @@ use trawl_sinks::{EventSender, SinkHub, SinkOptions, SinkSummary};
 
 use crate::config::{ConfigError, ProtocolSettings, SensorConfig};
 use crate::conn::{Conn, ConnError, ConnLimits};
-use crate::protocol::Protocol;
+use crate::protocol::{PrepareEnv, Protocol};
 use crate::session::SessionCtx;
 use crate::tls::TlsError;
 
@@ -47,6 +47,14 @@ pub enum SensorError {
     /// Starting a thread failed.
     #[error("starting sink threads: {0}")]
     Threads(std::io::Error),
+    /// A protocol could not prepare (bad options, unreadable keys in the data dir).
+    #[error("{protocol}: {message}")]
+    Prepare {
+        /// The protocol.
+        protocol: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// What a run did, returned after a graceful shutdown.
@@ -169,6 +177,18 @@ async fn bind_all(
         if !settings.enabled {
             continue;
         }
+        let options = config.options_for(protocol.as_ref());
+        let env = PrepareEnv {
+            data_dir: &config.data_dir,
+            settings: &settings,
+            options: &options,
+        };
+        protocol
+            .prepare(&env)
+            .map_err(|message| SensorError::Prepare {
+                protocol: protocol.name(),
+                message,
+            })?;
         let address = SocketAddr::new(config.bind, settings.port);
         match bind(address) {
             Ok(socket) => {
