@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end test files (each `tests/*.rs` is its own crate
 //! and includes this module with `mod common;`).
 
+pub mod sensor;
+
 use std::net::TcpListener;
 use std::sync::Mutex;
 
