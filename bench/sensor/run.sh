@@ -6,7 +6,10 @@
 #     attempts/s, loss (answered attempts missing from the honeypot's log), CPU, peak RSS,
 #     and the trawl/Heralding ratio per protocol;
 #  2. idle test: IDLE_N idle connections held while fresh logins are timed (trawl with
-#     trawl-loadgen idle, Heralding with the kit's idle_conns.py), RSS and leaked fds.
+#     trawl-loadgen idle, Heralding with the kit's idle_conns.py), RSS and leaked fds;
+#  3. the machine's ceiling: the same ftp and pop3 floods against `trawl-loadgen ceiling`,
+#     a do-nothing server (fixed replies, no logging), i.e. the most logins/s any honeypot
+#     could reach here with the generator on the same cores (SKIP_CEILING=1 skips it).
 #
 # Loopback only, every loop bounded in count and time. Heralding is installed with the
 # kit's install_heralding.sh when missing. Results: $OUT (JSON lines) and a Markdown table
@@ -254,6 +257,22 @@ print(json.dumps({"kind": "idle", "honeypot": "heralding", "opened": s.get("open
 P
   "$KIT/stop_heralding.sh" "$hdir" >&2
   trap - EXIT
+fi
+
+# ---------------------------------------------------------------- ceiling
+# The same floods against `trawl-loadgen ceiling`: a server that answers the dialogs with
+# fixed replies and logs nothing. Its logins/s is what this machine (its loopback TCP
+# stack, with the generator on the same cores) allows any honeypot at all.
+if [ "${SKIP_CEILING:-0}" != 1 ]; then
+  for proto in ftp pop3; do
+    cport=$((17000 + RANDOM % 1000))
+    "$LOADGEN_BIN" ceiling "$proto" "$cport" --per-conn "$PER_CONN" --seconds $((MAXSEC + 15)) \
+      > "$OUT/ceiling-$proto.json" &
+    cpid=$!
+    sleep 0.5
+    flood ceiling "$cpid" "$proto" "$cport" "$TOTAL"
+    kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null || true
+  done
 fi
 
 machine end >> "$results"

@@ -62,6 +62,25 @@ for proto in ["ftp", "pop3", "imap", "smtp", "telnet"]:
         "%.0f" % h["cpu"] if h else "n/a", ratio, t["gen_cpu"],
         "%.0f" % h["gen_cpu"] if h else "n/a"))
 
+ceiling = [(proto, f) for (name, proto), f in sorted(floods.items()) if name == "ceiling"]
+if ceiling:
+    print("\nThe machine's ceiling: the same floods against a do-nothing server "
+          "(`trawl-loadgen ceiling`: fixed replies, no logging, no state).\n")
+    print("| protocol | do-nothing server answered/s | its CPU % | generator CPU % | "
+          "CPU µs per attempt (server + generator) | ceiling ÷ Heralding | trawl ÷ ceiling |")
+    print("|---|---|---|---|---|---|---|")
+    for proto, f in ceiling:
+        wall = max(f["wall_s"], 1e-9)
+        rate = f["answered"] / wall
+        cpu = 100.0 * f["proc"]["cpu_seconds"] / wall
+        gen = 100.0 * (f.get("generator_cpu_seconds") or 0) / wall
+        per = 1e6 * (f["proc"]["cpu_seconds"] + (f.get("generator_cpu_seconds") or 0)) / max(f["answered"], 1)
+        t, h = stats("trawl", proto), stats("heralding", proto)
+        print("| %s | %.0f | %.0f | %.0f | %.1f | %s | %s |" % (
+            proto, rate, cpu, gen, per,
+            "%.1f×" % (rate / h["rate"]) if h and h["rate"] else "n/a",
+            "%.0f %%" % (100.0 * t["rate"] / rate) if t else "n/a"))
+
 for r in rows:
     if r["kind"] == "threads":
         print("\ntrawl CPU seconds by thread over all floods: %s" % ", ".join(

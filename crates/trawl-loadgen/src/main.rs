@@ -3,7 +3,9 @@
 //! connections and writes every answered attempt in hydra's `-V` line format, so the
 //! Heralding kit's `bench_count.py` can check each one against a honeypot's log. `idle`
 //! holds many idle connections open while probing fresh logins and timing them.
+//! `ceiling` is a do-nothing server for the same dialogs: the machine's upper bound.
 
+mod ceiling;
 mod dialog;
 mod flood;
 mod idle;
@@ -32,6 +34,8 @@ enum Command {
     Flood(flood::Args),
     /// Hold idle connections while probing fresh logins.
     Idle(idle::Args),
+    /// Answer ftp/pop3 login dialogs with no logging at all: this machine's ceiling.
+    Ceiling(ceiling::Args),
 }
 
 /// Refuses every target that is not a loopback address.
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Flood(args) => flood::run(args, cli.threads).await,
             Command::Idle(args) => idle::run(args, nofile).await,
+            Command::Ceiling(args) => ceiling::run(args).await,
         }
     });
     match result {
