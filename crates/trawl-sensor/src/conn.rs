@@ -125,6 +125,17 @@ impl Conn {
         Ok(Some(self.buffer.take_all()))
     }
 
+    /// Up to `max` bytes: what is buffered, or else whatever the next read brings; `None`
+    /// on EOF before any byte. For binary protocols that must notice a clean close at a
+    /// message boundary, then read the rest with [`Conn::read_exact_bytes`].
+    pub async fn read_at_most(&mut self, max: usize) -> Result<Option<Vec<u8>>, ConnError> {
+        if self.buffer.is_empty() && !self.fill().await? {
+            return Ok(None);
+        }
+        let take = self.buffer.len().min(max);
+        Ok(Some(self.buffer.take_prefix(take)))
+    }
+
     /// Exactly `len` bytes (e.g. an HTTP body); `len` must be bounded by the caller.
     pub async fn read_exact_bytes(&mut self, len: usize) -> Result<Vec<u8>, ConnError> {
         while self.buffer.len() < len {

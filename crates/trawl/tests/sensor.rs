@@ -1339,20 +1339,6 @@ fn a_locked_database_is_retried_and_nothing_is_lost() {
     );
 }
 
-/// Recomputes a NetNTLMv2 hashcat line (mode 5600) from the password with an independent
-/// implementation (Python: pycryptodome's MD4, hashlib/hmac) and prints `ok` when the
-/// stored NTProofStr matches, `mismatch` otherwise.
-const PY_NETNTLMV2: &str = r#"
-import hmac, sys
-from Crypto.Hash import MD4
-line, password = sys.argv[1], sys.argv[2]
-user, _, domain, challenge, proof, blob = line.split(":")
-nt_hash = MD4.new(password.encode("utf-16-le")).digest()
-key = hmac.new(nt_hash, (user.upper() + domain).encode("utf-16-le"), "md5").digest()
-mine = hmac.new(key, bytes.fromhex(challenge) + bytes.fromhex(blob), "md5").hexdigest()
-print("ok" if mine == proof else "mismatch")
-"#;
-
 /// curl's NTLM against an Exchange-like path: the NEGOTIATE is answered with a CHALLENGE,
 /// the AUTHENTICATE lands once in every store as a NetNTLMv2 line that an independent
 /// implementation verifies with the right password and rejects with a wrong one. Also a
@@ -1413,11 +1399,11 @@ print(r.status, b"Invalid username" in r.read())
     let csv = std::fs::read_to_string(sensor.data().join("log_auth.csv")).expect("csv");
     assert!(csv.contains(&hash), "the CSV has the same hash");
     assert_eq!(
-        python(PY_NETNTLMV2, &[&hash, "Secret123"], &cwd).trim(),
+        python(common::sensor::PY_NETNTLMV2, &[&hash, "Secret123"], &cwd).trim(),
         "ok"
     );
     assert_eq!(
-        python(PY_NETNTLMV2, &[&hash, "Secret124"], &cwd).trim(),
+        python(common::sensor::PY_NETNTLMV2, &[&hash, "Secret124"], &cwd).trim(),
         "mismatch"
     );
 }

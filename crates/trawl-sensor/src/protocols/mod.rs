@@ -7,6 +7,7 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod pop3;
+pub mod rdp;
 pub mod sasl;
 pub mod smtp;
 pub mod telnet;
@@ -26,5 +27,6 @@ pub fn all() -> Vec<Box<dyn Protocol>> {
         Box::new(imap::Imap::implicit_tls()),
         Box::new(smtp::Smtp::plain()),
         Box::new(smtp::Smtp::implicit_tls()),
+        Box::new(rdp::Rdp),
     ]
 }

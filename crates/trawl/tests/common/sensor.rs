@@ -329,3 +329,17 @@ pub fn read_db(path: &Path) -> Vec<Row> {
         .map(|row| row.expect("auth_attempts row"))
         .collect()
 }
+
+/// Recomputes a NetNTLMv2 hashcat line (mode 5600) from the password with an independent
+/// implementation (Python: pycryptodome's MD4, hashlib/hmac) and prints `ok` when the
+/// stored NTProofStr matches, `mismatch` otherwise.
+pub const PY_NETNTLMV2: &str = r#"
+import hmac, sys
+from Crypto.Hash import MD4
+line, password = sys.argv[1], sys.argv[2]
+user, _, domain, challenge, proof, blob = line.split(":")
+nt_hash = MD4.new(password.encode("utf-16-le")).digest()
+key = hmac.new(nt_hash, (user.upper() + domain).encode("utf-16-le"), "md5").digest()
+mine = hmac.new(key, bytes.fromhex(challenge) + bytes.fromhex(blob), "md5").hexdigest()
+print("ok" if mine == proof else "mismatch")
+"#;
