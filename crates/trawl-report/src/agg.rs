@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hashbrown::Equivalent;
+use smallvec::SmallVec;
 
 use crate::command::{self, CommandFacts, marker};
 use crate::data::{self, CredLabel};
@@ -99,7 +100,11 @@ impl Equivalent<PairKey> for PairRef<'_> {
 pub(crate) struct PairStats {
     pub count: u64,
     pub is_command: bool,
+    /// The password is a command too (a login word or a shell line).
+    pub pass_is_command: bool,
     pub label: Option<CredLabel>,
+    /// [`id_of`] of the credential (0 for commands), computed once per distinct pair.
+    pub id: u64,
 }
 
 /// What is known about one source address.
@@ -111,20 +116,43 @@ pub(crate) struct SourceState {
     pub mirai_cred_attempts: u64,
     pub first: Option<Micros>,
     pub last: Option<Micros>,
-    /// (pair id, count), at most [`MAX_SOURCE_CREDS`].
-    pub creds: Vec<(u64, u32)>,
+    /// (pair id, count), at most [`MAX_SOURCE_CREDS`] (most sources try a few:
+    /// those stay inline, without an allocation of their own).
+    pub creds: SmallVec<[(u64, u32); 2]>,
     pub creds_overflow: bool,
-    /// Sorted fingerprint features other than credentials (verbs, files, hosts).
-    pub features: Vec<u64>,
-    /// Command line ids (display).
-    pub lines: Vec<u64>,
-    /// Protocol ids.
-    pub protocols: Vec<u64>,
+    /// Features and command lines; only sources that typed commands or pushed
+    /// payloads have them (a third of ~1 M), so they live behind one pointer.
+    pub cmds: Option<Box<CommandLists>>,
+    /// Protocol ids (almost always one or two: inline).
+    pub protocols: SmallVec<[u64; 2]>,
     pub markers: u16,
     pub login_words: u8,
 }
 
+/// What a source typed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CommandLists {
+    /// Sorted fingerprint features other than credentials (verbs, files, hosts).
+    pub features: Vec<u64>,
+    /// Command line ids (display).
+    pub lines: Vec<u64>,
+}
+
 impl SourceState {
+    /// Sorted fingerprint features other than credentials (verbs, files, hosts).
+    pub fn features(&self) -> &[u64] {
+        self.cmds.as_ref().map_or(&[], |c| &c.features)
+    }
+
+    /// Command line ids (display).
+    pub fn lines(&self) -> &[u64] {
+        self.cmds.as_ref().map_or(&[], |c| &c.lines)
+    }
+
+    fn cmds_mut(&mut self) -> &mut CommandLists {
+        self.cmds.get_or_insert_with(Box::default)
+    }
+
     fn touch(&mut self, ts: Option<Micros>) {
         self.events += 1;
         extend_range(&mut self.first, &mut self.last, ts);
@@ -159,14 +187,17 @@ impl SourceState {
             self.add_cred(id, n);
         }
         self.creds_overflow |= other.creds_overflow;
-        for f in other.features {
-            push_unique(&mut self.features, f, MAX_SOURCE_FEATURES);
-        }
-        for l in other.lines {
-            push_unique(&mut self.lines, l, MAX_SOURCE_LIST);
+        if let Some(o) = other.cmds {
+            let mine = self.cmds_mut();
+            for f in o.features {
+                push_unique(&mut mine.features, f, MAX_SOURCE_FEATURES);
+            }
+            for l in o.lines {
+                push_unique(&mut mine.lines, l, MAX_SOURCE_LIST);
+            }
         }
         for p in other.protocols {
-            push_unique(&mut self.protocols, p, MAX_SOURCE_LIST);
+            push_unique_small(&mut self.protocols, p, MAX_SOURCE_LIST);
         }
         self.markers |= other.markers;
         self.login_words |= other.login_words;
@@ -228,11 +259,80 @@ impl PayloadState {
 /// `(method, host, port, file)` of one distinct download.
 pub(crate) type DownloadKey = (&'static str, Box<str>, Option<u16>, Box<str>);
 
+/// A borrowed [`DownloadKey`] for lookups without allocating; hashes like the tuple.
+struct DownloadRef<'a> {
+    method: &'static str,
+    host: &'a str,
+    port: Option<u16>,
+    file: &'a str,
+}
+
+impl Hash for DownloadRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.method.hash(state);
+        self.host.hash(state);
+        self.port.hash(state);
+        self.file.hash(state);
+    }
+}
+
+impl Equivalent<DownloadKey> for DownloadRef<'_> {
+    fn equivalent(&self, key: &DownloadKey) -> bool {
+        self.method == key.0 && self.host == &*key.1 && self.port == key.2 && self.file == &*key.3
+    }
+}
+
+/// One distinct command line, analysed once: its facts and the ids and session
+/// flags every occurrence adds.
+#[derive(Debug)]
+pub(crate) struct CommandInfo {
+    pub facts: CommandFacts,
+    /// [`id_of`] of the line ([`feature::LINE`]).
+    pub line_id: u64,
+    /// Fingerprint features, in the order they are added: verbs, then per download
+    /// its file and host.
+    pub features: Vec<u64>,
+    /// Session flags of the line.
+    pub flags: u8,
+}
+
+impl CommandInfo {
+    fn new(line: &str) -> Self {
+        let facts = command::analyze(line);
+        let mut features: Vec<u64> = facts
+            .verbs
+            .iter()
+            .map(|verb| id_of(feature::VERB, &[verb]))
+            .collect();
+        for d in &facts.downloads {
+            if !d.file.is_empty() {
+                features.push(id_of(feature::FILE, &[&d.file]));
+            }
+            if !d.host.is_empty() {
+                features.push(id_of(feature::HOST, &[&d.host]));
+            }
+        }
+        let mut flags = session_word_flag(line);
+        if facts.markers & marker::SHELL_LINE != 0 {
+            flags |= sflag::SHELL_LINE;
+        }
+        if !facts.downloads.is_empty() {
+            flags |= sflag::DOWNLOAD;
+        }
+        CommandInfo {
+            line_id: id_of(feature::LINE, &[line]),
+            features,
+            flags,
+            facts,
+        }
+    }
+}
+
 /// Counts per distinct command line, with the analysis done once.
 #[derive(Debug, Clone)]
 pub(crate) struct CommandStats {
     pub count: u64,
-    pub facts: Arc<CommandFacts>,
+    pub info: Arc<CommandInfo>,
 }
 
 /// A row that could not be read.
@@ -269,8 +369,7 @@ pub struct Aggregator {
     pub(crate) last: Option<Micros>,
     pub(crate) protocols: Map<Box<str>, u64>,
     pub(crate) ports: Map<u16, u64>,
-    /// Boxed so the table holds 32-byte slots, not 190-byte ones (~1 M sources).
-    pub(crate) sources: Map<IpAddr, Box<SourceState>>,
+    pub(crate) sources: Sources,
     pub(crate) pairs: Map<PairKey, PairStats>,
     pub(crate) commands: Map<Box<str>, CommandStats>,
     pub(crate) timeline: Map<i64, [u64; 2]>,
@@ -279,7 +378,8 @@ pub struct Aggregator {
     pub(crate) payloads: Map<Box<str>, PayloadState>,
     pub(crate) downloads: Map<DownloadKey, u64>,
     pub(crate) busybox_tokens: Map<Box<str>, u64>,
-    pub(crate) files: Map<usize, FileCounts>,
+    /// Indexed by input file index.
+    pub(crate) files: Vec<FileCounts>,
     pub(crate) bad_total: u64,
     pub(crate) bad_shown: Vec<BadRow>,
     pub(crate) gap_secs: i64,
@@ -288,6 +388,8 @@ pub struct Aggregator {
     block_min: Option<Micros>,
     block_max: Option<Micros>,
     block_new_sessions: Vec<u64>,
+    /// The last protocol name seen and its [`feature::PROTO`] id (rows repeat it).
+    last_protocol: Option<(Box<str>, u64)>,
 }
 
 /// Sessions longer than this are not assumed complete at the end of a block.
@@ -349,9 +451,14 @@ impl SessionSummary {
         }
     }
 
+    /// Keeps the [`MAX_TOP_SESSIONS`] largest entries (unordered; equal entries are
+    /// identical tuples, so which copy survives does not matter).
     fn trim_top(&mut self) {
-        self.top.sort_unstable_by(|a, b| b.cmp(a));
-        self.top.truncate(MAX_TOP_SESSIONS);
+        if self.top.len() > MAX_TOP_SESSIONS {
+            self.top
+                .select_nth_unstable_by(MAX_TOP_SESSIONS - 1, |a, b| b.cmp(a));
+            self.top.truncate(MAX_TOP_SESSIONS);
+        }
     }
 
     /// Adds another summary.
@@ -397,6 +504,88 @@ fn push_unique<T: Ord>(v: &mut Vec<T>, x: T, cap: usize) {
     {
         v.insert(pos, x);
         v.truncate(cap);
+    }
+}
+
+/// [`push_unique`] for an inline small vector.
+fn push_unique_small<A: smallvec::Array>(v: &mut SmallVec<A>, x: A::Item, cap: usize)
+where
+    A::Item: Ord,
+{
+    if let Err(pos) = v.binary_search(&x)
+        && pos < cap
+    {
+        v.insert(pos, x);
+        v.truncate(cap);
+    }
+}
+
+/// Source addresses and their states: a hash index of dense slots into one vector,
+/// so ~1 M sources cost one table slot (24 bytes) and one vector element each and no
+/// allocation of their own. Iteration follows the index table, so its order depends
+/// only on the addresses and the order they were first seen in (as a map would).
+#[derive(Debug, Default)]
+pub(crate) struct Sources {
+    index: Map<IpAddr, u32>,
+    states: Vec<SourceState>,
+}
+
+impl Sources {
+    /// Number of distinct sources.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The state of one source.
+    pub fn get(&self, ip: &IpAddr) -> Option<&SourceState> {
+        self.index
+            .get(ip)
+            .and_then(|&i| self.states.get(i as usize))
+    }
+
+    /// Every source with its state, in index order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &SourceState)> {
+        self.index
+            .iter()
+            .filter_map(|(ip, &i)| self.states.get(i as usize).map(|s| (ip, s)))
+    }
+
+    /// The slot of `ip`, created empty if new.
+    fn slot(&mut self, ip: IpAddr) -> usize {
+        let next = self.states.len();
+        let i = *self
+            .index
+            .entry(ip)
+            .or_insert_with(|| u32::try_from(next).unwrap_or(u32::MAX)) as usize;
+        if i == next {
+            self.states.push(SourceState::default());
+        }
+        i
+    }
+
+    fn state(&mut self, slot: usize) -> Option<&mut SourceState> {
+        self.states.get_mut(slot)
+    }
+
+    fn merge(&mut self, other: Sources) {
+        let Sources { index, mut states } = other;
+        for (ip, i) in index {
+            let Some(state) = states.get_mut(i as usize).map(std::mem::take) else {
+                continue;
+            };
+            match self.index.get(&ip) {
+                Some(&j) => {
+                    if let Some(s) = self.states.get_mut(j as usize) {
+                        s.merge(state);
+                    }
+                }
+                None => {
+                    let next = u32::try_from(self.states.len()).unwrap_or(u32::MAX);
+                    self.index.insert(ip, next);
+                    self.states.push(state);
+                }
+            }
+        }
     }
 }
 
@@ -452,7 +641,7 @@ impl Aggregator {
     /// Records a row that could not be read.
     pub fn bad_row(&mut self, file_index: usize, file: &str, line: u64, reason: impl Into<String>) {
         self.bad_total += 1;
-        self.files.entry(file_index).or_default().bad += 1;
+        self.file_counts(file_index).bad += 1;
         if self.bad_shown.len() < MAX_BAD_SHOWN {
             self.bad_shown.push(BadRow {
                 file: file.to_string(),
@@ -470,7 +659,7 @@ impl Aggregator {
             return;
         }
         self.events += 1;
-        self.files.entry(file_index).or_default().events += 1;
+        self.file_counts(file_index).events += 1;
         extend_range(&mut self.first, &mut self.last, ev.ts);
         extend_range(&mut self.block_min, &mut self.block_max, ev.ts);
         match &ev.kind {
@@ -481,9 +670,9 @@ impl Aggregator {
             } => self.auth(ev, username, password, *success, gap_secs),
             EventKind::Command { line } => {
                 self.shell_commands += 1;
-                self.touch_source(ev);
+                let slot = self.touch_source(ev);
                 self.timeline_add(ev.ts, 1);
-                let flags = self.command_line(ev, line);
+                let flags = self.command_line(ev, slot, line);
                 self.touch_session(ev, gap_secs, 0, flags);
             }
             EventKind::Download { url } => self.recorded_download(ev, url, gap_secs),
@@ -505,6 +694,26 @@ impl Aggregator {
         }
     }
 
+    fn file_counts(&mut self, file_index: usize) -> &mut FileCounts {
+        if self.files.len() <= file_index {
+            self.files.resize(file_index + 1, FileCounts::default());
+        }
+        let last = self.files.len() - 1;
+        let i = file_index.min(last);
+        &mut self.files[i]
+    }
+
+    fn protocol_id(&mut self, protocol: &str) -> u64 {
+        match &self.last_protocol {
+            Some((name, id)) if **name == *protocol => *id,
+            _ => {
+                let id = id_of(feature::PROTO, &[protocol]);
+                self.last_protocol = Some((protocol.into(), id));
+                id
+            }
+        }
+    }
+
     fn timeline_add(&mut self, ts: Option<Micros>, column: usize) {
         if let Some(t) = ts {
             let slot = self.timeline.entry(t.div_euclid(60_000_000)).or_default();
@@ -514,18 +723,17 @@ impl Aggregator {
         }
     }
 
-    fn touch_source(&mut self, ev: &Event<'_>) -> Option<&mut SourceState> {
+    /// Counts the event for its source; returns the source's slot.
+    fn touch_source(&mut self, ev: &Event<'_>) -> Option<usize> {
         let src = ev.src?;
-        let state = self.sources.entry(src).or_default();
+        let proto = (!ev.protocol.is_empty()).then(|| self.protocol_id(&ev.protocol));
+        let slot = self.sources.slot(src);
+        let state = self.sources.state(slot)?;
         state.touch(ev.ts);
-        if !ev.protocol.is_empty() {
-            push_unique(
-                &mut state.protocols,
-                id_of(feature::PROTO, &[&ev.protocol]),
-                MAX_SOURCE_LIST,
-            );
+        if let Some(id) = proto {
+            push_unique_small(&mut state.protocols, id, MAX_SOURCE_LIST);
         }
-        Some(state)
+        Some(slot)
     }
 
     fn auth(
@@ -552,26 +760,27 @@ impl Aggregator {
         }
         let stats = self.count_pair(user, pass);
         let mut flags = 0;
+        let slot = self.touch_source(ev);
         if stats.is_command {
             self.cmd_attempts += 1;
             self.timeline_add(ev.ts, 1);
-            if let Some(s) = self.touch_source(ev) {
+            if let Some(s) = slot.and_then(|i| self.sources.state(i)) {
                 s.cmd_attempts += 1;
             }
-            for line in command::pair_commands(user, pass) {
-                flags |= self.command_line(ev, line);
+            flags |= self.command_line(ev, slot, user);
+            if stats.pass_is_command {
+                flags |= self.command_line(ev, slot, pass);
             }
         } else {
             self.cred_attempts += 1;
             self.timeline_add(ev.ts, 0);
             flags |= sflag::CRED;
-            let id = id_of(feature::CRED, &[user, pass]);
-            if let Some(s) = self.touch_source(ev) {
+            if let Some(s) = slot.and_then(|i| self.sources.state(i)) {
                 s.cred_attempts += 1;
                 if stats.label == Some(CredLabel::Mirai) {
                     s.mirai_cred_attempts += 1;
                 }
-                s.add_cred(id, 1);
+                s.add_cred(stats.id, 1);
             }
         }
         self.touch_session(ev, gap_secs, 1, flags);
@@ -591,7 +800,13 @@ impl Aggregator {
         let stats = PairStats {
             count: 1,
             is_command,
+            pass_is_command: is_command && command::pair_commands(user, pass).nth(1).is_some(),
             label,
+            id: if is_command {
+                0
+            } else {
+                id_of(feature::CRED, &[user, pass])
+            },
         };
         self.pairs.insert(
             PairKey {
@@ -603,86 +818,66 @@ impl Aggregator {
         stats
     }
 
-    /// Counts one command line; returns session flags.
-    fn command_line(&mut self, ev: &Event<'_>, line: &str) -> u8 {
-        let facts = match self.commands.get_mut(line) {
+    /// Counts one command line of the source in `slot`; returns session flags.
+    fn command_line(&mut self, ev: &Event<'_>, slot: Option<usize>, line: &str) -> u8 {
+        let info = match self.commands.get_mut(line) {
             Some(stats) => {
                 stats.count += 1;
-                Arc::clone(&stats.facts)
+                Arc::clone(&stats.info)
             }
             None => {
-                let facts = Arc::new(command::analyze(line));
+                let info = Arc::new(CommandInfo::new(line));
                 self.commands.insert(
                     line.into(),
                     CommandStats {
                         count: 1,
-                        facts: Arc::clone(&facts),
+                        info: Arc::clone(&info),
                     },
                 );
-                facts
+                info
             }
         };
-        for token in &facts.busybox_tokens {
+        for token in &info.facts.busybox_tokens {
             if let Some(c) = self.busybox_tokens.get_mut(token.as_str()) {
                 *c += 1;
             } else {
                 self.busybox_tokens.insert(token.as_str().into(), 1);
             }
         }
-        for d in &facts.downloads {
+        for d in &info.facts.downloads {
             self.payload(ev, d);
         }
-        let mut flags = session_word_flag(line);
-        if facts.markers & marker::SHELL_LINE != 0 {
-            flags |= sflag::SHELL_LINE;
-        }
-        if !facts.downloads.is_empty() {
-            flags |= sflag::DOWNLOAD;
-        }
-        if let Some(src) = ev.src {
-            let state = self.sources.entry(src).or_default();
-            state.markers |= facts.markers;
-            state.login_words |= flags & sflag::MIRAI_SEQ;
-            push_unique(
-                &mut state.lines,
-                id_of(feature::LINE, &[line]),
-                MAX_SOURCE_LIST,
-            );
-            for verb in &facts.verbs {
-                push_unique(
-                    &mut state.features,
-                    id_of(feature::VERB, &[verb]),
-                    MAX_SOURCE_FEATURES,
-                );
-            }
-            for d in &facts.downloads {
-                if !d.file.is_empty() {
-                    push_unique(
-                        &mut state.features,
-                        id_of(feature::FILE, &[&d.file]),
-                        MAX_SOURCE_FEATURES,
-                    );
-                }
-                if !d.host.is_empty() {
-                    push_unique(
-                        &mut state.features,
-                        id_of(feature::HOST, &[&d.host]),
-                        MAX_SOURCE_FEATURES,
-                    );
-                }
+        if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
+            state.markers |= info.facts.markers;
+            state.login_words |= info.flags & sflag::MIRAI_SEQ;
+            let lists = state.cmds_mut();
+            push_unique(&mut lists.lines, info.line_id, MAX_SOURCE_LIST);
+            for f in &info.features {
+                push_unique(&mut lists.features, *f, MAX_SOURCE_FEATURES);
             }
         }
-        flags
+        info.flags
     }
 
     fn payload(&mut self, ev: &Event<'_>, d: &command::Download) {
-        let key = (
-            d.method,
-            Box::<str>::from(d.host.as_str()),
-            d.port,
-            Box::<str>::from(d.file.as_str()),
-        );
-        *self.downloads.entry(key).or_default() += 1;
+        let key = DownloadRef {
+            method: d.method,
+            host: &d.host,
+            port: d.port,
+            file: &d.file,
+        };
+        match self.downloads.get_mut(&key) {
+            Some(c) => *c += 1,
+            None => {
+                let owned = (
+                    d.method,
+                    d.host.as_str().into(),
+                    d.port,
+                    d.file.as_str().into(),
+                );
+                self.downloads.insert(owned, 1);
+            }
+        }
         if d.host.is_empty() {
             return;
         }
@@ -712,23 +907,23 @@ impl Aggregator {
 
     fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64) {
         self.recorded_downloads += 1;
-        self.touch_source(ev);
+        let slot = self.touch_source(ev);
         if let Some(d) = command::parse_url(url) {
             self.payload(ev, &d);
-            if let Some(src) = ev.src {
-                let state = self.sources.entry(src).or_default();
+            if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
                 state.markers |= marker::DOWNLOAD;
                 if d.port == Some(4636) {
                     state.markers |= marker::HAJIME;
                 }
+                let lists = state.cmds_mut();
                 push_unique(
-                    &mut state.features,
+                    &mut lists.features,
                     id_of(feature::HOST, &[&d.host]),
                     MAX_SOURCE_FEATURES,
                 );
                 if !d.file.is_empty() {
                     push_unique(
-                        &mut state.features,
+                        &mut lists.features,
                         id_of(feature::FILE, &[&d.file]),
                         MAX_SOURCE_FEATURES,
                     );
@@ -794,14 +989,7 @@ impl Aggregator {
         add_counts(&mut self.ports, other.ports);
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
         add_counts(&mut self.downloads, other.downloads);
-        for (k, v) in other.sources {
-            match self.sources.get_mut(&k) {
-                Some(s) => s.merge(*v),
-                None => {
-                    self.sources.insert(k, v);
-                }
-            }
-        }
+        self.sources.merge(other.sources);
         for (k, v) in other.pairs {
             match self.pairs.get_mut(&k) {
                 Some(s) => s.count += v.count,
@@ -834,8 +1022,8 @@ impl Aggregator {
         for (k, v) in other.payloads {
             self.payloads.entry(k).or_default().merge(v);
         }
-        for (k, v) in other.files {
-            let slot = self.files.entry(k).or_default();
+        for (k, v) in other.files.into_iter().enumerate() {
+            let slot = self.file_counts(k);
             slot.events += v.events;
             slot.bad += v.bad;
         }

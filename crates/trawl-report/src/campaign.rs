@@ -9,9 +9,11 @@
 //! against a bounded number of candidates, so the step stays near-linear.
 
 use std::hash::BuildHasher;
+
+use rayon::prelude::*;
 use std::net::IpAddr;
 
-use crate::agg::{Map, SourceState};
+use crate::agg::{Map, SourceState, Sources};
 
 /// Features shared by more groups than this are not used to find candidates.
 const MAX_POSTING: usize = 64;
@@ -27,17 +29,13 @@ fn features_hash(features: &[u64]) -> u64 {
     foldhash::fast::FixedState::with_seed(0x6361_6d70).hash_one(features)
 }
 
-/// The sorted feature set of a source.
-pub(crate) fn fingerprint(state: &SourceState) -> Vec<u64> {
-    let mut f: Vec<u64> = state
-        .creds
-        .iter()
-        .map(|(id, _)| *id)
-        .chain(state.features.iter().copied())
-        .collect();
-    f.sort_unstable();
-    f.dedup();
-    f
+/// The sorted feature set of a source, written into `out`.
+pub(crate) fn fingerprint_into(state: &SourceState, out: &mut Vec<u64>) {
+    out.clear();
+    out.extend(state.creds.iter().map(|(id, _)| *id));
+    out.extend(state.features().iter().copied());
+    out.sort_unstable();
+    out.dedup();
 }
 
 /// Size of the intersection over the size of the union of two sorted sets.
@@ -58,6 +56,59 @@ pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
         }
     }
     common as f64 / (a.len() + b.len() - common) as f64
+}
+
+/// `jaccard(a, b) >= threshold`, computed the same way, but the walk stops as soon
+/// as too many elements of either set are unmatched for the threshold to be reached
+/// (the index grows with the common count, so the answer is the same).
+pub fn jaccard_reaches(a: &[u64], b: &[u64], threshold: f64) -> bool {
+    if a.is_empty() && b.is_empty() {
+        return 1.0 >= threshold;
+    }
+    let total = a.len() + b.len();
+    let index = |common: usize| common as f64 / (total - common) as f64;
+    // The smallest common count that reaches the threshold: near t·n/(1+t).
+    let most = a.len().min(b.len());
+    let estimate = (threshold * total as f64 / (1.0 + threshold)).floor();
+    let mut need = if estimate.is_finite() && estimate > 0.0 {
+        (estimate as usize).min(most)
+    } else {
+        0
+    };
+    while need > 0 && index(need - 1) >= threshold {
+        need -= 1;
+    }
+    while need <= most && index(need) < threshold {
+        need += 1;
+    }
+    if need > most {
+        return false;
+    }
+    // Unmatched elements each side may have while `need` common ones stay possible.
+    let (slack_a, slack_b) = (a.len() - need, b.len() - need);
+    let (mut i, mut j, mut common) = (0, 0, 0usize);
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => {
+                i += 1;
+                if i - common > slack_a {
+                    return false;
+                }
+            }
+            std::cmp::Ordering::Greater => {
+                j += 1;
+                if j - common > slack_b {
+                    return false;
+                }
+            }
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    index(common) >= threshold
 }
 
 /// Jaccard of sets sized `a` and `b` is at most `min / max`: skips pairs that cannot
@@ -93,17 +144,27 @@ impl UnionFind {
     }
 }
 
-/// Groups sources into campaigns; returns the member lists, largest first.
+/// Groups sources into campaigns and returns the member lists (sorted) of the
+/// `n` largest campaigns that `keep` accepts, largest first, ties by smallest
+/// member. `keep` sees a campaign's size and whether any member is `notable`.
 ///
 /// Groups are numbered in order of first appearance; each distinct fingerprint is
 /// stored once (the index holds group numbers, not copies of the sets) and sources
-/// are kept as `(group, address)` pairs rather than one list per group.
-pub(crate) fn cluster(sources: &Map<IpAddr, Box<SourceState>>, threshold: f64) -> Vec<Vec<IpAddr>> {
+/// are kept as `(group, address)` pairs; only the returned campaigns get member
+/// lists (most of ~1 M sources form single-source groups that are never shown).
+pub(crate) fn top_campaigns(
+    sources: &Sources,
+    threshold: f64,
+    n: usize,
+    notable: impl Fn(&SourceState) -> bool,
+    keep: impl Fn(usize, bool) -> bool,
+) -> Vec<Vec<IpAddr>> {
     let mut index: hashbrown::HashTable<usize> = hashbrown::HashTable::new();
     let mut groups: Vec<Group> = Vec::new();
-    let mut memberships: Vec<(usize, IpAddr)> = Vec::with_capacity(sources.len());
-    for (ip, state) in sources {
-        let features = fingerprint(state);
+    let mut memberships: Vec<(usize, IpAddr, bool)> = Vec::with_capacity(sources.len());
+    let mut features = Vec::new();
+    for (ip, state) in sources.iter() {
+        fingerprint_into(state, &mut features);
         if features.is_empty() {
             continue;
         }
@@ -117,34 +178,65 @@ pub(crate) fn cluster(sources: &Map<IpAddr, Box<SourceState>>, threshold: f64) -
             Some(g) => g,
             None => {
                 let g = groups.len();
-                groups.push(Group { features });
+                groups.push(Group {
+                    features: features.clone(),
+                });
                 index.insert_unique(hash, g, |&o| {
                     groups.get(o).map_or(0, |x| features_hash(&x.features))
                 });
                 g
             }
         };
-        memberships.push((g, *ip));
+        memberships.push((g, *ip, notable(state)));
     }
     drop(index);
     let mut uf = UnionFind((0..groups.len()).collect());
     if threshold < 1.0 {
         join_similar(&groups, threshold, &mut uf);
     }
+    // Per component root: (members, smallest member, any notable member).
+    let mut roots: Vec<Option<(usize, IpAddr, bool)>> = vec![None; groups.len()];
     drop(groups);
-    let mut components: Map<usize, Vec<IpAddr>> = Map::default();
-    for (g, ip) in memberships {
-        components.entry(uf.find(g)).or_default().push(ip);
+    for (g, ip, is_notable) in &mut memberships {
+        *g = uf.find(*g);
+        if let Some(slot) = roots.get_mut(*g) {
+            let entry = slot.get_or_insert((0, *ip, false));
+            entry.0 += 1;
+            entry.1 = entry.1.min(*ip);
+            entry.2 |= *is_notable;
+        }
     }
-    let mut out: Vec<Vec<IpAddr>> = components.into_values().collect();
+    let mut ranked: Vec<(usize, IpAddr, usize)> = roots
+        .iter()
+        .enumerate()
+        .filter_map(|(root, r)| r.map(|(len, first, any)| (root, len, first, any)))
+        .filter(|&(_, len, _, any)| keep(len, any))
+        .map(|(root, len, first, _)| (len, first, root))
+        .collect();
+    let order = |a: &(usize, IpAddr, usize), b: &(usize, IpAddr, usize)| {
+        b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+    };
+    if ranked.len() > n && n > 0 {
+        ranked.select_nth_unstable_by(n - 1, order);
+    }
+    ranked.truncate(n);
+    ranked.sort_unstable_by(order);
+    let mut slot_of: Map<usize, usize> = Map::default();
+    for (i, (_, _, root)) in ranked.iter().enumerate() {
+        slot_of.insert(*root, i);
+    }
+    let mut out: Vec<Vec<IpAddr>> = ranked
+        .iter()
+        .map(|(len, _, _)| Vec::with_capacity(*len))
+        .collect();
+    for (root, ip, _) in memberships {
+        if let Some(members) = slot_of.get(&root).and_then(|&i| out.get_mut(i)) {
+            members.push(ip);
+        }
+    }
     for members in &mut out {
         members.sort_unstable();
     }
-    out.sort_by(|a, b| {
-        b.len()
-            .cmp(&a.len())
-            .then_with(|| a.first().cmp(&b.first()))
-    });
     out
 }
 
@@ -158,9 +250,38 @@ fn join_similar(groups: &[Group], threshold: f64, uf: &mut UnionFind) {
             }
         }
     }
+    // Each group's candidates and comparisons depend only on the groups, so ranges
+    // of groups are compared in parallel and the links joined afterwards: the
+    // components do not depend on the order of the unions.
+    let chunk = groups
+        .len()
+        .div_ceil(4 * rayon::current_num_threads())
+        .max(1024);
+    let starts: Vec<usize> = (0..groups.len()).step_by(chunk).collect();
+    let links: Vec<Vec<(usize, usize)>> = starts
+        .par_iter()
+        .map(|&start| {
+            let end = (start + chunk).min(groups.len());
+            similar_links(groups, &postings, start..end, threshold)
+        })
+        .collect();
+    for (g, other) in links.into_iter().flatten() {
+        uf.union(g, other);
+    }
+}
+
+/// Pairs `(g, other)`, `other < g`, of similar groups for the groups `range`.
+fn similar_links(
+    groups: &[Group],
+    postings: &Map<u64, Vec<usize>>,
+    range: std::ops::Range<usize>,
+    threshold: f64,
+) -> Vec<(usize, usize)> {
+    let mut links = Vec::new();
     // `stamp[o] == g` marks group `o` as already compared with group `g`.
-    let mut stamp: Vec<usize> = vec![usize::MAX; groups.len()];
-    for (g, group) in groups.iter().enumerate() {
+    let mut stamp: Vec<usize> = vec![usize::MAX; range.end];
+    for g in range {
+        let Some(group) = groups.get(g) else { break };
         let mut compared = 0usize;
         for f in &group.features {
             let Some(list) = postings.get(f).filter(|l| l.len() <= MAX_POSTING) else {
@@ -177,13 +298,14 @@ fn join_similar(groups: &[Group], threshold: f64, uf: &mut UnionFind) {
                 compared += 1;
                 if let Some(o) = groups.get(other)
                     && could_reach(group.features.len(), o.features.len(), threshold)
-                    && jaccard(&group.features, &o.features) >= threshold
+                    && jaccard_reaches(&group.features, &o.features, threshold)
                 {
-                    uf.union(g, other);
+                    links.push((g, other));
                 }
             }
         }
     }
+    links
 }
 
 #[cfg(test)]
@@ -195,6 +317,30 @@ mod tests {
         assert_eq!(jaccard(&[1, 2, 3], &[1, 2, 3]), 1.0);
         assert_eq!(jaccard(&[1, 2], &[3]), 0.0);
         assert!((jaccard(&[1, 2, 3, 4], &[2, 3, 4, 5]) - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn early_exit_jaccard_agrees_with_the_full_walk() {
+        let sets: Vec<Vec<u64>> = vec![
+            vec![],
+            vec![1],
+            vec![1, 2, 3],
+            vec![2, 3, 4, 5],
+            vec![1, 3, 5, 7, 9],
+            vec![0, 1, 2, 3, 4, 5, 6, 7],
+            vec![5, 6, 7, 8, 9, 10],
+        ];
+        for a in &sets {
+            for b in &sets {
+                for t in [0.0, 0.2, 0.3, 0.5, 0.6, 0.75, 0.9, 1.0] {
+                    assert_eq!(
+                        jaccard_reaches(a, b, t),
+                        jaccard(a, b) >= t,
+                        "{a:?} {b:?} {t}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -48,6 +48,23 @@ fn parse_cred_csv(text: &str) -> HashSet<(String, String)> {
         .collect()
 }
 
+/// A borrowed `(username, password)` key: hashes like the owned tuple, so lookups
+/// need no allocation.
+struct CredRef<'a>(&'a str, &'a str);
+
+impl std::hash::Hash for CredRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<(String, String)> for CredRef<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
 static CREDS: LazyLock<CredTables> = LazyLock::new(|| CredTables {
     mirai: parse_cred_csv(MIRAI_CREDS),
     iot: parse_cred_csv(IOT_DEFAULT_CREDS),
@@ -86,7 +103,7 @@ fn tsv_pairs(text: &'static str) -> Vec<(&'static str, &'static str)> {
 
 /// The label of a credential pair, if it is a known IoT default.
 pub fn cred_label(username: &str, password: &str) -> Option<CredLabel> {
-    let key = (username.to_string(), password.to_string());
+    let key = CredRef(username, password);
     if CREDS.mirai.contains(&key) {
         Some(CredLabel::Mirai)
     } else if CREDS.iot.contains(&key) {

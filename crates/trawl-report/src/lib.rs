@@ -32,7 +32,7 @@ pub use error::ReportError;
 pub use filter::Filters;
 pub use report::Report;
 
-use input::{Block, BlockReader, Format, InputFile};
+use input::{Block, BlockReader, BufferPool, Format, InputFile};
 
 /// How to run the analysis.
 #[derive(Debug, Clone)]
@@ -129,14 +129,16 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
     let rx = Arc::new(Mutex::new(rx));
     let stop = Arc::new(AtomicBool::new(false));
     let results: Mutex<Vec<Result<Aggregator, ReportError>>> = Mutex::new(Vec::new());
+    let pool = Arc::new(BufferPool::default());
     let mut read_error = None;
     rayon::in_place_scope(|scope| {
         for _ in 0..threads {
             let rx = Arc::clone(&rx);
             let stop = Arc::clone(&stop);
             let results = &results;
+            let pool = Arc::clone(&pool);
             scope.spawn(move |_| {
-                let result = worker(&rx, &stop, opts, fold_sessions);
+                let result = worker(&rx, &stop, &pool, opts, fold_sessions);
                 if let Ok(mut r) = results.lock() {
                     r.push(result);
                 }
@@ -146,8 +148,10 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
         drop(rx);
         'files: for file in &text_files {
             let reader = match BlockReader::new(Arc::clone(file), Arc::clone(&counter)) {
-                Ok(r) if opts.block_size > 0 => r.with_block_size(opts.block_size),
-                Ok(r) => r,
+                Ok(r) if opts.block_size > 0 => r
+                    .with_pool(Arc::clone(&pool))
+                    .with_block_size(opts.block_size),
+                Ok(r) => r.with_pool(Arc::clone(&pool)),
                 Err(e) => {
                     read_error = Some(e);
                     break;
@@ -199,6 +203,7 @@ fn clone_file(f: &InputFile) -> InputFile {
 fn worker(
     rx: &Mutex<mpsc::Receiver<Block>>,
     stop: &AtomicBool,
+    pool: &BufferPool,
     opts: &Options,
     fold_sessions: bool,
 ) -> Result<Aggregator, ReportError> {
@@ -225,6 +230,7 @@ fn worker(
         if fold_sessions {
             agg.end_block();
         }
+        pool.put(block.data);
     }
     Ok(agg)
 }

@@ -431,7 +431,7 @@ pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Re
         inputs: files
             .iter()
             .map(|f| {
-                let c = agg.files.get(&f.index).copied().unwrap_or_default();
+                let c = agg.files.get(f.index).copied().unwrap_or_default();
                 InputSummary {
                     path: f.display.clone(),
                     format: f.format_name.clone(),
@@ -646,7 +646,7 @@ fn iot(agg: &Aggregator, n: usize) -> Iot {
         }
     }
     let mut fams: Map<&'static str, (u64, u64)> = Map::default();
-    for s in agg.sources.values() {
+    for s in agg.sources.iter().map(|(_, s)| s) {
         let slot = fams.entry(family_of(s)).or_default();
         slot.0 += 1;
         slot.1 += s.events;
@@ -723,23 +723,18 @@ fn payload_hosts(agg: &Aggregator, names: &Names<'_>, n: usize) -> Vec<PayloadHo
 }
 
 fn campaigns(agg: &Aggregator, names: &Names<'_>, opts: &Options) -> Vec<Campaign> {
-    let groups = campaign::cluster(&agg.sources, opts.jaccard);
-    let interesting = |members: &Vec<IpAddr>| {
-        members.len() >= 2
-            || members.iter().any(|ip| {
-                agg.sources
-                    .get(ip)
-                    .is_some_and(|s| s.cmd_attempts > 0 || !s.lines.is_empty())
-            })
-    };
-    let mut ranked: Vec<&Vec<IpAddr>> = groups.iter().filter(|m| interesting(m)).collect();
-    ranked.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    ranked
-        .into_iter()
-        .take(opts.campaigns)
-        .enumerate()
-        .map(|(i, m)| campaign_row(agg, names, opts, i + 1, m))
-        .collect()
+    // A campaign is listed when it has two or more sources, or one that typed commands.
+    campaign::top_campaigns(
+        &agg.sources,
+        opts.jaccard,
+        opts.campaigns,
+        |s| s.cmd_attempts > 0 || !s.lines().is_empty(),
+        |len, notable| len >= 2 || notable,
+    )
+    .iter()
+    .enumerate()
+    .map(|(i, m)| campaign_row(agg, names, opts, i + 1, m))
+    .collect()
 }
 
 fn campaign_row(
@@ -771,13 +766,13 @@ fn campaign_row(
                 .iter()
                 .filter_map(|p| names.protocols.get(p).copied()),
         );
-        for l in &s.lines {
+        for l in s.lines() {
             if let Some(line) = names.lines.get(l) {
                 *lines.entry(line).or_default() += 1;
             }
         }
         hosts.extend(
-            s.features
+            s.features()
                 .iter()
                 .filter_map(|f| names.hosts.get(f).copied()),
         );
