@@ -1,26 +1,20 @@
 //! Per-packet state: flows, DNS transactions and application records.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::net::IpAddr;
 
-use crate::capture::{CaptureError, FileSummary, Frame, Problem, read_capture};
+use crate::capture::{CaptureError, FileSummary, Frame, Problem, read_capture, read_capture_bytes};
 use crate::decode::{Datagram, Decoder, Skip, TcpFlags, Transport};
-use crate::proto::{
-    self, BodyLen, DnsAnswer, DnsMessage, Parsed, looks_like_http_request, looks_like_tls,
-};
-use crate::scoring::Scorer;
+pub use crate::dns::DnsEntry;
+use crate::dns::DnsPipe;
+use crate::proto::{self, BodyLen, Parsed, looks_like_http_request, looks_like_tls};
 use crate::stream::Reassembler;
 
 /// Most problems listed individually (the rest are counted).
 const MAX_PROBLEMS: usize = 1000;
 /// Most HTTP/TLS/TFTP records kept.
 const MAX_RECORDS: usize = 100_000;
-/// Most distinct DNS (name, type, resolver) entries kept.
-const MAX_DNS_ENTRIES: usize = 1_000_000;
-/// Most distinct answers kept per DNS entry.
-const MAX_ANSWERS_PER_ENTRY: usize = 64;
 /// Most bytes buffered by all TCP streams together.
 const MAX_TOTAL_BUFFERED: usize = 256 * 1024 * 1024;
 
@@ -175,19 +169,8 @@ impl TcpApp {
     }
 }
 
-/// Appends `value` unless present or the list holds `cap` values already.
-/// (Small per-entry lists: a Vec costs far less memory than a BTreeSet.)
-fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T, cap: usize) {
-    if list.len() < cap && !list.contains(&value) {
-        list.push(value);
-    }
-}
-
 /// Hash map with a fast, randomly seeded hasher (per-packet lookups).
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// DNS entries by queried name, then by (qtype, resolver).
-pub(crate) type DnsTable = FastMap<String, Vec<((u16, IpAddr), DnsEntry)>>;
 
 /// Flow table key: protocol and the two sockets in sorted order.
 pub(crate) type FlowKey = (Proto, Sock, Sock);
@@ -203,25 +186,6 @@ struct Segment<'a> {
     seq: u32,
     payload: &'a [u8],
     ts_ns: i64,
-}
-
-/// Everything learnt about one (name, type, resolver).
-#[derive(Debug, Default, Clone)]
-pub struct DnsEntry {
-    /// First query or response time.
-    pub first_ns: i64,
-    /// Last query or response time.
-    pub last_ns: i64,
-    /// Query packets.
-    pub queries: u64,
-    /// Response packets.
-    pub responses: u64,
-    /// Response codes seen.
-    pub rcodes: Vec<u16>,
-    /// Answers seen.
-    pub answers: Vec<DnsAnswer>,
-    /// Clients that asked.
-    pub clients: Vec<IpAddr>,
 }
 
 /// An HTTP request with its response code.
@@ -317,18 +281,88 @@ pub struct Stats {
     pub last_ns: Option<i64>,
 }
 
+/// Keeps only a window of a mapped capture in the page tables: the next
+/// stretch is populated in one call ahead of the reader (one system call
+/// instead of a page fault every few pages), and what the reader is done
+/// with is unmapped from this process (the page cache keeps it), so the
+/// resident size stays bounded whatever the file size.
+struct MapWindow<'a> {
+    map: &'a memmap2::Mmap,
+    populated: usize,
+    released: usize,
+}
+
+impl<'a> MapWindow<'a> {
+    /// Populated ahead of the reader.
+    const AHEAD: usize = 4 * crate::capture::PROGRESS_STEP;
+
+    fn new(map: &'a memmap2::Mmap) -> Self {
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let mut window = Self {
+            map,
+            populated: 0,
+            released: 0,
+        };
+        window.advance(0);
+        window
+    }
+
+    fn advance(&mut self, consumed: usize) {
+        let len = self.map.len();
+        let target = consumed.saturating_add(Self::AHEAD).min(len);
+        if target > self.populated {
+            // Best effort: an old kernel without MADV_POPULATE_READ just
+            // faults pages in as they are read.
+            let _ = self.map.advise_range(
+                memmap2::Advice::PopulateRead,
+                self.populated,
+                target - self.populated,
+            );
+            self.populated = target;
+        }
+        // Page-aligned (the map starts on a page), one step behind.
+        let done = consumed.saturating_sub(crate::capture::PROGRESS_STEP) & !0xfff_usize;
+        if done > self.released {
+            // SAFETY: a read-only file mapping; MADV_DONTNEED only drops
+            // this process's page-table entries (a later read would fault
+            // the same file contents back in). Nothing borrows bytes before
+            // `consumed`: the analyzer copies what it keeps from a frame.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    self.released,
+                    done - self.released,
+                )
+            };
+            self.released = done;
+        }
+    }
+}
+
+/// A reader that reports the bytes read so far.
+struct ProgressRead<'a, R, P> {
+    inner: R,
+    read: &'a mut u64,
+    report: &'a mut P,
+}
+
+impl<R: Read, P: FnMut(u64)> Read for ProgressRead<'_, R, P> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.read += n as u64;
+        (self.report)(*self.read);
+        Ok(n)
+    }
+}
+
 /// Accumulates one or more captures into a report.
 pub struct Analyzer {
     pub(crate) options: Options,
     decoder: Decoder,
     pub(crate) flows: FastMap<FlowKey, Flow>,
     buffered: usize,
-    /// DNS entries by name, then by (qtype, resolver): keyed by the name so
-    /// a packet's borrowed name finds its entry without an allocation.
-    pub(crate) dns: DnsTable,
-    dns_entries: usize,
-    /// Scores each new DNS name for the DGA report on a second thread.
-    pub(crate) scorer: Scorer,
+    /// DNS messages go to the DNS table (and DGA scoring) on a second thread.
+    pub(crate) dns: DnsPipe,
     pub(crate) http: Vec<HttpRecord>,
     pub(crate) tls: Vec<TlsRecord>,
     pub(crate) tftp: Vec<TftpRecord>,
@@ -345,9 +379,7 @@ impl Analyzer {
             decoder: Decoder::default(),
             flows: FastMap::default(),
             buffered: 0,
-            dns: FastMap::default(),
-            dns_entries: 0,
-            scorer: Scorer::default(),
+            dns: DnsPipe::default(),
             http: Vec::new(),
             tls: Vec::new(),
             tftp: Vec::new(),
@@ -361,19 +393,81 @@ impl Analyzer {
     pub fn read<R: Read + Send>(&mut self, name: &str, input: R) -> Result<(), CaptureError> {
         let mut scratch = Vec::new();
         let (summary, problems) = read_capture(name, input, |frame| {
-            if let Some(message) = self.frame(frame, &mut scratch) {
-                self.note_problem(Problem {
-                    file: name.to_string(),
-                    packet: frame.index,
-                    message,
-                });
-            }
+            self.frame_or_problem(name, frame, &mut scratch)
         })?;
+        self.file_done(summary, problems);
+        Ok(())
+    }
+
+    /// Reads one capture held in memory; `progress` gets the bytes read
+    /// so far now and then.
+    pub fn read_bytes(&mut self, name: &str, data: &[u8], progress: impl FnMut(u64)) {
+        let mut scratch = Vec::new();
+        let (summary, problems) = read_capture_bytes(
+            name,
+            data,
+            |frame| self.frame_or_problem(name, frame, &mut scratch),
+            progress,
+        );
+        self.file_done(summary, problems);
+    }
+
+    /// Reads a capture file, memory-mapped when it is a regular file (the
+    /// frames are then never copied), else streamed. `progress` gets the
+    /// bytes read so far now and then.
+    ///
+    /// Like every reader of a mapped file, this process gets SIGBUS if
+    /// another process truncates the file while it is read; read a capture
+    /// that is still being rotated or truncated through [`read`](Self::read).
+    pub fn read_file(
+        &mut self,
+        name: &str,
+        file: &std::fs::File,
+        mut progress: impl FnMut(u64) + Send,
+    ) -> Result<(), CaptureError> {
+        let regular = file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
+        // SAFETY: the map is only read, and dropped before returning. The
+        // one hazard, truncation by another process while it is mapped, is
+        // documented above.
+        let mapped = regular
+            .then(|| unsafe { memmap2::Mmap::map(file) }.ok())
+            .flatten();
+        match mapped {
+            Some(map) => {
+                let mut window = MapWindow::new(&map);
+                self.read_bytes(name, &map, |consumed| {
+                    window.advance(consumed as usize);
+                    progress(consumed);
+                });
+                Ok(())
+            }
+            None => {
+                let mut read = 0u64;
+                let counting = ProgressRead {
+                    inner: file,
+                    read: &mut read,
+                    report: &mut progress,
+                };
+                self.read(name, counting)
+            }
+        }
+    }
+
+    fn frame_or_problem(&mut self, name: &str, frame: &Frame<'_>, scratch: &mut Vec<u8>) {
+        if let Some(message) = self.frame(frame, scratch) {
+            self.note_problem(Problem {
+                file: name.to_string(),
+                packet: frame.index,
+                message,
+            });
+        }
+    }
+
+    fn file_done(&mut self, summary: FileSummary, problems: Vec<Problem>) {
         for problem in problems {
             self.note_problem(problem);
         }
         self.files.push(summary);
-        Ok(())
     }
 
     fn note_problem(&mut self, problem: Problem) {
@@ -523,9 +617,7 @@ impl Analyzer {
     fn udp_payload(&mut self, src: Sock, dst: Sock, payload: &[u8], ts_ns: i64) {
         let dns_ports = &self.options.dns_ports;
         if dns_ports.contains(&src.1) || dns_ports.contains(&dst.1) {
-            if let Some(message) = proto::parse_dns(payload) {
-                self.dns_message(message, src.0, dst.0, ts_ns);
-            }
+            self.dns.submit(payload, src.0, dst.0, ts_ns);
             return;
         }
         if let Some(request) = proto::parse_tftp_request(payload)
@@ -540,62 +632,6 @@ impl Analyzer {
                 file: request.file,
                 mode: request.mode,
             });
-        }
-    }
-
-    /// Records a DNS message seen going `src` → `dst`.
-    fn dns_message(&mut self, message: DnsMessage, src: IpAddr, dst: IpAddr, ts_ns: i64) {
-        let (resolver, client) = if message.response {
-            (src, dst)
-        } else {
-            (dst, src)
-        };
-        for (name, qtype) in message.questions {
-            // One hash per question; the parsed name becomes the key.
-            let slot = match self.dns.entry(name) {
-                Entry::Occupied(slot) => slot.into_mut(),
-                Entry::Vacant(_) if self.dns_entries >= MAX_DNS_ENTRIES => continue,
-                Entry::Vacant(slot) => {
-                    self.scorer.submit(slot.key());
-                    slot.insert(Vec::new())
-                }
-            };
-            let key = (qtype, resolver);
-            let position = match slot.iter().position(|(k, _)| *k == key) {
-                Some(position) => position,
-                None if self.dns_entries < MAX_DNS_ENTRIES && slot.len() < 256 => {
-                    self.dns_entries += 1;
-                    slot.push((
-                        key,
-                        DnsEntry {
-                            first_ns: ts_ns,
-                            last_ns: ts_ns,
-                            ..DnsEntry::default()
-                        },
-                    ));
-                    slot.len() - 1
-                }
-                None => continue,
-            };
-            let Some((_, entry)) = slot.get_mut(position) else {
-                continue;
-            };
-            entry.first_ns = entry.first_ns.min(ts_ns);
-            entry.last_ns = entry.last_ns.max(ts_ns);
-            if message.response {
-                entry.responses += 1;
-                push_unique(&mut entry.rcodes, message.rcode, 16);
-                for answer in &message.answers {
-                    if !entry.answers.contains(answer)
-                        && entry.answers.len() < MAX_ANSWERS_PER_ENTRY
-                    {
-                        entry.answers.push(answer.clone());
-                    }
-                }
-            } else {
-                entry.queries += 1;
-                push_unique(&mut entry.clients, client, 64);
-            }
         }
     }
 
@@ -860,11 +896,8 @@ impl Analyzer {
             let Some(message) = stream.data.get(2..2 + len) else {
                 return;
             };
-            let parsed = proto::parse_dns(message);
+            self.dns.submit(message, src, dst, ts);
             stream.consume(2 + len);
-            if let Some(message) = parsed {
-                self.dns_message(message, src, dst, ts);
-            }
         }
     }
 }

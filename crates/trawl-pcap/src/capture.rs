@@ -7,6 +7,8 @@
 
 use std::io::{self, Read};
 
+use pcap_parser::nom;
+use pcap_parser::pcap::{parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header};
 use pcap_parser::pcapng::Block;
 use pcap_parser::{Linktype, PcapBlockOwned, PcapError, create_reader};
 
@@ -146,10 +148,7 @@ where
             Err(PcapError::BufferTooSmall) => {
                 capacity = capacity.saturating_mul(2);
                 if capacity > MAX_BUFFER || !reader.grow(capacity) {
-                    problems.push(problem(
-                        next_index,
-                        format!("record larger than {MAX_BUFFER} bytes: corrupt length, stopped"),
-                    ));
+                    problems.push(problem(next_index, too_large_message()));
                     break;
                 }
                 if reader.refill().is_err() {
@@ -158,10 +157,7 @@ where
                 }
             }
             Err(PcapError::UnexpectedEof) => {
-                problems.push(problem(
-                    next_index,
-                    "file ends in the middle of this record (truncated capture)".into(),
-                ));
+                problems.push(problem(next_index, TRUNCATED.into()));
                 break;
             }
             Err(PcapError::ReadError) => {
@@ -181,6 +177,128 @@ where
     summary.format = state.format.to_string();
     Ok((summary, problems))
 }
+
+/// Bytes between two progress reports of [`read_capture_bytes`].
+pub const PROGRESS_STEP: usize = 8 * 1024 * 1024;
+
+/// Reads a whole capture held in memory (a memory-mapped file), calling
+/// `on_frame` for each frame and `progress` with the bytes consumed each
+/// time another [`PROGRESS_STEP`] bytes are done (the caller may drop the
+/// pages before that offset: nothing borrows them any more). Legacy pcap frames are borrowed straight from `data` (no copy);
+/// pcapng, the rare "modified" pcap, and anything without a legacy pcap
+/// header go through [`read_capture`] over the same bytes. Frames and
+/// problems are those [`read_capture`] gives for the same bytes, except
+/// that a record claiming 16 MiB or more is always reported as a corrupt
+/// length (the streaming reader calls it truncated when the file ends
+/// within a few MiB of it).
+pub fn read_capture_bytes<F, P>(
+    name: &str,
+    data: &[u8],
+    mut on_frame: F,
+    mut progress: P,
+) -> (FileSummary, Vec<Problem>)
+where
+    F: FnMut(&Frame<'_>),
+    P: FnMut(u64),
+{
+    let legacy = parse_pcap_header(data)
+        .ok()
+        .filter(|(_, header)| !header.is_modified_format());
+    let Some((records, header)) = legacy else {
+        // pcapng or damaged: the streaming reader says which (it reports
+        // no I/O error on a slice).
+        let read = read_capture(name, data, on_frame);
+        progress(data.len() as u64);
+        return read.unwrap_or_else(|_| (FileSummary::default(), Vec::new()));
+    };
+    let big_endian = header.is_bigendian();
+    let parse = if big_endian {
+        parse_pcap_frame_be
+    } else {
+        parse_pcap_frame
+    };
+    let mut summary = FileSummary {
+        name: name.to_string(),
+        ..FileSummary::default()
+    };
+    let mut problems = Vec::new();
+    let mut state = ReadState::default();
+    let problem = |packet: u64, message: String| Problem {
+        file: name.to_string(),
+        packet,
+        message,
+    };
+    // The file header, as the streaming reader delivers it.
+    if let Err(message) = state.handle_block(
+        PcapBlockOwned::LegacyHeader(header),
+        1,
+        &mut summary,
+        &mut on_frame,
+    ) {
+        problems.push(problem(1, message));
+    }
+    let mut rest = records;
+    let mut next_report = PROGRESS_STEP;
+    loop {
+        let next_index = summary.packets + 1;
+        let consumed = data.len() - rest.len();
+        if consumed >= next_report {
+            progress(consumed as u64);
+            next_report = consumed + PROGRESS_STEP;
+        }
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(message) = oversized_record(rest, big_endian) {
+            problems.push(problem(next_index, message));
+            break;
+        }
+        match parse(rest) {
+            Ok((after, record)) => {
+                let block = PcapBlockOwned::Legacy(record);
+                if let Err(message) =
+                    state.handle_block(block, next_index, &mut summary, &mut on_frame)
+                {
+                    problems.push(problem(next_index, message));
+                }
+                rest = after;
+            }
+            Err(nom::Err::Incomplete(_)) => {
+                problems.push(problem(next_index, TRUNCATED.into()));
+                break;
+            }
+            Err(nom::Err::Error(err) | nom::Err::Failure(err)) => {
+                problems.push(problem(
+                    next_index,
+                    format!("corrupt record ({}), stopped reading", describe(&err)),
+                ));
+                break;
+            }
+        }
+    }
+    summary.bytes = (data.len() - rest.len()) as u64;
+    summary.format = state.format.to_string();
+    progress(summary.bytes);
+    (summary, problems)
+}
+
+/// The streaming reader's verdict on a record whose header and data take
+/// [`MAX_BUFFER`] bytes or more: its buffer cannot grow that far.
+fn oversized_record(rest: &[u8], big_endian: bool) -> Option<String> {
+    let caplen: [u8; 4] = rest.get(8..12)?.try_into().ok()?;
+    let caplen = if big_endian {
+        u32::from_be_bytes(caplen)
+    } else {
+        u32::from_le_bytes(caplen)
+    };
+    (16 + caplen as usize >= MAX_BUFFER).then(too_large_message)
+}
+
+fn too_large_message() -> String {
+    format!("record larger than {MAX_BUFFER} bytes: corrupt length, stopped")
+}
+
+const TRUNCATED: &str = "file ends in the middle of this record (truncated capture)";
 
 fn describe(err: &PcapError<&[u8]>) -> String {
     match err {
@@ -461,5 +579,94 @@ mod tests {
             offset_seconds: i64::MAX,
         };
         assert_eq!(to_nanos(u64::MAX, interface), i64::MAX);
+    }
+
+    type Seen = (
+        Vec<(u64, i64, i32, Vec<u8>, u32)>,
+        FileSummary,
+        Vec<Problem>,
+    );
+
+    fn streamed(bytes: &[u8]) -> Seen {
+        let mut frames = Vec::new();
+        let (summary, problems) = read_capture("t", bytes, |f| {
+            frames.push((f.index, f.ts_ns, f.linktype, f.data.to_vec(), f.orig_len))
+        })
+        .expect("readable");
+        (frames, summary, problems)
+    }
+
+    fn in_memory(bytes: &[u8]) -> Seen {
+        let mut frames = Vec::new();
+        let mut last_progress = 0;
+        let (summary, problems) = read_capture_bytes(
+            "t",
+            bytes,
+            |f| frames.push((f.index, f.ts_ns, f.linktype, f.data.to_vec(), f.orig_len)),
+            |done| {
+                assert!(done >= last_progress && done <= bytes.len() as u64);
+                last_progress = done;
+            },
+        );
+        (frames, summary, problems)
+    }
+
+    fn assert_same(bytes: &[u8], what: &str) {
+        let (a, b) = (streamed(bytes), in_memory(bytes));
+        assert_eq!(a.0, b.0, "{what}: frames");
+        assert_eq!(
+            (&a.1.format, a.1.packets, a.1.bytes, &a.1.linktypes),
+            (&b.1.format, b.1.packets, b.1.bytes, &b.1.linktypes),
+            "{what}: summary"
+        );
+        assert_eq!(a.2, b.2, "{what}: problems");
+    }
+
+    #[test]
+    fn in_memory_reading_equals_streaming() {
+        let mut file = legacy_header([0xd4, 0xc3, 0xb2, 0xa1], 1);
+        for i in 0..200u32 {
+            let len = (i as usize * 37) % 1500 + 1;
+            file.extend(record(i, i * 3, &vec![i as u8; len]));
+        }
+        // A record whose captured length exceeds its original length.
+        let mut odd = record(7, 0, &[0x45; 30]);
+        odd[12..16].copy_from_slice(&10u32.to_le_bytes());
+        file.extend(odd);
+        assert_same(&file, "whole");
+        // Cut anywhere: truncation is reported at the same packet.
+        for cut in (0..file.len()).step_by(97) {
+            assert_same(&file[..cut], &format!("cut at {cut}"));
+        }
+        // Big-endian nanosecond files, and files that are not legacy pcap.
+        let mut be = vec![0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4];
+        be.extend_from_slice(&[0; 8]);
+        be.extend_from_slice(&65535u32.to_be_bytes());
+        be.extend_from_slice(&101u32.to_be_bytes());
+        for v in [5u32, 6, 20, 20] {
+            be.extend_from_slice(&v.to_be_bytes());
+        }
+        be.extend_from_slice(&[0x45; 20]);
+        assert_same(&be, "big-endian");
+        assert_same(b"", "empty");
+        assert_same(b"not a capture file at all, just some text", "text");
+        assert_same(&[0x0a, 0x0d, 0x0d, 0x0a, 1, 2, 3], "pcapng stub");
+    }
+
+    #[test]
+    fn in_memory_reading_stops_at_a_corrupt_length() {
+        let mut file = legacy_header([0xd4, 0xc3, 0xb2, 0xa1], 101);
+        file.extend(record(1, 0, &[0x45; 20]));
+        let mut huge = record(2, 0, &[0x45; 20]);
+        huge[8..12].copy_from_slice(&(MAX_BUFFER as u32).to_le_bytes());
+        file.extend(huge);
+        let (frames, _, problems) = in_memory(&file);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].packet, 2);
+        assert!(
+            problems[0].message.contains("corrupt length"),
+            "{problems:?}"
+        );
     }
 }

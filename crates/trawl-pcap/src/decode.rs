@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::defrag::IpDefragBuf;
 use etherparse::{
-    EtherType, IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice,
-    UdpSlice,
+    EtherType, Ethernet2Slice, IpFragOffset, IpNumber, Ipv4Slice, Ipv6ExtensionSlice, LaxNetSlice,
+    LaxSlicedPacket, TcpSlice, UdpSlice,
 };
 
 use crate::capture::{Frame, dlt};
@@ -130,8 +130,10 @@ impl Decoder {
         frame: &'a Frame<'_>,
         scratch: &'a mut Vec<u8>,
     ) -> Result<Datagram<'a>, Skip> {
-        let sliced = slice_link(frame.linktype, frame.data)?;
-        let net = net_part(&sliced)?;
+        let net = match ethernet_ipv4(frame.linktype, frame.data) {
+            Some(net) => net,
+            None => net_part(&slice_link(frame.linktype, frame.data)?)?,
+        };
         let wire_len = u64::from(frame.orig_len.max(frame.data.len() as u32));
         let Some((id, offset, more)) = net.fragment else {
             let transport = parse_transport(net.proto, net.payload)?;
@@ -219,6 +221,35 @@ impl Decoder {
             self.fragments_dropped += 1;
         }
     }
+}
+
+/// The common frame the quick way: Ethernet II straight to a whole,
+/// unfragmented IPv4 TCP/UDP datagram, sliced by etherparse's strict
+/// single-layer slicers, which skip building the full lax packet. Any other
+/// frame (VLAN, IPv6, cut short, fragments, IP options parsed as
+/// authentication headers...) returns `None` and takes the general path,
+/// which gives the same result for the frames accepted here.
+fn ethernet_ipv4(linktype: i32, data: &[u8]) -> Option<NetPart<'_>> {
+    if linktype != dlt::ETHERNET {
+        return None;
+    }
+    let ethernet = Ethernet2Slice::from_slice_without_fcs(data).ok()?;
+    if ethernet.ether_type() != EtherType::IPV4 {
+        return None;
+    }
+    let ip = Ipv4Slice::from_slice(ethernet.payload_slice()).ok()?;
+    let header = ip.header();
+    let proto = header.protocol();
+    if ip.is_payload_fragmented() || (proto != IpNumber::TCP && proto != IpNumber::UDP) {
+        return None;
+    }
+    Some(NetPart {
+        src: IpAddr::V4(Ipv4Addr::from(header.source())),
+        dst: IpAddr::V4(Ipv4Addr::from(header.destination())),
+        proto,
+        payload: ip.payload().payload,
+        fragment: None,
+    })
 }
 
 fn slice_link(linktype: i32, data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
@@ -394,6 +425,66 @@ mod tests {
                 }
             ));
         }
+    }
+
+    #[test]
+    fn quick_ethernet_path_equals_the_general_one() {
+        let mut frames = Vec::new();
+        for payload_len in [0usize, 1, 5, 40, 1400] {
+            let payload = vec![0x5a; payload_len];
+            let mut udp = Vec::new();
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 0, 1], [8, 8, 8, 8], 64)
+                .udp(4000, 53)
+                .write(&mut udp, &payload)
+                .expect("write");
+            let mut tcp = Vec::new();
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 0, 1], [93, 184, 216, 34], 64)
+                .tcp(40000, 80, 7, 1024)
+                .write(&mut tcp, &payload)
+                .expect("write");
+            frames.push(udp);
+            frames.push(tcp);
+        }
+        // Cut short, longer than the IP total length, damaged lengths.
+        let base = frames.last().cloned().expect("frame");
+        for cut in [0, 10, 14, 20, 33, 34, 40, 54, 60, base.len() - 1] {
+            frames.push(base[..cut].to_vec());
+        }
+        let mut padded = base.clone();
+        padded.extend_from_slice(&[0; 30]);
+        frames.push(padded);
+        for (offset, value) in [(16, 0x00), (17, 0x00), (16, 0xff), (14, 0x46), (14, 0x55)] {
+            let mut damaged = base.clone();
+            damaged[offset] = value;
+            frames.push(damaged);
+        }
+        for data in &frames {
+            let quick = ethernet_ipv4(dlt::ETHERNET, data);
+            let general = slice_link(dlt::ETHERNET, data).and_then(|s| {
+                net_part(&s).map(|n| {
+                    (
+                        n.src,
+                        n.dst,
+                        n.proto,
+                        n.payload.to_vec(),
+                        n.fragment.is_some(),
+                    )
+                })
+            });
+            if let Some(quick) = quick {
+                let quick = (
+                    quick.src,
+                    quick.dst,
+                    quick.proto,
+                    quick.payload.to_vec(),
+                    false,
+                );
+                assert_eq!(Ok(quick), general, "{data:02x?}");
+            }
+        }
+        assert!(ethernet_ipv4(dlt::ETHERNET, &base).is_some());
     }
 
     #[test]

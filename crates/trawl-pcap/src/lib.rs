@@ -5,9 +5,10 @@
 //!
 //! Layers: [`capture`] (pcap-parser, streaming) → [`decode`] (etherparse,
 //! fragment reassembly) → [`analyzer`] (flows, TCP reassembly via
-//! [`stream`], parsers in [`proto`]) → [`report`] → [`render`]. DGA
-//! scoring of new DNS names runs on a second thread during reading
-//! (`scoring`), and part of the report build on another (`parallel`).
+//! [`stream`], parsers in [`proto`]) → [`report`] → [`render`]. DNS
+//! messages are parsed, tabled and DGA-scored on a second thread during
+//! reading (`dns`), which then builds the DNS rows while this thread groups
+//! the flows; the JSON sections are written on two threads (`parallel`).
 //!
 //! ```no_run
 //! let mut analyzer = trawl_pcap::Analyzer::new(trawl_pcap::Options::default());
@@ -20,6 +21,8 @@
 pub mod analyzer;
 pub mod capture;
 pub mod decode;
+mod dns;
+mod json;
 mod parallel;
 pub mod proto;
 pub mod render;

@@ -53,7 +53,7 @@ pub fn parse_dns(bytes: &[u8]) -> Option<DnsMessage> {
     let questions = packet
         .questions
         .iter()
-        .map(|q| (normalise_name(q.qname.to_string()), u16::from(q.qtype)))
+        .map(|q| (name_text(&q.qname), u16::from(q.qtype)))
         .collect();
     let answers = packet.answers.iter().filter_map(answer_of).collect();
     Some(DnsMessage {
@@ -77,29 +77,81 @@ fn plausible_dns_counts(bytes: &[u8]) -> bool {
 
 fn answer_of(rr: &simple_dns::ResourceRecord<'_>) -> Option<DnsAnswer> {
     let (rtype, value, preference) = match &rr.rdata {
-        RData::A(a) => ("A", std::net::Ipv4Addr::from(a.address).to_string(), None),
+        RData::A(a) => ("A", ipv4_text(std::net::Ipv4Addr::from(a.address)), None),
         RData::AAAA(a) => (
             "AAAA",
             std::net::Ipv6Addr::from(a.address).to_string(),
             None,
         ),
-        RData::CNAME(n) => ("CNAME", normalise_name(n.0.to_string()), None),
-        RData::NS(n) => ("NS", normalise_name(n.0.to_string()), None),
-        RData::MX(mx) => (
-            "MX",
-            normalise_name(mx.exchange.to_string()),
-            Some(mx.preference),
-        ),
+        RData::CNAME(n) => ("CNAME", name_text(&n.0), None),
+        RData::NS(n) => ("NS", name_text(&n.0), None),
+        RData::MX(mx) => ("MX", name_text(&mx.exchange), Some(mx.preference)),
         RData::TXT(txt) => ("TXT", String::try_from(txt.clone()).ok()?, None),
         _ => return None,
     };
     Some(DnsAnswer {
-        name: normalise_name(rr.name.to_string()),
+        name: name_text(&rr.name),
         rtype: rtype.to_string(),
         value,
         ttl: rr.ttl,
         preference,
     })
+}
+
+/// A name as text: its `Display` form (labels joined by dots, a dot or
+/// backslash inside a label escaped), normalised. Plain ASCII labels, nearly
+/// all of them, are copied whole instead of a character at a time.
+fn name_text(name: &simple_dns::Name<'_>) -> String {
+    let mut text = String::new();
+    for (i, label) in name.as_bytes().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        let plain = label
+            .iter()
+            .all(|b| b.is_ascii() && *b != b'.' && *b != b'\\');
+        match std::str::from_utf8(label) {
+            Ok(ascii) if plain => text.push_str(ascii),
+            _ => {
+                for c in String::from_utf8_lossy(label).chars() {
+                    match c {
+                        '.' => text.push_str("\\."),
+                        '\\' => text.push_str("\\\\"),
+                        _ => text.push(c),
+                    }
+                }
+            }
+        }
+    }
+    normalise_name(text)
+}
+
+/// Dotted-quad text of an IPv4 address, as `Display` writes it, with
+/// `itoa` instead of the formatting machinery (many times faster, and a
+/// large report prints hundreds of thousands of addresses).
+pub(crate) fn ipv4_text(address: std::net::Ipv4Addr) -> String {
+    let mut text = String::with_capacity(15);
+    push_ipv4(&mut text, address);
+    text
+}
+
+/// Appends the dotted-quad text of `address` (see [`ipv4_text`]).
+pub(crate) fn push_ipv4(text: &mut String, address: std::net::Ipv4Addr) {
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in address.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
+    }
+}
+
+/// Text of an IP address, as `Display` writes it (IPv4 the fast way).
+pub(crate) fn ip_text(address: std::net::IpAddr) -> String {
+    match address {
+        std::net::IpAddr::V4(v4) => ipv4_text(v4),
+        std::net::IpAddr::V6(v6) => v6.to_string(),
+    }
 }
 
 /// Lower case without the trailing dot, in place (no second allocation).
@@ -443,6 +495,60 @@ pub fn parse_tftp_request(payload: &[u8]) -> Option<TftpRequest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_text_equals_display() {
+        for text in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.0.100.255",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+        ] {
+            let ip: std::net::IpAddr = text.parse().expect("ip");
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+        for n in (0..=u32::MAX).step_by(65_537) {
+            let ip = std::net::Ipv4Addr::from(n);
+            assert_eq!(ipv4_text(ip), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn name_text_equals_the_display_form() {
+        let labels: [&[u8]; 9] = [
+            b"WWW",
+            b"Example",
+            b"a.b",
+            b"back\\slash",
+            b"\xff\xfe",
+            "caf\u{e9}".as_bytes(),
+            b"x-y_z",
+            b".",
+            b"",
+        ];
+        for first in 0..labels.len() {
+            for second in 0..labels.len() {
+                let mut packet = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+                for label in [labels[first], labels[second], b"com".as_slice()] {
+                    if label.is_empty() {
+                        continue;
+                    }
+                    packet.push(label.len() as u8);
+                    packet.extend_from_slice(label);
+                }
+                packet.extend_from_slice(&[0, 0, 1, 0, 1]);
+                let parsed = simple_dns::Packet::parse(&packet).expect("packet");
+                let name = &parsed.questions[0].qname;
+                assert_eq!(
+                    name_text(name),
+                    normalise_name(name.to_string()),
+                    "{first} {second}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn tftp_requests() {

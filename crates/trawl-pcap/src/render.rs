@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use crate::report::{Endpoint, Report};
+use crate::{json, parallel};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,14 +21,7 @@ pub enum Format {
 /// Writes the full report.
 pub fn write_report(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
     match format {
-        Format::Json => {
-            // A concrete buffered writer lets serde_json's many small writes
-            // inline instead of going through `dyn Write` one by one.
-            let mut buffered = io::BufWriter::with_capacity(1 << 20, &mut *out);
-            serde_json::to_writer_pretty(&mut buffered, report)?;
-            writeln!(buffered)?;
-            buffered.flush()
-        }
+        Format::Json => write_json(report, out),
         Format::Csv => write_csv(report, out),
         Format::Text => write_text(report, out, false),
         Format::Markdown => write_text(report, out, true),
@@ -75,6 +69,148 @@ pub fn write_iocs(report: &Report, format: Format, out: &mut dyn Write) -> io::R
             }
             Ok(())
         }
+    }
+}
+
+/// The report as pretty JSON, byte for byte what `serde_json::to_writer_pretty`
+/// writes for it, produced on two threads: this one streams the summary,
+/// problems and DNS rows, a helper writes the later sections into memory
+/// meanwhile.
+fn write_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let later = || -> io::Result<Vec<u8>> {
+        let mut buffer = Vec::new();
+        json_field(&mut buffer, "resolvers", &report.resolvers, false)?;
+        field_name(&mut buffer, "endpoints", false)?;
+        json::endpoints(&mut buffer, 1, &report.endpoints)?;
+        json_field(&mut buffer, "scans", &report.scans, false)?;
+        field_name(&mut buffer, "http", false)?;
+        json::http_records(&mut buffer, 1, &report.http)?;
+        json_field(&mut buffer, "tls", &report.tls, false)?;
+        json_field(&mut buffer, "tftp", &report.tftp, false)?;
+        json_field(&mut buffer, "dga", &report.dga, false)?;
+        json_field(&mut buffer, "iocs", &report.iocs, false)?;
+        Ok(buffer)
+    };
+    let first = || -> io::Result<()> {
+        // A concrete buffered writer lets serde_json's many small writes
+        // inline instead of going through `dyn Write` one by one.
+        let mut buffered = io::BufWriter::with_capacity(1 << 20, &mut *out);
+        buffered.write_all(b"{")?;
+        json_field(&mut buffered, "summary", &report.summary, true)?;
+        json_field(&mut buffered, "problems", &report.problems, false)?;
+        field_name(&mut buffered, "dns", false)?;
+        json::dns_rows(&mut buffered, 1, &report.dns)?;
+        buffered.flush()
+    };
+    let (later, first) = parallel::join(later, first);
+    first?;
+    out.write_all(&later?)?;
+    out.write_all(b"\n}\n")?;
+    out.flush()
+}
+
+/// One member of the top-level JSON object, as serde_json's pretty printer
+/// writes it (two-space indent, the value nested one level deep).
+fn json_field<W: Write, T: serde::Serialize + ?Sized>(
+    out: &mut W,
+    key: &str,
+    value: &T,
+    first: bool,
+) -> io::Result<()> {
+    field_name(out, key, first)?;
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, Nested::at(1));
+    value.serialize(&mut serializer)?;
+    Ok(())
+}
+
+/// The start of a top-level member: its key and `: `.
+fn field_name<W: Write>(out: &mut W, key: &str, first: bool) -> io::Result<()> {
+    out.write_all(if first { b"\n  \"" } else { b",\n  \"" })?;
+    out.write_all(key.as_bytes())?;
+    out.write_all(b"\": ")
+}
+
+/// serde_json's `PrettyFormatter` (two spaces), starting some levels deep.
+pub(crate) struct Nested {
+    level: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    /// A value that starts on a line indented `level` times.
+    pub(crate) fn at(level: usize) -> Self {
+        Self {
+            level,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + Write>(&self, writer: &mut W, prefix: &[u8]) -> io::Result<()> {
+        writer.write_all(prefix)?;
+        for _ in 0..self.level {
+            writer.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        writer.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(writer, b"\n")?;
+        }
+        writer.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.newline(writer, if first { b"\n" } else { b",\n" })
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        writer.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(writer, b"\n")?;
+        }
+        writer.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.newline(writer, if first { b"\n" } else { b",\n" })
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 
@@ -583,4 +719,25 @@ fn app_sections(report: &Report, doc: &mut Doc<'_>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_fields_equal_serde_json_pretty() {
+        let value = serde_json::json!({
+            "summary": {"files": [{"name": "a \"b\"\n", "n": 1}], "empty": {}, "none": []},
+            "rows": [{"x": 1.5, "list": ["a", "b"], "deep": [[1], [], [{"k": null}]]}],
+            "tail": "end",
+        });
+        let mut mine = b"{".to_vec();
+        for (i, (key, field)) in value.as_object().expect("object").iter().enumerate() {
+            json_field(&mut mine, key, field, i == 0).expect("write");
+        }
+        mine.extend_from_slice(b"\n}");
+        let reference = serde_json::to_string_pretty(&value).expect("json");
+        assert_eq!(String::from_utf8(mine).expect("utf-8"), reference);
+    }
 }

@@ -7,14 +7,12 @@ use std::sync::OnceLock;
 
 use ipnet::IpNet;
 
-use crate::analyzer::{
-    Analyzer, Counter, DnsTable, HttpRecord, Proto, Stats, TftpRecord, TlsRecord,
-};
+use crate::analyzer::{Analyzer, Counter, HttpRecord, Proto, Stats, TftpRecord, TlsRecord};
 use crate::analyzer::{FastMap, Flow, FlowKey};
 use crate::capture::{FileSummary, Problem};
 use crate::parallel;
-use crate::proto::{DnsAnswer, dns_type_name, rcode_name};
-use crate::scoring::{DgaCache, cached_verdict};
+use crate::proto::{DnsAnswer, ip_text};
+use crate::scoring::dga_flag;
 
 /// Share of a port's destinations that must be unanswered to call it a scan.
 const SCAN_UNANSWERED_SHARE: f64 = 0.5;
@@ -213,13 +211,13 @@ pub fn format_time(ns: i64) -> String {
 /// [`format_time`] for many timestamps: the date and time of day are
 /// formatted once per second, only the fraction per call.
 #[derive(Default)]
-struct TimeFormatter {
+pub(crate) struct TimeFormatter {
     /// Last whole second formatted and its text without the trailing `Z`.
     second: Option<(i64, String)>,
 }
 
 impl TimeFormatter {
-    fn format(&mut self, ns: i64) -> String {
+    pub(crate) fn format(&mut self, ns: i64) -> String {
         let second = ns.div_euclid(1_000_000_000);
         let nanos = ns.rem_euclid(1_000_000_000);
         let prefix = match &self.second {
@@ -239,9 +237,15 @@ impl TimeFormatter {
         out.push_str(prefix);
         if nanos != 0 {
             // RFC 3339 fraction as `time` writes it: no trailing zeros.
-            let digits = format!("{nanos:09}");
+            let mut digits = [b'0'; 9];
+            let mut rest = nanos;
+            for digit in digits.iter_mut().rev() {
+                *digit = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            let end = digits.iter().rposition(|d| *d != b'0').map_or(0, |p| p + 1);
             out.push('.');
-            out.push_str(digits.trim_end_matches('0'));
+            out.extend(digits.iter().take(end).map(|d| char::from(*d)));
         }
         out.push('Z');
         out
@@ -301,22 +305,28 @@ fn public_resolver_operator(ip: IpAddr) -> Option<String> {
 impl Analyzer {
     /// Builds the report.
     pub fn finish(mut self) -> Report {
-        // Most names were scored on the worker thread during reading.
-        let mut verdicts = std::mem::take(&mut self.scorer).finish();
+        // The DNS worker turns its table into the DNS rows while this
+        // thread groups the flows by endpoint (and frees them).
+        let dns_rows = std::mem::take(&mut self.dns).close();
         let flow_count = self.flows.len();
-        let flows = std::mem::take(&mut self.flows);
-        let dns_table = std::mem::take(&mut self.dns);
-        // Flows are grouped by endpoint (and then freed) on a second thread
-        // while the DNS table becomes the DNS rows.
-        let (groups, dns) = parallel::join(
-            move || group_flows(flows),
-            || dns_queries(dns_table, &mut verdicts),
+        let groups = group_flows(std::mem::take(&mut self.flows));
+        let dns = dns_rows.wait();
+        let hosts: Vec<Option<String>> = self
+            .http
+            .iter()
+            .map(|h| h.host.as_deref().map(host_without_port))
+            .collect();
+        // The DGA list on a helper thread, the rest here.
+        let (dga, (resolvers, endpoints, scans, iocs)) = parallel::join(
+            || dga_flags(&dns, &hosts, &self.tls),
+            || {
+                let resolvers = resolvers(&dns);
+                let names_by_ip = names_by_ip(&dns);
+                let (endpoints, scans) = self.endpoints_and_scans(groups, &names_by_ip);
+                let iocs = iocs(&self, &hosts, &dns, &endpoints, &resolvers);
+                (resolvers, endpoints, scans, iocs)
+            },
         );
-        let resolvers = resolvers(&dns);
-        let names_by_ip = names_by_ip(&dns);
-        let (endpoints, scans) = self.endpoints_and_scans(groups, &names_by_ip);
-        let dga = dga_flags(&dns, &self.http, &self.tls, &mut verdicts);
-        let iocs = iocs(&self, &dns, &endpoints, &resolvers);
         Report {
             summary: Summary {
                 files: self.files,
@@ -443,49 +453,6 @@ fn sorted<T: Ord>(mut list: Vec<T>) -> Vec<T> {
     list
 }
 
-fn dns_queries(dns: DnsTable, cache: &mut DgaCache) -> Vec<DnsQuery> {
-    let mut rows: Vec<(i64, DnsQuery)> = Vec::with_capacity(dns.values().map(Vec::len).sum());
-    let mut times = TimeFormatter::default();
-    for (name, entries) in dns {
-        let dga = cached_verdict(cache, &name);
-        for ((qtype, resolver), entry) in entries {
-            let query = DnsQuery {
-                name: name.clone(),
-                qtype: dns_type_name(qtype),
-                type_code: qtype,
-                resolver,
-                first_seen: times.format(entry.first_ns),
-                last_seen: times.format(entry.last_ns),
-                queries: entry.queries,
-                responses: entry.responses,
-                rcodes: sorted(entry.rcodes)
-                    .iter()
-                    .map(|r| rcode_name(*r))
-                    .collect(),
-                answers: sorted(entry.answers),
-                clients: sorted(entry.clients),
-                dga: dga.clone(),
-            };
-            rows.push((entry.first_ns, query));
-        }
-    }
-    // In time order (the number, not its text: `...:05Z` is earlier than
-    // `...:05.1Z`), then by name, type and resolver. Sorting small keys and
-    // then placing each row once moves far less memory than sorting rows.
-    let mut order: Vec<(i64, &str, u16, IpAddr, usize)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, (ns, q))| (*ns, q.name.as_str(), q.type_code, q.resolver, i))
-        .collect();
-    order.sort_unstable();
-    let order: Vec<usize> = order.into_iter().map(|key| key.4).collect();
-    let mut rows: Vec<Option<DnsQuery>> = rows.into_iter().map(|(_, q)| Some(q)).collect();
-    order
-        .into_iter()
-        .filter_map(|i| rows.get_mut(i).and_then(Option::take))
-        .collect()
-}
-
 fn resolvers(dns: &[DnsQuery]) -> Vec<Resolver> {
     let mut by_ip: BTreeMap<IpAddr, (u64, Vec<&str>)> = BTreeMap::new();
     for query in dns {
@@ -604,26 +571,26 @@ fn names_by_ip(dns: &[DnsQuery]) -> FastMap<IpAddr, Vec<&str>> {
     out
 }
 
-fn dga_flags(
-    dns: &[DnsQuery],
-    http: &[HttpRecord],
-    tls: &[TlsRecord],
-    cache: &mut DgaCache,
-) -> Vec<DgaFlag> {
-    let hosts: Vec<String> = http
+/// Flagged names among the queried names (scored by the DNS worker), HTTP
+/// hosts and SNIs, sorted by name.
+fn dga_flags(dns: &[DnsQuery], hosts: &[Option<String>], tls: &[TlsRecord]) -> Vec<DgaFlag> {
+    let queried: FastMap<&str, Option<&DgaFlag>> = dns
         .iter()
-        .filter_map(|h| h.host.as_deref().map(host_without_port))
+        .map(|q| (q.name.as_str(), q.dga.as_ref()))
         .collect();
-    let mut names: Vec<&str> = dns.iter().map(|q| q.name.as_str()).collect();
-    names.extend(hosts.iter().map(String::as_str));
-    names.extend(tls.iter().filter_map(|t| t.sni.as_deref()));
-    names.sort_unstable();
-    names.dedup();
-    names
-        .into_iter()
-        .filter(|n| n.parse::<IpAddr>().is_err())
-        .filter_map(|n| cached_verdict(cache, n))
-        .collect()
+    let mut others: Vec<&str> = hosts.iter().flatten().map(String::as_str).collect();
+    others.extend(tls.iter().filter_map(|t| t.sni.as_deref()));
+    others.retain(|n| !queried.contains_key(n));
+    others.sort_unstable();
+    others.dedup();
+    let mut flags: Vec<DgaFlag> = queried
+        .values()
+        .filter_map(|flag| flag.cloned())
+        .chain(others.into_iter().filter_map(dga_flag))
+        .filter(|flag| flag.name.parse::<IpAddr>().is_err())
+        .collect();
+    flags.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    flags
 }
 
 fn host_without_port(host: &str) -> String {
@@ -652,6 +619,7 @@ fn looks_like_domain(name: &str) -> bool {
 
 fn iocs(
     analyzer: &Analyzer,
+    hosts: &[Option<String>],
     dns: &[DnsQuery],
     endpoints: &[Endpoint],
     resolvers: &[Resolver],
@@ -659,17 +627,7 @@ fn iocs(
     let keep_private = analyzer.options.include_private;
     let keep_name = |n: &str| looks_like_domain(n) && (keep_private || !is_reserved_name(n));
     let keep_ip = |ip: IpAddr| keep_private || !is_reserved_ip(ip);
-    let hosts: Vec<Option<String>> = analyzer
-        .http
-        .iter()
-        .map(|request| {
-            request
-                .host
-                .as_deref()
-                .map(host_without_port)
-                .filter(|h| !h.is_empty())
-        })
-        .collect();
+    let hosts = hosts.iter().map(|h| h.as_deref().filter(|h| !h.is_empty()));
     // Borrowed names and plain addresses, sorted and deduplicated once at
     // the end (cheaper than a set insert, and a copy, per name).
     let mut domains: Vec<&str> = Vec::new();
@@ -698,8 +656,8 @@ fn iocs(
             ips.push(endpoint.ip);
         }
     }
-    let mut urls = BTreeSet::new();
-    for (request, host) in analyzer.http.iter().zip(&hosts) {
+    let mut urls = Vec::new();
+    for (request, host) in analyzer.http.iter().zip(hosts) {
         let host_ok = match host {
             Some(h) => match h.parse::<IpAddr>() {
                 Ok(ip) => keep_ip(ip),
@@ -711,7 +669,7 @@ fn iocs(
             domains.push(h);
         }
         if host_ok {
-            urls.insert(http_url(request, host.as_deref()));
+            urls.push(http_url(request, host));
         }
     }
     for hello in &analyzer.tls {
@@ -722,7 +680,7 @@ fn iocs(
     for request in &analyzer.tftp {
         ips.push(request.server);
         if keep_ip(request.server) {
-            urls.insert(format!(
+            urls.push(format!(
                 "tftp://{}{}/{}",
                 bracket(request.server),
                 port_suffix(request.port, 69),
@@ -730,10 +688,15 @@ fn iocs(
             ));
         }
     }
+    // Most names come several times (query, HTTP host, SNI): dropping
+    // repeats by hash first leaves far fewer strings to sort.
+    let mut seen = FastMap::default();
+    domains.retain(|d| seen.insert(*d, ()).is_none());
     domains.sort_unstable();
-    domains.dedup();
     ips.sort_unstable();
     ips.dedup();
+    urls.sort_unstable();
+    urls.dedup();
     Iocs {
         domains: domains
             .into_iter()
@@ -743,16 +706,16 @@ fn iocs(
         ips: ips
             .into_iter()
             .filter(|ip| keep_ip(*ip))
-            .map(|ip| ip.to_string())
+            .map(ip_text)
             .collect(),
-        urls: urls.into_iter().collect(),
+        urls,
     }
 }
 
 fn bracket(ip: IpAddr) -> String {
     match ip {
         IpAddr::V6(v6) => format!("[{v6}]"),
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(v4) => crate::proto::ipv4_text(v4),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `trawl pcap`: network IOCs from pcap/pcapng captures (files or stdin).
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -104,11 +104,11 @@ fn read_one(analyzer: &mut Analyzer, name: &str) -> anyhow::Result<()> {
     let file = File::open(name).with_context(|| format!("cannot open {name}"))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let progress = progress_bar(name, size);
-    let reader: Box<dyn Read + Send> = match &progress {
-        Some(bar) => Box::new(bar.wrap_read(file)),
-        None => Box::new(file),
-    };
-    analyzer.read(name, reader)?;
+    analyzer.read_file(name, &file, |bytes| {
+        if let Some(bar) = &progress {
+            bar.set_position(bytes);
+        }
+    })?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
