@@ -196,6 +196,50 @@ pub static MISSPELLINGS: LazyLock<Vec<(&'static str, Vec<&'static str>)>> = Lazy
         .collect()
 });
 
+/// Words found inside labels by looking every substring of the label up (see
+/// `permute::substrings`), with the length of the longest word to bound that search.
+#[derive(Debug)]
+pub struct WordIndex<V> {
+    /// Word to what the technique needs about it.
+    pub words: HashMap<&'static str, V, foldhash::fast::FixedState>,
+    /// Length in bytes of the longest word.
+    pub max_len: usize,
+}
+
+/// The misspellings list by correct word: the rest of each of its lines (the misspellings,
+/// space-separated), in file order. Built straight from the text, one small `Vec` per word.
+pub static MISSPELLING_INDEX: LazyLock<WordIndex<Vec<&'static str>>> = LazyLock::new(|| {
+    let mut index: WordIndex<Vec<&'static str>> = WordIndex {
+        words: HashMap::with_capacity_and_hasher(16384, Default::default()),
+        max_len: 0,
+    };
+    for line in lines(include_str!("../data/misspellings.txt")) {
+        let (correct, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        index.max_len = index.max_len.max(correct.len());
+        index.words.entry(correct).or_default().push(rest);
+    }
+    index
+});
+
+/// Homophones of 3+ bytes to every `(group, position)` where they appear in [`HOMOPHONES`].
+pub static HOMOPHONE_INDEX: LazyLock<WordIndex<Vec<(u32, u32)>>> = LazyLock::new(|| {
+    let mut index = WordIndex {
+        words: HashMap::with_hasher(Default::default()),
+        max_len: 0,
+    };
+    for (g, group) in HOMOPHONES.iter().enumerate() {
+        for (w, word) in group.iter().enumerate().filter(|(_, w)| w.len() >= 3) {
+            index.max_len = index.max_len.max(word.len());
+            index
+                .words
+                .entry(*word)
+                .or_insert_with(Vec::new)
+                .push((g as u32, w as u32));
+        }
+    }
+    index
+});
+
 /// Homophone groups.
 pub static HOMOPHONES: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
     lines(include_str!("../data/homophones.txt"))

@@ -208,31 +208,33 @@ thread_local! {
     });
 }
 
-/// True when `c` may appear in an IDNA2008 label as itself (valid, not mapped or disallowed).
-pub fn idna_char_ok(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+impl Verdicts {
+    #[inline]
+    fn get(&mut self, c: char) -> bool {
+        if c.is_ascii() {
+            return c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        }
+        match self.direct.get(c as usize) {
+            Some(1) => true,
+            Some(2) => false,
+            _ => self.learn(c),
+        }
     }
-    CHAR_VERDICTS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let slot = c as usize;
-        if slot < DIRECT_CACHE {
-            match cache.direct[slot] {
-                1 => return true,
-                2 => return false,
-                _ => {}
-            }
+
+    #[cold]
+    fn learn(&mut self, c: char) -> bool {
+        if let Some(known) = self.direct.get_mut(c as usize) {
             let verdict = char_verdict(c);
-            cache.direct[slot] = if verdict { 1 } else { 2 };
+            *known = if verdict { 1 } else { 2 };
             return verdict;
         }
-        if let Some(verdict) = cache.other.get(&c) {
-            return *verdict;
-        }
-        let verdict = char_verdict(c);
-        cache.other.insert(c, verdict);
-        verdict
-    })
+        *self.other.entry(c).or_insert_with(|| char_verdict(c))
+    }
+}
+
+/// True when `c` may appear in an IDNA2008 label as itself (valid, not mapped or disallowed).
+pub fn idna_char_ok(c: char) -> bool {
+    CHAR_VERDICTS.with(|cache| cache.borrow_mut().get(c))
 }
 
 fn char_verdict(c: char) -> bool {
@@ -252,29 +254,173 @@ fn char_verdict(c: char) -> bool {
 
 /// Converts one generated Unicode label to its ASCII form, or `None` when it is not a valid label.
 pub fn label_to_ascii(label: &str) -> Option<String> {
+    let mut out = String::with_capacity(label.len() + 8);
+    label_to_ascii_into(label, &mut out).then_some(out)
+}
+
+/// [`label_to_ascii`] appending to `out`: true (and the ASCII form appended) when the label is
+/// valid; false otherwise (`out` may be extended then).
+///
+/// Non-ASCII labels are punycode-encoded by [`punycode_into`] straight from the decoded
+/// characters, without an allocation per label.
+pub fn label_to_ascii_into(label: &str, out: &mut String) -> bool {
     if label.is_ascii() {
-        return ascii_label_ok(label).then(|| label.to_string());
+        if !ascii_label_ok(label) {
+            return false;
+        }
+        out.push_str(label);
+        return true;
     }
     if label.starts_with('-') || label.ends_with('-') {
-        return None;
+        return false;
     }
-    if !label.chars().all(idna_char_ok) {
+    // More characters than fit after `xn--` cannot make a valid label (each one costs at least
+    // one byte of punycode, and the full UTS #46 path below would produce the same encoding).
+    let mut chars = ['\0'; PUNY_ROOM];
+    let mut count = 0;
+    let all_ok = CHAR_VERDICTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let mut ok = true;
+        for c in label.chars() {
+            let slot = chars.get_mut(count)?;
+            *slot = c;
+            count += 1;
+            ok &= cache.get(c);
+        }
+        Some(ok)
+    });
+    let chars = chars.get(..count).unwrap_or_default();
+    match all_ok {
+        None => false,
         // Characters that fail the in-context probe (right-to-left scripts, combining marks)
         // get the full UTS #46 check of the whole label.
-        return full_label_to_ascii(label);
+        Some(false) => match full_label_to_ascii(label) {
+            Some(ascii) => {
+                out.push_str(&ascii);
+                true
+            }
+            None => false,
+        },
+        Some(true) if chars.get(2) == Some(&'-') && chars.get(3) == Some(&'-') => false,
+        Some(true) => {
+            out.push_str("xn--");
+            punycode_into(chars, out)
+        }
     }
-    let mut chars = label.chars();
-    if let (Some(_), Some(_), Some('-'), Some('-')) =
-        (chars.next(), chars.next(), chars.next(), chars.next())
-    {
-        return None;
+}
+
+/// RFC 3492 punycode digits.
+const PUNY_DIGITS: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Room for the punycode part of a label after `xn--`.
+const PUNY_ROOM: usize = MAX_LABEL_LEN - 4;
+
+/// Appends the RFC 3492 punycode encoding of `chars` to `out`; false (and `out` possibly
+/// extended) when it is longer than the 59 bytes a label has after `xn--` (or on arithmetic
+/// overflow, impossible at that length).
+///
+/// Hand-written instead of `idna::punycode::encode_str` because the generator encodes about
+/// 3,000 new labels per input domain: the crate's encoder re-decodes the UTF-8 input once per
+/// distinct non-ASCII character and returns a fresh `String`, which made it the largest single
+/// cost of `trawl domains permute`. A unit test checks this encoder against the crate's.
+fn punycode_into(chars: &[char], out: &mut String) -> bool {
+    const BASE: u32 = 36;
+    const T_MIN: u32 = 1;
+    const T_MAX: u32 = 26;
+    let mut buf = [0u8; PUNY_ROOM];
+    let mut len = 0usize;
+    let mut put = |b: u8| match buf.get_mut(len) {
+        Some(slot) => {
+            *slot = b;
+            len += 1;
+            true
+        }
+        None => false,
+    };
+    // Every character costs at least one output byte (a basic one itself, another one at
+    // least one digit): longer inputs cannot fit, which also bounds `points`.
+    if chars.len() > PUNY_ROOM {
+        return false;
     }
-    let mut ace = idna::punycode::encode_str(label)?;
-    if ace.len() + 4 > MAX_LABEL_LEN {
-        return None;
+    // The distinct non-basic code points, ascending (the encoder's rounds).
+    let mut points = [0u32; PUNY_ROOM];
+    let mut distinct = 0usize;
+    let mut basic = 0u32;
+    for &c in chars {
+        if c.is_ascii() {
+            put(c as u8);
+            basic += 1;
+            continue;
+        }
+        let c = c as u32;
+        let known = &points[..distinct];
+        let at = known.partition_point(|&p| p < c);
+        if known.get(at) != Some(&c) {
+            points.copy_within(at..distinct, at + 1);
+            points[at] = c;
+            distinct += 1;
+        }
     }
-    ace.insert_str(0, "xn--");
-    Some(ace)
+    if basic > 0 {
+        put(b'-');
+    }
+    let (mut n, mut delta, mut bias, mut handled) = (0x80u32, 0u32, 72u32, basic);
+    for &m in &points[..distinct] {
+        let Some(d) = (m - n)
+            .checked_mul(handled + 1)
+            .and_then(|x| x.checked_add(delta))
+        else {
+            return false;
+        };
+        delta = d;
+        n = m;
+        for &c in chars {
+            let c = c as u32;
+            if c < n {
+                delta += 1;
+            } else if c == n {
+                let mut q = delta;
+                let mut k = BASE;
+                loop {
+                    let t = k.saturating_sub(bias).clamp(T_MIN, T_MAX);
+                    if q < t {
+                        break;
+                    }
+                    if !put(PUNY_DIGITS[(t + (q - t) % (BASE - t)) as usize]) {
+                        return false;
+                    }
+                    q = (q - t) / (BASE - t);
+                    k += BASE;
+                }
+                if !put(PUNY_DIGITS[q as usize]) {
+                    return false;
+                }
+                bias = punycode_adapt(delta, handled + 1, handled == basic);
+                delta = 0;
+                handled += 1;
+            }
+        }
+        delta += 1;
+        n += 1;
+    }
+    match buf.get(..len).map(std::str::from_utf8) {
+        Some(Ok(ascii)) => {
+            out.push_str(ascii);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn punycode_adapt(delta: u32, points: u32, first: bool) -> u32 {
+    let mut delta = if first { delta / 700 } else { delta / 2 };
+    delta += delta / points;
+    let mut k = 0;
+    while delta > ((36 - 1) * 26) / 2 {
+        delta /= 36 - 1;
+        k += 36;
+    }
+    k + (36 * delta) / (delta + 38)
 }
 
 fn full_label_to_ascii(label: &str) -> Option<String> {
@@ -323,16 +469,8 @@ pub fn name_to_ascii_into(name: &str, out: &mut String) -> bool {
             out.push('.');
         }
         let before = out.len();
-        if label.is_ascii() {
-            if !ascii_label_ok(label) {
-                return false;
-            }
-            out.push_str(label);
-        } else {
-            let Some(ascii) = label_to_ascii(label) else {
-                return false;
-            };
-            out.push_str(&ascii);
+        if !label_to_ascii_into(label, out) {
+            return false;
         }
         last_len = out.len() - before;
     }
@@ -398,6 +536,59 @@ mod tests {
         ] {
             let err = parse_domain(bad).unwrap_err().to_string();
             assert!(err.contains("invalid domain"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn punycode_matches_the_idna_crate() {
+        // Every character of the glyph and Cyrillic tables, alone, doubled and between ASCII,
+        // plus a few scripts and lengths around the 63-byte limit.
+        let mut glyph_chars: Vec<char> = crate::data::GLYPHS_UNICODE
+            .values()
+            .chain(
+                crate::data::GLYPHS_BY_SUFFIX
+                    .values()
+                    .flat_map(|t| t.values()),
+            )
+            .flatten()
+            .flat_map(|g| g.chars())
+            .chain(crate::data::CYRILLIC.values().copied())
+            .filter(|c| !c.is_ascii())
+            .collect();
+        glyph_chars.sort_unstable();
+        glyph_chars.dedup();
+        assert!(glyph_chars.len() > 100, "{}", glyph_chars.len());
+        let mut labels: Vec<String> = Vec::new();
+        for &c in &glyph_chars {
+            labels.push(format!("{c}"));
+            labels.push(format!("g{c}{c}gle"));
+            labels.push(format!("{c}xample-{c}"));
+        }
+        for w in glyph_chars.windows(3) {
+            labels.push(format!("p{}y{}al{}", w[2], w[0], w[1]));
+        }
+        labels.extend(
+            [
+                "bücher",
+                "москва",
+                "中国",
+                "日本語ドメイン",
+                "ünïcödé-test",
+                "straße",
+                "\u{10fffd}a",
+            ]
+            .map(String::from),
+        );
+        for n in [50, 55, 56, 57, 58, 59, 60, 61] {
+            labels.push(format!("{}é", "a".repeat(n)));
+            labels.push("é".repeat(n / 4));
+        }
+        for label in &labels {
+            let chars: Vec<char> = label.chars().collect();
+            let mut ours = String::from("x");
+            let ok = punycode_into(&chars, &mut ours);
+            let theirs = idna::punycode::encode_str(label).filter(|p| p.len() <= PUNY_ROOM);
+            assert_eq!(ok.then(|| ours[1..].to_string()), theirs, "{label:?}");
         }
     }
 

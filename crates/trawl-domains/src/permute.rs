@@ -13,9 +13,7 @@ use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use serde::Serialize;
 use std::hash::BuildHasher;
-use std::sync::LazyLock;
-
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::DomainError;
 use crate::data;
@@ -194,7 +192,7 @@ pub fn permute_parsed(d: &DomainName, options: &Options) -> Vec<Permutation> {
 pub fn permute_names(d: &DomainName, options: &Options) -> Names {
     let mut out = Collector::new(d);
     out.push_name(Technique::Original, &d.unicode);
-    let label: Vec<char> = d.label.chars().collect();
+    let label = Spelled::new(&d.label);
     let glyphs = Glyphs::for_suffix(&d.suffix);
     let depth2 = options.depth == 2;
     let mut edits: Vec<(Technique, String)> = Vec::new();
@@ -212,12 +210,11 @@ pub fn permute_names(d: &DomainName, options: &Options) -> Names {
         label_variants(t, d, &label, &glyphs, &mut emit);
         whole_name_variants(t, d, &mut out);
     }
-    let mut chars = Vec::new();
+    let mut spelled = Spelled::default();
     for (first, l) in &edits {
-        chars.clear();
-        chars.extend(l.chars());
+        spelled.set(l);
         for &second in EDIT_TECHNIQUES {
-            edit_variants(second, &chars, &mut |l2| {
+            edit_variants(second, &spelled, &mut |l2| {
                 out.push_label(*first, Some(second), l2)
             });
         }
@@ -310,22 +307,79 @@ impl Names {
     }
 }
 
+/// A suffix (or any dot-separated tail of a name) checked once: its ASCII form and the ASCII
+/// length of its last label, so names under it only check their own label.
+#[derive(Debug, Default)]
+struct SuffixForm<'s> {
+    unicode: &'s str,
+    /// `None` when one of its labels is not a valid label.
+    ascii: Option<String>,
+    last_len: usize,
+}
+
+impl<'s> SuffixForm<'s> {
+    fn new(unicode: &'s str) -> Self {
+        let mut ascii = String::with_capacity(unicode.len() + 8);
+        let mut last_len = 0;
+        let mut ok = !unicode.is_empty();
+        for (i, label) in unicode.split('.').enumerate() {
+            if i > 0 {
+                ascii.push('.');
+            }
+            let before = ascii.len();
+            if !ok || !name::label_to_ascii_into(label, &mut ascii) {
+                ok = false;
+                break;
+            }
+            last_len = ascii.len() - before;
+        }
+        SuffixForm {
+            unicode,
+            ascii: ok.then_some(ascii),
+            last_len,
+        }
+    }
+
+    fn list<'a>(items: impl Iterator<Item = &'a &'static str>) -> Vec<SuffixForm<'static>> {
+        items.map(|s| SuffixForm::new(s)).collect()
+    }
+}
+
 /// Collects names in order, deduplicated on the Unicode name (the Unicode to ASCII mapping of
 /// generated names is one-to-one), so a duplicate costs one hash and no punycode.
+///
+/// Names made of the domain's subdomain, a generated label and a suffix are checked label by
+/// label like [`name::name_to_ascii`] does, but the subdomain and the suffix are checked (and
+/// converted to ASCII) once, not once per name.
 struct Collector<'a> {
-    d: &'a DomainName,
     names: Names,
-    index: HashTable<u32>,
+    /// `(start, length)` of each kept Unicode name in `names.text`.
+    index: HashTable<(u32, u32)>,
     /// Hashes of names found invalid (a 64-bit hash collision could hide one name: accepted).
     rejected: hashbrown::HashSet<u64, FixedState>,
     state: FixedState,
-    buf: String,
+    /// `subdomain.` in Unicode (empty without a subdomain).
+    sub_unicode: String,
+    /// `subdomain.` in ASCII; `None` when the subdomain is not valid.
+    sub_ascii: Option<String>,
+    own_suffix: SuffixForm<'a>,
 }
 
 impl<'a> Collector<'a> {
     fn new(d: &'a DomainName) -> Self {
+        let (sub_unicode, sub_ascii) = if d.subdomain.is_empty() {
+            (String::new(), Some(String::new()))
+        } else {
+            let form = SuffixForm::new(&d.subdomain);
+            (
+                format!("{}.", d.subdomain),
+                form.ascii.map(|mut a| {
+                    a.push('.');
+                    a
+                }),
+            )
+        };
         Collector {
-            d,
             names: Names {
                 text: String::with_capacity(1 << 18),
                 entries: Vec::with_capacity(8192),
@@ -333,23 +387,66 @@ impl<'a> Collector<'a> {
             index: HashTable::with_capacity(8192),
             rejected: hashbrown::HashSet::with_hasher(FixedState::default()),
             state: FixedState::default(),
-            buf: String::with_capacity(128),
+            sub_unicode,
+            sub_ascii,
+            own_suffix: SuffixForm::new(&d.suffix),
         }
     }
 
-    fn push_full(&mut self, technique: Technique, second: Option<Technique>, unicode: &str) {
+    /// The hash of `unicode` when it is neither kept nor rejected yet.
+    fn fresh(&self, unicode: &str) -> Option<u64> {
         let h = self.state.hash_one(unicode);
-        let names = &self.names;
-        if self
+        let text = &self.names.text;
+        let kept = self
             .index
-            .find(h, |&i| {
-                names.unicode_of(&names.entries[i as usize]) == unicode
+            .find(h, |&(start, len)| {
+                text.get(start as usize..(start + len) as usize) == Some(unicode)
             })
-            .is_some()
-            || self.rejected.contains(&h)
-        {
+            .is_some();
+        (!kept && !self.rejected.contains(&h)).then_some(h)
+    }
+
+    /// Records the Unicode name just appended to the text at `start` (with `ascii_len` bytes of
+    /// ASCII form after it, 0 when it is ASCII itself), or rejects it (`None`).
+    fn record(
+        &mut self,
+        technique: Technique,
+        second: Option<Technique>,
+        h: u64,
+        start: usize,
+        unicode_len: usize,
+        ascii_len: Option<usize>,
+    ) {
+        let fits = |n: usize| u16::try_from(n).ok();
+        let parts = (
+            ascii_len.and_then(fits),
+            fits(unicode_len),
+            u32::try_from(start).ok(),
+        );
+        let (Some(ascii_len), Some(unicode_len), Some(start32)) = parts else {
+            self.names.text.truncate(start);
+            self.rejected.insert(h);
             return;
-        }
+        };
+        self.names.entries.push(Entry {
+            technique,
+            second,
+            start: start32,
+            unicode_len,
+            ascii_len,
+        });
+        let (text, state) = (&self.names.text, &self.state);
+        self.index
+            .insert_unique(h, (start32, u32::from(unicode_len)), |&(s, l)| {
+                state.hash_one(text.get(s as usize..(s + l) as usize).unwrap_or_default())
+            });
+    }
+
+    /// Any whole name (checked with [`name::name_to_ascii_into`]).
+    fn push_full(&mut self, technique: Technique, second: Option<Technique>, unicode: &str) {
+        let Some(h) = self.fresh(unicode) else {
+            return;
+        };
         let text = &mut self.names.text;
         let start = text.len();
         text.push_str(unicode);
@@ -358,88 +455,216 @@ impl<'a> Collector<'a> {
         } else {
             name::name_to_ascii_into(unicode, text).then(|| text.len() - start - unicode.len())
         };
-        let (Some(ascii_len), Ok(start32)) = (ascii_len, u32::try_from(start)) else {
-            text.truncate(start);
-            self.rejected.insert(h);
-            return;
-        };
-        let idx = self.names.entries.len() as u32;
-        self.names.entries.push(Entry {
-            technique,
-            second,
-            start: start32,
-            unicode_len: unicode.len() as u16,
-            ascii_len: ascii_len as u16,
-        });
-        let (names, state) = (&self.names, &self.state);
-        self.index.insert_unique(h, idx, |&i| {
-            state.hash_one(names.unicode_of(&names.entries[i as usize]))
-        });
+        self.record(technique, second, h, start, unicode.len(), ascii_len);
     }
 
     fn push_name(&mut self, technique: Technique, unicode: &str) {
         self.push_full(technique, None, unicode);
     }
 
-    fn push_composed(
+    /// `subdomain.label.suffix`, the label generated (it may contain dots). The name is written
+    /// straight into the text and taken back out when it is a duplicate or invalid; a new name
+    /// is inserted into the slot its lookup found.
+    fn push_parts(
         &mut self,
         technique: Technique,
         second: Option<Technique>,
         label: &str,
-        suffix: &str,
+        suffix: &SuffixForm<'_>,
     ) {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        if !self.d.subdomain.is_empty() {
-            buf.push_str(&self.d.subdomain);
-            buf.push('.');
+        let Collector {
+            names,
+            index,
+            rejected,
+            state,
+            sub_unicode,
+            sub_ascii,
+            ..
+        } = self;
+        let text = &mut names.text;
+        let start = text.len();
+        if !sub_unicode.is_empty() {
+            text.push_str(sub_unicode);
         }
-        buf.push_str(label);
-        if !suffix.is_empty() {
-            buf.push('.');
-            buf.push_str(suffix);
+        text.push_str(label);
+        text.push('.');
+        text.push_str(suffix.unicode);
+        let name = text.get(start..).unwrap_or_default();
+        let (unicode_len, is_ascii) = (name.len(), name.is_ascii());
+        let h = state.hash_one(name);
+        let slot = index.entry(
+            h,
+            |&(s, l)| text.get(s as usize..(s + l) as usize) == Some(name),
+            |&(s, l)| state.hash_one(text.get(s as usize..(s + l) as usize).unwrap_or_default()),
+        );
+        let hashbrown::hash_table::Entry::Vacant(slot) = slot else {
+            text.truncate(start);
+            return;
+        };
+        if rejected.contains(&h) {
+            text.truncate(start);
+            return;
         }
-        self.push_full(technique, second, &buf);
-        self.buf = buf;
+        let ascii_len = ascii_form(
+            text,
+            sub_ascii.as_deref(),
+            unicode_len,
+            is_ascii,
+            label,
+            suffix,
+        );
+        let fits = |n: usize| u16::try_from(n).ok();
+        let parts = (
+            ascii_len.and_then(fits),
+            fits(unicode_len),
+            u32::try_from(start).ok(),
+        );
+        let (Some(ascii_len), Some(unicode_len16), Some(start32)) = parts else {
+            text.truncate(start);
+            rejected.insert(h);
+            return;
+        };
+        names.entries.push(Entry {
+            technique,
+            second,
+            start: start32,
+            unicode_len: unicode_len16,
+            ascii_len,
+        });
+        slot.insert((start32, u32::from(unicode_len16)));
     }
 
     fn push_label(&mut self, technique: Technique, second: Option<Technique>, label: &str) {
-        let suffix = self.d.suffix.as_str();
-        self.push_composed(technique, second, label, suffix);
+        let suffix = std::mem::take(&mut self.own_suffix);
+        self.push_parts(technique, second, label, &suffix);
+        self.own_suffix = suffix;
     }
 
-    fn push_with_suffix(&mut self, technique: Technique, label: &str, suffix: &str) {
-        self.push_composed(technique, None, label, suffix);
+    fn push_with_suffix(&mut self, technique: Technique, label: &str, suffix: &SuffixForm<'_>) {
+        self.push_parts(technique, None, label, suffix);
     }
+}
+
+/// Checks the name just written at the end of `text` (`sub + label + "." + suffix`,
+/// `unicode_len` bytes) like [`name::name_to_ascii_into`], with the subdomain's and suffix's
+/// ASCII forms computed beforehand, and appends its ASCII form unless it is ASCII itself: the
+/// ASCII length (0 for an ASCII name), or `None` when the name is not valid.
+fn ascii_form(
+    text: &mut String,
+    sub_ascii: Option<&str>,
+    unicode_len: usize,
+    is_ascii: bool,
+    label: &str,
+    suffix: &SuffixForm<'_>,
+) -> Option<usize> {
+    let (Some(sub_ascii), Some(suffix_ascii)) = (sub_ascii, &suffix.ascii) else {
+        return None;
+    };
+    if suffix.last_len < 2 {
+        return None;
+    }
+    // A label with a dot (the subdomain technique) fails as one label, then is checked piece
+    // by piece; other labels skip the splitting.
+    if is_ascii {
+        let ok = (4..=name::MAX_NAME_LEN).contains(&unicode_len)
+            && (name::ascii_label_ok(label)
+                || (label.contains('.') && label.split('.').all(name::ascii_label_ok)));
+        return ok.then_some(0);
+    }
+    let start = text.len();
+    text.push_str(sub_ascii);
+    let label_start = text.len();
+    if !name::label_to_ascii_into(label, text) {
+        if !label.contains('.') {
+            return None;
+        }
+        text.truncate(label_start);
+        for (i, piece) in label.split('.').enumerate() {
+            if i > 0 {
+                text.push('.');
+            }
+            if !name::label_to_ascii_into(piece, text) {
+                return None;
+            }
+        }
+    }
+    text.push('.');
+    text.push_str(suffix_ascii);
+    let len = text.len() - start;
+    (4..=name::MAX_NAME_LEN).contains(&len).then_some(len)
 }
 
 /// Receives each generated label.
 type Emit<'e> = &'e mut dyn FnMut(&str);
 
-fn s(chars: &[char]) -> String {
-    chars.iter().collect()
+/// A label with its characters and their byte offsets, so edits splice bytes, not characters.
+#[derive(Debug, Default)]
+struct Spelled {
+    text: String,
+    chars: Vec<char>,
+    /// Byte offset of each character, then the text length.
+    offs: Vec<usize>,
 }
 
-/// Emits `d[..start] + middle + d[end..]` through a reused buffer.
+impl Spelled {
+    fn new(s: &str) -> Self {
+        let mut spelled = Spelled::default();
+        spelled.set(s);
+        spelled
+    }
+
+    fn set(&mut self, s: &str) {
+        self.text.clear();
+        self.text.push_str(s);
+        self.chars.clear();
+        self.offs.clear();
+        for (i, c) in s.char_indices() {
+            self.chars.push(c);
+            self.offs.push(i);
+        }
+        self.offs.push(s.len());
+    }
+
+    fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    /// The characters before index `i`.
+    fn head(&self, i: usize) -> &str {
+        self.offs
+            .get(i)
+            .and_then(|&o| self.text.get(..o))
+            .unwrap_or_default()
+    }
+
+    /// The characters from index `i` on.
+    fn tail(&self, i: usize) -> &str {
+        self.offs
+            .get(i)
+            .and_then(|&o| self.text.get(o..))
+            .unwrap_or_default()
+    }
+}
+
+/// Emits `parts` joined, through a reused buffer.
+fn emit_join(buf: &mut String, parts: &[&str], emit: Emit<'_>) {
+    buf.clear();
+    for p in parts {
+        buf.push_str(p);
+    }
+    emit(buf);
+}
+
+/// Emits the label with characters `start..end` replaced by `middle`, through a reused buffer.
 fn emit_splice(
     buf: &mut String,
-    d: &[char],
+    d: &Spelled,
     start: usize,
     end: usize,
     middle: &str,
     emit: Emit<'_>,
 ) {
-    buf.clear();
-    buf.extend(&d[..start]);
-    buf.push_str(middle);
-    buf.extend(&d[end..]);
-    emit(buf);
-}
-
-fn emit_all(v: Vec<String>, emit: Emit<'_>) {
-    for x in &v {
-        emit(x);
-    }
+    emit_join(buf, &[d.head(start), middle, d.tail(end)], emit);
 }
 
 const ALNUM: &str = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -451,8 +676,26 @@ struct Glyphs {
     pair: HashMap<(char, char), Vec<String>, FixedState>,
 }
 
+/// Built glyph tables, keyed by the per-suffix table used (`""`: the default Unicode table);
+/// a handful of entries at most.
+static GLYPH_TABLES: LazyLock<Mutex<HashMap<&'static str, Arc<Glyphs>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
 impl Glyphs {
-    fn for_suffix(suffix: &str) -> Glyphs {
+    /// dnstwist's table for `suffix` (ASCII glyphs merged with the suffix's IDN table), built
+    /// once per process and table.
+    fn for_suffix(suffix: &str) -> Arc<Glyphs> {
+        let key = data::GLYPHS_BY_SUFFIX
+            .get_key_value(suffix)
+            .map_or("", |(k, _)| k.as_str());
+        let mut tables = GLYPH_TABLES.lock().unwrap_or_else(|e| e.into_inner());
+        tables
+            .entry(key)
+            .or_insert_with(|| Arc::new(Glyphs::build(suffix)))
+            .clone()
+    }
+
+    fn build(suffix: &str) -> Glyphs {
         let mut g = Glyphs {
             single: HashMap::with_hasher(FixedState::default()),
             pair: HashMap::with_hasher(FixedState::default()),
@@ -474,7 +717,8 @@ impl Glyphs {
 }
 
 /// Label-level variants of technique `t` (nothing for whole-name techniques).
-fn label_variants(t: Technique, d: &DomainName, label: &[char], glyphs: &Glyphs, emit: Emit<'_>) {
+fn label_variants(t: Technique, d: &DomainName, label: &Spelled, glyphs: &Glyphs, emit: Emit<'_>) {
+    let l = label.text.as_str();
     match t {
         Technique::Addition
         | Technique::Bitsquatting
@@ -485,35 +729,35 @@ fn label_variants(t: Technique, d: &DomainName, label: &[char], glyphs: &Glyphs,
         | Technique::Replacement
         | Technique::Transposition
         | Technique::VowelSwap => edit_variants(t, label, emit),
-        Technique::Cyrillic => emit_all(cyrillic(label), emit),
+        Technique::Cyrillic => cyrillic(label, emit),
         Technique::Homoglyph => {
             homoglyph_dnstwist(label, glyphs, emit);
-            emit_all(homoglyph_urlcrazy(&s(label)), emit);
+            homoglyph_urlcrazy(l, emit);
         }
-        Technique::Plural => emit_all(plural_dnstwist(label), emit),
-        Technique::Subdomain => emit_all(subdomain(label), emit),
-        Technique::Dictionary => emit_all(dictionary(&s(label)), emit),
+        Technique::Plural => plural_dnstwist(label, emit),
+        Technique::Subdomain => subdomain(label, emit),
+        Technique::Dictionary => dictionary(l, emit),
         Technique::DoubleReplacement => double_replacement(label, emit),
-        Technique::StripDashes => {
-            let l = s(label);
-            if l.contains('-') {
-                emit(&l.replace('-', ""));
+        Technique::StripDashes if l.contains('-') => emit(&l.replace('-', "")),
+        Technique::SingularPlural => {
+            for x in singular_plural(l) {
+                emit(&x);
             }
         }
-        Technique::SingularPlural => emit_all(singular_plural(&s(label)), emit),
-        Technique::Misspelling => emit_all(misspellings(&s(label)), emit),
-        Technique::Homophone => emit_all(homophones(&s(label)), emit),
-        Technique::Prefix => emit_all(prefixes(&s(label)), emit),
-        Technique::Suffix => emit_all(suffixes(&s(label)), emit),
-        Technique::AceTypo => emit_all(ace_typos(d), emit),
+        Technique::Misspelling => misspellings(l, emit),
+        Technique::Homophone => homophones(l, emit),
+        Technique::Prefix => prefixes(l, emit),
+        Technique::Suffix => suffixes(l, emit),
+        Technique::AceTypo => ace_typos(d, emit),
         _ => {}
     }
 }
 
 /// The single-character edits (used at depth 1 and chained at depth 2).
-fn edit_variants(t: Technique, label: &[char], emit: Emit<'_>) {
-    let mut buf = String::with_capacity(label.len() * 2 + 4);
+fn edit_variants(t: Technique, label: &Spelled, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(label.text.len() + 8);
     let mut tmp = [0u8; 4];
+    let chars = &label.chars;
     match t {
         Technique::Addition => addition(label, emit),
         Technique::Bitsquatting => bitsquatting(label, emit),
@@ -529,24 +773,21 @@ fn edit_variants(t: Technique, label: &[char], emit: Emit<'_>) {
             }
         }
         Technique::Repetition => {
-            for i in 0..label.len() {
-                let c = label[i].encode_utf8(&mut tmp);
+            for (i, c) in chars.iter().enumerate() {
+                let c = c.encode_utf8(&mut tmp);
                 emit_splice(&mut buf, label, i, i, c, emit);
             }
         }
         Technique::Replacement => replacement(label, emit),
         Technique::Transposition => {
-            for i in 0..label.len().saturating_sub(1) {
-                buf.clear();
-                buf.extend(&label[..i]);
-                buf.push(label[i + 1]);
-                buf.push(label[i]);
-                buf.extend(&label[i + 2..]);
-                emit(&buf);
+            let mut t2 = [0u8; 4];
+            for (i, pair) in chars.windows(2).enumerate() {
+                let (a, b) = (pair[1].encode_utf8(&mut tmp), pair[0].encode_utf8(&mut t2));
+                emit_join(&mut buf, &[label.head(i), a, b, label.tail(i + 2)], emit);
             }
         }
         Technique::VowelSwap => {
-            for (i, c) in label.iter().enumerate() {
+            for (i, c) in chars.iter().enumerate() {
                 if VOWELS.contains(c) {
                     for v in VOWELS.iter().filter(|v| *v != c) {
                         let v = v.encode_utf8(&mut tmp);
@@ -559,30 +800,32 @@ fn edit_variants(t: Technique, label: &[char], emit: Emit<'_>) {
     }
 }
 
-fn addition(label: &[char], emit: Emit<'_>) {
-    let l = s(label);
+fn addition(label: &Spelled, emit: Emit<'_>) {
+    let l = label.text.as_str();
+    let mut buf = String::with_capacity(l.len() + 2);
+    let mut tmp = [0u8; 4];
     if l.contains('-') {
         let parts: Vec<&str> = l.split('-').collect();
         for p in 1..parts.len() {
             let (left, right) = (parts[..p].join("-"), parts[p..].join("-"));
             for c in ALNUM.chars() {
-                emit(&format!("{left}{c}-{right}"));
+                emit_join(
+                    &mut buf,
+                    &[&left, c.encode_utf8(&mut tmp), "-", &right],
+                    emit,
+                );
             }
         }
     }
-    let mut buf = String::with_capacity(l.len() + 1);
     for c in ALNUM.chars() {
-        buf.clear();
-        buf.push_str(&l);
-        buf.push(c);
-        emit(&buf);
+        emit_join(&mut buf, &[l, c.encode_utf8(&mut tmp)], emit);
     }
 }
 
-fn bitsquatting(label: &[char], emit: Emit<'_>) {
-    let mut buf = String::with_capacity(label.len() + 4);
+fn bitsquatting(label: &Spelled, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(label.text.len() + 4);
     let mut tmp = [0u8; 4];
-    for (i, &c) in label.iter().enumerate() {
+    for (i, &c) in label.chars.iter().enumerate() {
         for bit in 0..8 {
             if let Some(b) = char::from_u32((c as u32) ^ (1 << bit))
                 && (b.is_ascii_lowercase() || b.is_ascii_digit() || b == '-')
@@ -593,20 +836,19 @@ fn bitsquatting(label: &[char], emit: Emit<'_>) {
     }
 }
 
-fn cyrillic(label: &[char]) -> Vec<String> {
-    let mapped: Vec<char> = label
+fn cyrillic(label: &Spelled, emit: Emit<'_>) {
+    let mapped: String = label
+        .chars
         .iter()
         .map(|c| data::CYRILLIC.get(c).copied().unwrap_or(*c))
         .collect();
-    if mapped.iter().zip(label).any(|(a, b)| a == b) {
-        Vec::new()
-    } else {
-        vec![s(&mapped)]
+    if !mapped.chars().zip(&label.chars).any(|(a, b)| a == *b) {
+        emit(&mapped);
     }
 }
 
 /// dnstwist's homoglyph fuzzer: two rounds of single-character and two-character-window swaps.
-fn homoglyph_dnstwist(label: &[char], glyphs: &Glyphs, emit: Emit<'_>) {
+fn homoglyph_dnstwist(label: &Spelled, glyphs: &Glyphs, emit: Emit<'_>) {
     let mut round1: Vec<String> = Vec::new();
     homoglyph_mix(label, glyphs, &mut |x| round1.push(x.to_string()));
     round1.sort_unstable();
@@ -614,39 +856,33 @@ fn homoglyph_dnstwist(label: &[char], glyphs: &Glyphs, emit: Emit<'_>) {
     for r in &round1 {
         emit(r);
     }
-    let mut chars = Vec::new();
+    let mut spelled = Spelled::default();
     for r in &round1 {
-        chars.clear();
-        chars.extend(r.chars());
-        homoglyph_mix(&chars, glyphs, emit);
+        spelled.set(r);
+        homoglyph_mix(&spelled, glyphs, emit);
     }
 }
 
 /// One dnstwist `mix` round: each character swapped, then each two-character window with
 /// `win.replace(c, glyph)` for c in {win[0], win[1], win} (a doubled letter changes twice).
-fn homoglyph_mix(d: &[char], g: &Glyphs, emit: Emit<'_>) {
-    let mut buf = String::with_capacity(d.len() * 4);
-    for (i, c) in d.iter().enumerate() {
+fn homoglyph_mix(d: &Spelled, g: &Glyphs, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(d.text.len() + 16);
+    for (i, c) in d.chars.iter().enumerate() {
         if let Some(gs) = g.single.get(c) {
             for gl in gs {
                 emit_splice(&mut buf, d, i, i + 1, gl, emit);
             }
         }
     }
-    for i in 0..d.len().saturating_sub(1) {
-        let (a, b) = (d[i], d[i + 1]);
+    for (i, pair) in d.chars.windows(2).enumerate() {
+        let (a, b) = (pair[0], pair[1]);
         // With two different characters, replacing one of them is a single swap already
         // emitted above; only a doubled letter (changed twice) is new.
         if b == a
             && let Some(gs) = g.single.get(&a)
         {
             for gl in gs {
-                buf.clear();
-                buf.extend(&d[..i]);
-                buf.push_str(gl);
-                buf.push_str(gl);
-                buf.extend(&d[i + 2..]);
-                emit(&buf);
+                emit_join(&mut buf, &[d.head(i), gl, gl, d.tail(i + 2)], emit);
             }
         }
         if let Some(gs) = g.pair.get(&(a, b)) {
@@ -658,7 +894,7 @@ fn homoglyph_mix(d: &[char], g: &Glyphs, emit: Emit<'_>) {
 }
 
 /// urlcrazy's homoglyphs: every combination of replacing occurrences of each pair.
-fn homoglyph_urlcrazy(label: &str) -> Vec<String> {
+fn homoglyph_urlcrazy(label: &str, emit: Emit<'_>) {
     const PAIRS: &[(&str, &str)] = &[
         ("0", "o"),
         ("1", "l"),
@@ -672,62 +908,56 @@ fn homoglyph_urlcrazy(label: &str) -> Vec<String> {
         ("d", "cl"),
         ("w", "vv"),
     ];
-    let mut out = Vec::new();
+    let mut pieces: Vec<&str> = Vec::new();
+    let mut v = String::with_capacity(label.len() * 2);
     for (pattern, repl) in PAIRS {
-        let pieces: Vec<&str> = label.split(pattern).collect();
+        if !label.contains(pattern) {
+            continue;
+        }
+        pieces.clear();
+        pieces.extend(label.split(pattern));
         let n = pieces.len() - 1;
         if n == 0 || n > 10 {
             continue;
         }
         for mask in 1u32..(1 << n) {
-            let mut v = String::with_capacity(label.len() + n);
+            v.clear();
             for (i, piece) in pieces.iter().enumerate() {
                 v.push_str(piece);
                 if i < n {
                     v.push_str(if mask & (1 << i) != 0 { repl } else { pattern });
                 }
             }
-            out.push(v);
+            emit(&v);
         }
     }
-    out
 }
 
-fn insertion(label: &[char], emit: Emit<'_>) {
-    let mut buf = String::with_capacity(label.len() * 2 + 4);
-    for (i, orig) in label.iter().enumerate() {
+fn insertion(label: &Spelled, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(label.text.len() + 8);
+    let (mut t1, mut t2) = ([0u8; 4], [0u8; 4]);
+    for (i, orig) in label.chars.iter().enumerate() {
+        let o = orig.encode_utf8(&mut t1);
+        let (head, tail) = (label.head(i), label.tail(i + 1));
         for kb in data::KEYBOARDS.iter() {
             if let Some(ns) = kb.neighbours.get(orig) {
                 for n in ns {
-                    buf.clear();
-                    buf.extend(&label[..i]);
-                    buf.push(*n);
-                    buf.push(*orig);
-                    buf.extend(&label[i + 1..]);
-                    emit(&buf);
-                    buf.clear();
-                    buf.extend(&label[..i]);
-                    buf.push(*orig);
-                    buf.push(*n);
-                    buf.extend(&label[i + 1..]);
-                    emit(&buf);
+                    let n = n.encode_utf8(&mut t2);
+                    emit_join(&mut buf, &[head, n, o, tail], emit);
+                    emit_join(&mut buf, &[head, o, n, tail], emit);
                 }
             }
             for n in kb.left_right(*orig) {
-                buf.clear();
-                buf.extend(&label[..i]);
-                buf.push(n);
-                buf.extend(&label[i..]);
-                emit(&buf);
+                emit_join(&mut buf, &[head, n.encode_utf8(&mut t2), o, tail], emit);
             }
         }
     }
 }
 
-fn replacement(label: &[char], emit: Emit<'_>) {
-    let mut buf = String::with_capacity(label.len() * 2 + 4);
+fn replacement(label: &Spelled, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(label.text.len() + 8);
     let mut tmp = [0u8; 4];
-    for (i, orig) in label.iter().enumerate() {
+    for (i, orig) in label.chars.iter().enumerate() {
         for kb in data::KEYBOARDS.iter() {
             if let Some(ns) = kb.neighbours.get(orig) {
                 for n in ns {
@@ -741,59 +971,50 @@ fn replacement(label: &[char], emit: Emit<'_>) {
     }
 }
 
-fn double_replacement(label: &[char], emit: Emit<'_>) {
-    let mut buf = String::with_capacity(label.len() * 2 + 4);
-    for (i, orig) in label.iter().enumerate() {
+fn double_replacement(label: &Spelled, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(label.text.len() + 8);
+    let mut tmp = [0u8; 4];
+    for i in 0..label.len() {
+        let (head, tail) = (label.head(i), label.tail(i + 1));
         for kb in data::KEYBOARDS.iter() {
-            for n in kb.left_right(*orig) {
-                buf.clear();
-                buf.extend(&label[..i]);
-                buf.push(n);
-                buf.push(n);
-                buf.extend(&label[i + 1..]);
-                emit(&buf);
+            for n in kb.left_right(label.chars[i]) {
+                let n = n.encode_utf8(&mut tmp);
+                emit_join(&mut buf, &[head, n, n, tail], emit);
             }
         }
     }
 }
 
-fn plural_dnstwist(label: &[char]) -> Vec<String> {
-    let end = label.len().saturating_sub(2);
+fn plural_dnstwist(label: &Spelled, emit: Emit<'_>) {
     let mut buf = String::new();
-    let mut out = Vec::new();
-    for i in 2..end {
-        let add = if matches!(label[i], 's' | 'x' | 'z') {
+    for i in 2..label.len().saturating_sub(2) {
+        let add = if matches!(label.chars[i], 's' | 'x' | 'z') {
             "es"
         } else {
             "s"
         };
-        emit_splice(&mut buf, label, i + 1, i + 1, add, &mut |x| {
-            out.push(x.to_string())
-        });
+        emit_splice(&mut buf, label, i + 1, i + 1, add, emit);
     }
-    out
 }
 
-fn subdomain(label: &[char]) -> Vec<String> {
-    let end = label.len().saturating_sub(1);
+fn subdomain(label: &Spelled, emit: Emit<'_>) {
     let mut buf = String::new();
-    let mut out = Vec::new();
-    for i in
-        (1..end).filter(|&i| !matches!(label[i], '-' | '.') && !matches!(label[i - 1], '-' | '.'))
+    let c = &label.chars;
+    for i in (1..label.len().saturating_sub(1))
+        .filter(|&i| !matches!(c[i], '-' | '.') && !matches!(c[i - 1], '-' | '.'))
     {
-        emit_splice(&mut buf, label, i, i, ".", &mut |x| out.push(x.to_string()));
+        emit_splice(&mut buf, label, i, i, ".", emit);
     }
-    out
 }
 
-fn dictionary(l: &str) -> Vec<String> {
-    let mut out = Vec::new();
+fn dictionary(l: &str, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(l.len() + 32);
     for word in data::DICTIONARY.iter() {
         if !(l.starts_with(word) && l.ends_with(word)) {
-            out.push(format!("{l}-{word}"));
-            out.push(format!("{l}{word}"));
-            out.push(format!("{word}-{l}"));
-            out.push(format!("{word}{l}"));
+            emit_join(&mut buf, &[l, "-", word], emit);
+            emit_join(&mut buf, &[l, word], emit);
+            emit_join(&mut buf, &[word, "-", l], emit);
+            emit_join(&mut buf, &[word, l], emit);
         }
     }
     if l.contains('-') {
@@ -801,11 +1022,10 @@ fn dictionary(l: &str) -> Vec<String> {
         let head = parts[..parts.len() - 1].join("-");
         let tail = parts[1..].join("-");
         for word in data::DICTIONARY.iter() {
-            out.push(format!("{head}-{word}"));
-            out.push(format!("{word}-{tail}"));
+            emit_join(&mut buf, &[&head, "-", word], emit);
+            emit_join(&mut buf, &[word, "-", &tail], emit);
         }
     }
-    out
 }
 
 /// Singular and plural of the label with the common English inflection rules.
@@ -844,119 +1064,157 @@ fn singular_plural(l: &str) -> Vec<String> {
 /// At most this many misspellings per correct word, so long labels stay bounded.
 const MAX_MISSPELLINGS_PER_WORD: usize = 8;
 
-static MISSPELLING_WORDS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
-    // The non-contiguous NFA skips the conversion step: built once per process, searched
-    // only over short labels.
-    AhoCorasick::builder()
-        .kind(Some(AhoCorasickKind::NoncontiguousNFA))
-        .build(data::MISSPELLINGS.iter().map(|(correct, _)| correct))
-        .ok()
-});
-
-/// Every correct word inside the label (Aho-Corasick over 13 k words) swapped for its misspellings.
-fn misspellings(l: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some(words) = MISSPELLING_WORDS.as_ref() else {
-        return out;
-    };
-    let mut done = HashSet::new();
-    for m in words.find_overlapping_iter(l) {
-        let idx = m.pattern().as_usize();
-        if !done.insert(idx) {
+/// Calls `found(start, end)` for every substring of `l` of 1 to `max_len` bytes on character
+/// boundaries, by end position and then longest first: the order in which an Aho-Corasick
+/// overlapping search reports matches. Labels are at most a few dozen bytes, so looking every
+/// substring up in a hash map beats building an automaton over thousands of words.
+fn substrings(l: &str, max_len: usize, mut found: impl FnMut(&str)) {
+    for end in 1..=l.len() {
+        if !l.is_char_boundary(end) {
             continue;
         }
-        let Some((correct, wrong)) = data::MISSPELLINGS.get(idx) else {
-            continue;
-        };
-        for w in wrong.iter().take(MAX_MISSPELLINGS_PER_WORD) {
-            out.push(l.replace(correct, w));
-        }
-    }
-    out
-}
-
-fn homophones(l: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for group in data::HOMOPHONES.iter() {
-        for word in group.iter().filter(|w| w.len() >= 3 && l.contains(**w)) {
-            for other in group.iter().filter(|o| *o != word) {
-                out.push(l.replace(word, other));
+        for start in end.saturating_sub(max_len)..end {
+            if let Some(s) = l.get(start..end) {
+                found(s);
             }
         }
     }
-    out
 }
 
-fn prefixes(l: &str) -> Vec<String> {
-    let mut out = Vec::new();
+/// Every correct word inside the label (13 k words) swapped for its misspellings, in the
+/// order of the words' first appearance (by end position, longest first).
+fn misspellings(l: &str, emit: Emit<'_>) {
+    let index = &*data::MISSPELLING_INDEX;
+    let mut done: Vec<&str> = Vec::new();
+    let mut hits: Vec<(&str, &[&'static str])> = Vec::new();
+    substrings(l, index.max_len, |s| {
+        if let Some((word, lists)) = index.words.get_key_value(s)
+            && !done.contains(word)
+        {
+            done.push(word);
+            hits.push((word, lists));
+        }
+    });
+    for (correct, lists) in hits {
+        for wrong in lists.iter() {
+            for w in wrong.split_whitespace().take(MAX_MISSPELLINGS_PER_WORD) {
+                emit(&l.replace(correct, w));
+            }
+        }
+    }
+}
+
+/// Each homophone (3+ letters) inside the label replaced by the other words of its group, in
+/// the order of the groups.
+fn homophones(l: &str, emit: Emit<'_>) {
+    let index = &*data::HOMOPHONE_INDEX;
+    let mut hits: Vec<(u32, u32)> = Vec::new();
+    substrings(l, index.max_len, |s| {
+        if let Some(places) = index.words.get(s) {
+            hits.extend_from_slice(places);
+        }
+    });
+    hits.sort_unstable();
+    hits.dedup();
+    for (g, w) in hits {
+        let Some(group) = data::HOMOPHONES.get(g as usize) else {
+            continue;
+        };
+        let Some(word) = group.get(w as usize) else {
+            continue;
+        };
+        for other in group.iter().filter(|o| *o != word) {
+            emit(&l.replace(word, other));
+        }
+    }
+}
+
+fn prefixes(l: &str, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(l.len() + 32);
     for p in data::URLCRAZY_PREFIXES.iter() {
-        out.push(format!("{p}-{l}"));
+        emit_join(&mut buf, &[p, "-", l], emit);
     }
     for t in data::TOKENS.iter() {
-        out.push(format!("{t}-{l}"));
-        out.push(format!("{t}{l}"));
+        emit_join(&mut buf, &[t, "-", l], emit);
+        emit_join(&mut buf, &[t, l], emit);
     }
-    out
 }
 
-fn suffixes(l: &str) -> Vec<String> {
-    let mut out = Vec::new();
+fn suffixes(l: &str, emit: Emit<'_>) {
+    let mut buf = String::with_capacity(l.len() + 32);
     for p in data::URLCRAZY_SUFFIXES.iter() {
-        out.push(format!("{l}-{p}"));
+        emit_join(&mut buf, &[l, "-", p], emit);
     }
     for t in data::TOKENS.iter() {
-        out.push(format!("{l}-{t}"));
-        out.push(format!("{l}{t}"));
+        emit_join(&mut buf, &[l, "-", t], emit);
+        emit_join(&mut buf, &[l, t], emit);
     }
-    out
 }
 
 /// urlcrazy's typos on the ASCII (`xn--`) form of an IDN label.
-fn ace_typos(d: &DomainName) -> Vec<String> {
+fn ace_typos(d: &DomainName, emit: Emit<'_>) {
     if d.label.is_ascii() {
-        return Vec::new();
+        return;
     }
     let Some(ace) = name::label_to_ascii(&d.label) else {
-        return Vec::new();
+        return;
     };
-    let chars: Vec<char> = ace.chars().collect();
-    let mut out = Vec::new();
-    for &t in EDIT_TECHNIQUES {
-        edit_variants(t, &chars, &mut |x| out.push(x.to_string()));
-    }
-    double_replacement(&chars, &mut |x| out.push(x.to_string()));
-    out.extend(homoglyph_urlcrazy(&ace));
-    out.extend(singular_plural(&ace));
-    if ace.contains('-') {
-        out.push(ace.replace('-', ""));
-    }
-    out.extend(prefixes(&ace));
-    out.extend(suffixes(&ace));
     // Keep only names that are still ASCII-valid; `xn--` ones must decode (checked on push).
-    out.retain(|l| l.is_ascii());
-    out
+    let mut keep = |l: &str| {
+        if l.is_ascii() {
+            emit(l);
+        }
+    };
+    let spelled = Spelled::new(&ace);
+    for &t in EDIT_TECHNIQUES {
+        edit_variants(t, &spelled, &mut keep);
+    }
+    double_replacement(&spelled, &mut keep);
+    homoglyph_urlcrazy(&ace, &mut keep);
+    for x in singular_plural(&ace) {
+        keep(&x);
+    }
+    if ace.contains('-') {
+        keep(&ace.replace('-', ""));
+    }
+    prefixes(&ace, &mut keep);
+    suffixes(&ace, &mut keep);
 }
 
 /// Every suffix of the TLD-swap lists (dnstwist's, IANA, abused, urlcrazy's), first seen kept.
-static SWAP_TLDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    unique(
-        data::COMMON_TLDS
-            .iter()
-            .chain(data::IANA_TLDS.iter())
-            .chain(data::ABUSED_TLDS.iter())
-            .chain(data::URLCRAZY_TLDS.iter()),
+static SWAP_SUFFIXES: LazyLock<Vec<SuffixForm<'static>>> = LazyLock::new(|| {
+    SuffixForm::list(
+        unique(
+            data::COMMON_TLDS
+                .iter()
+                .chain(data::IANA_TLDS.iter())
+                .chain(data::ABUSED_TLDS.iter())
+                .chain(data::URLCRAZY_TLDS.iter()),
+        )
+        .iter(),
     )
 });
 
 /// The TLDs a glued label is put under (dnstwist's, abused, IANA).
-static GLUE_TLDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    unique(
-        data::COMMON_TLDS
-            .iter()
-            .chain(data::ABUSED_TLDS.iter())
-            .chain(data::IANA_TLDS.iter()),
+static GLUE_SUFFIXES: LazyLock<Vec<SuffixForm<'static>>> = LazyLock::new(|| {
+    SuffixForm::list(
+        unique(
+            data::COMMON_TLDS
+                .iter()
+                .chain(data::ABUSED_TLDS.iter())
+                .chain(data::IANA_TLDS.iter()),
+        )
+        .iter(),
     )
 });
+
+/// The TLDs a dot-to-dash label is put under (dnstwist's, then abused; repeats kept).
+static DASH_SUFFIXES: LazyLock<Vec<SuffixForm<'static>>> =
+    LazyLock::new(|| SuffixForm::list(data::COMMON_TLDS.iter().chain(data::ABUSED_TLDS.iter())));
+
+/// urlcrazy's second-level domains.
+static SLD_SUFFIXES: LazyLock<Vec<SuffixForm<'static>>> =
+    LazyLock::new(|| SuffixForm::list(data::URLCRAZY_SLDS.iter()));
 
 static IANA_SET: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| data::IANA_TLDS.iter().copied().collect());
@@ -973,8 +1231,8 @@ fn whole_name_variants(t: Technique, d: &DomainName, out: &mut Collector<'_>) {
     let sub = d.subdomain.as_str();
     match t {
         Technique::TldSwap => {
-            for &tld in SWAP_TLDS.iter() {
-                if tld != suffix {
+            for tld in SWAP_SUFFIXES.iter() {
+                if tld.unicode != suffix {
                     out.push_with_suffix(t, label, tld);
                 }
             }
@@ -983,13 +1241,13 @@ fn whole_name_variants(t: Technique, d: &DomainName, out: &mut Collector<'_>) {
         Technique::WrongSld => {
             if let Some((_, last)) = suffix.rsplit_once('.') {
                 let tail = format!(".{last}");
-                for sld in data::URLCRAZY_SLDS.iter().filter(|s| s.ends_with(&tail)) {
+                for sld in SLD_SUFFIXES.iter().filter(|s| s.unicode.ends_with(&tail)) {
                     out.push_with_suffix(t, label, sld);
                 }
             }
         }
         Technique::AllSld => {
-            for sld in data::URLCRAZY_SLDS.iter() {
+            for sld in SLD_SUFFIXES.iter() {
                 out.push_with_suffix(t, label, sld);
             }
         }
@@ -1003,14 +1261,14 @@ fn whole_name_variants(t: Technique, d: &DomainName, out: &mut Collector<'_>) {
             if !sub.is_empty() {
                 out.push_name(t, &format!("{}-{label}.{suffix}", sub.replace('.', "-")));
             }
-            let dashed = suffix.replace('.', "-");
-            for tld in data::COMMON_TLDS.iter().chain(data::ABUSED_TLDS.iter()) {
-                out.push_with_suffix(t, &format!("{label}-{dashed}"), tld);
+            let dashed = format!("{label}-{}", suffix.replace('.', "-"));
+            for tld in DASH_SUFFIXES.iter() {
+                out.push_with_suffix(t, &dashed, tld);
             }
         }
         Technique::TldGlue => {
             let glued = format!("{label}{}", suffix.replace('.', ""));
-            for tld in GLUE_TLDS.iter() {
+            for tld in GLUE_SUFFIXES.iter() {
                 out.push_with_suffix(t, &glued, tld);
             }
         }
@@ -1058,19 +1316,20 @@ fn dot_shift(d: &DomainName, out: &mut Collector<'_>) {
     let tlds = &*IANA_SET;
     let label: Vec<char> = d.label.chars().collect();
     let suffix: Vec<char> = d.suffix.chars().collect();
+    let s = |chars: &[char]| -> String { chars.iter().collect() };
     for k in 1..=2usize {
         if k < suffix.len() {
             let new_label = format!("{}{}", d.label, s(&suffix[..k]));
             let new_tld = s(&suffix[k..]);
             if tlds.contains(new_tld.as_str()) {
-                out.push_with_suffix(t, &new_label, &new_tld);
+                out.push_with_suffix(t, &new_label, &SuffixForm::new(&new_tld));
             }
         }
         if k < label.len() {
             let new_label = s(&label[..label.len() - k]);
             let new_tld = format!("{}{}", s(&label[label.len() - k..]), d.suffix);
             if tlds.contains(new_tld.as_str()) {
-                out.push_with_suffix(t, &new_label, &new_tld);
+                out.push_with_suffix(t, &new_label, &SuffixForm::new(&new_tld));
             }
         }
     }
@@ -1139,10 +1398,83 @@ mod tests {
 
     #[test]
     fn urlcrazy_homoglyph_combinations() {
-        let v = homoglyph_urlcrazy("google");
+        let mut v = Vec::new();
+        homoglyph_urlcrazy("google", &mut |x| v.push(x.to_string()));
         for want in ["g00gle", "g0ogle", "go0gle", "goog1e"] {
             assert!(v.iter().any(|x| x == want), "{want}");
         }
+    }
+
+    /// The order urlcrazy-style word swaps had with an Aho-Corasick overlapping search.
+    fn misspellings_by_automaton(words: &aho_corasick::AhoCorasick, l: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut done = HashSet::new();
+        for m in words.find_overlapping_iter(l) {
+            let idx = m.pattern().as_usize();
+            if done.insert(idx) {
+                let (correct, wrong) = &data::MISSPELLINGS[idx];
+                for w in wrong.iter().take(MAX_MISSPELLINGS_PER_WORD) {
+                    out.push(l.replace(correct, w));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn misspellings_keep_the_automaton_order() {
+        let words: Vec<&str> = data::MISSPELLINGS.iter().map(|(c, _)| *c).collect();
+        let mut labels: Vec<String> = include_str!("../tests/fixtures/domains100.txt")
+            .lines()
+            .filter_map(|l| l.split('.').next())
+            .map(String::from)
+            .collect();
+        for pair in words.chunks(2).step_by(40) {
+            labels.push(pair.concat());
+            labels.push(format!("x{}-{}y", pair[0], pair[pair.len() - 1]));
+        }
+        labels.extend(
+            [
+                "accessibility",
+                "examplecommunications",
+                "threatstream",
+                "internationalbusiness",
+                "bücherexample",
+            ]
+            .map(String::from),
+        );
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
+            .build(words.iter())
+            .unwrap();
+        let mut with_hits = 0;
+        for l in &labels {
+            let mut ours = Vec::new();
+            misspellings(l, &mut |x| ours.push(x.to_string()));
+            assert_eq!(ours, misspellings_by_automaton(&automaton, l), "{l}");
+            with_hits += usize::from(!ours.is_empty());
+        }
+        assert!(with_hits > 100, "{with_hits}");
+    }
+
+    #[test]
+    fn homophones_in_group_order() {
+        let mut out = Vec::new();
+        homophones("mailboxsale", &mut |x| out.push(x.to_string()));
+        // Every group with a word inside, in file order; each word swapped for the others.
+        let mut want = Vec::new();
+        for group in data::HOMOPHONES.iter() {
+            for word in group
+                .iter()
+                .filter(|w| w.len() >= 3 && "mailboxsale".contains(**w))
+            {
+                for other in group.iter().filter(|o| *o != word) {
+                    want.push("mailboxsale".replace(word, other));
+                }
+            }
+        }
+        assert!(want.len() >= 2, "{want:?}");
+        assert_eq!(out, want);
     }
 
     #[test]

@@ -233,35 +233,37 @@ fn permute(a: PermuteArgs) -> anyhow::Result<ExitCode> {
     let mut table = Vec::new();
     let mut errors = 0usize;
     write_permutation_header(&mut out, a.format, resolve_cfg.is_some())?;
-    // Without DNS or a table, each domain's output is rendered on the worker threads and
-    // written in input order.
+    // Without DNS or a table, each domain's output is rendered on the worker threads (its
+    // names dropped right away) and written in input order. Small chunks keep few domains in
+    // memory at once, so their buffers are reused instead of faulted in anew.
     let render_early = resolve_cfg.is_none() && !matches!(a.format, Format::Table);
-    for chunk in inputs.chunks(64) {
+    let chunk_len = 4 * rayon::current_num_threads().max(1);
+    for chunk in inputs.chunks(chunk_len) {
         let results: Vec<_> = chunk
             .par_iter()
             .map(|(origin, d)| {
-                let names = trawl_domains::permute_domain(d, &options);
-                let text = match &names {
-                    Ok(n) if render_early => render_names(a.format, d, n)?,
-                    _ => Vec::new(),
+                let outcome = match trawl_domains::permute_domain(d, &options) {
+                    Ok(n) if render_early => Outcome::Rendered(render_names(a.format, d, &n)?),
+                    Ok(n) => Outcome::Names(n),
+                    Err(e) => Outcome::Failed(e),
                 };
-                Ok((origin, d, names, text))
+                Ok((origin, d, outcome))
             })
             .collect::<io::Result<Vec<_>>>()?;
-        for (origin, input, result, text) in results {
-            let names = match result {
-                Ok(n) => n,
-                Err(e) if inputs.len() == 1 => bail!("{e}"),
-                Err(e) => {
+        for (origin, input, outcome) in results {
+            let names = match outcome {
+                Outcome::Rendered(text) => {
+                    out.write_all(&text)?;
+                    continue;
+                }
+                Outcome::Names(n) => n,
+                Outcome::Failed(e) if inputs.len() == 1 => bail!("{e}"),
+                Outcome::Failed(e) => {
                     errors += 1;
                     eprintln!("trawl: {origin}: {e}");
                     continue;
                 }
             };
-            if render_early {
-                out.write_all(&text)?;
-                continue;
-            }
             let resolutions = match &resolve_cfg {
                 Some(cfg) => {
                     let list: Vec<String> = names.iter().map(|p| p.domain.to_string()).collect();
@@ -301,6 +303,16 @@ fn permute(a: PermuteArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What a worker made of one input domain.
+enum Outcome {
+    /// Its lines, ready to write.
+    Rendered(Vec<u8>),
+    /// Its names, for DNS or the table.
+    Names(Names),
+    /// Why it was refused.
+    Failed(trawl_domains::DomainError),
 }
 
 /// One domain's permutations in `format` (list, CSV or JSON lines; no DNS columns).
