@@ -38,11 +38,55 @@ pub enum Mechanism {
     /// A plain user name + password dialog (FTP USER/PASS, Telnet prompts, POP3 USER/PASS,
     /// IMAP LOGIN).
     UserPass,
+    /// SSH `publickey` (RFC 4252 §7): no password; `password_hash` holds
+    /// `<key algorithm> SHA256:<fingerprint>` as `ssh-keygen -lf` prints it.
+    #[serde(rename = "publickey")]
+    PublicKey,
+    /// SSH `keyboard-interactive` (RFC 4256): the answer to the password prompt, raw bytes.
+    KeyboardInteractive,
+    /// PostgreSQL MD5 password message: `password_hash` is `$postgres$user*salt*hash`
+    /// (hashcat 11100, John `postgres`).
+    PgMd5,
+    /// SCRAM-SHA-256 (RFC 7677; PostgreSQL, MongoDB): the exchange is in `password_hash`.
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+    /// SCRAM-SHA-1 (RFC 5802; MongoDB): the exchange is in `password_hash`.
+    #[serde(rename = "scram-sha-1")]
+    ScramSha1,
+    /// MySQL `mysql_native_password`: `password_hash` is `$mysqlna$salt*scramble`
+    /// (hashcat 11200, John `mysqlna`).
+    MysqlNativePassword,
+    /// MySQL `caching_sha2_password`: the scramble is in `password_hash`; the password
+    /// too when the client sent it in full over TLS.
+    #[serde(rename = "caching-sha2-password")]
+    CachingSha2Password,
+    /// MSSQL TDS LOGIN7 (SQL Server authentication), password de-obfuscated.
+    #[serde(rename = "tds-login7")]
+    TdsLogin7,
+    /// VNC authentication (RFB 3.x, DES challenge/response): `password_hash` is John's
+    /// `$vnc$*<challenge hex>*<response hex>`; the password only when the sensor's wordlist
+    /// cracked it.
+    VncAuth,
+    /// SOCKS5 username/password sub-negotiation (RFC 1929).
+    #[serde(rename = "socks5-userpass")]
+    Socks5UserPass,
+    /// SOCKS4/4a request: the USERID field only (no password exists in SOCKS4).
+    #[serde(rename = "socks4-userid")]
+    Socks4UserId,
+    /// Redis `AUTH [username] password` (RESP or inline).
+    RedisAuth,
+    /// Redis `HELLO <protover> AUTH username password`.
+    RedisHello,
+    /// LDAP simple bind (RFC 4511 §4.2): bind DN as username, password.
+    LdapSimple,
 }
 
 impl Mechanism {
     /// The name used in every output (`plain`, `login`, `cram-md5`, `apop`, `basic`,
-    /// `form`, `ntlm`, `user-pass`).
+    /// `form`, `ntlm`, `user-pass`, `publickey`, `keyboard-interactive`, `pg-md5`,
+    /// `scram-sha-256`, `scram-sha-1`, `mysql-native-password`, `caching-sha2-password`,
+    /// `tds-login7`, `vnc-auth`, `socks5-userpass`, `socks4-userid`, `redis-auth`,
+    /// `redis-hello`, `ldap-simple`).
     pub fn as_str(self) -> &'static str {
         match self {
             Mechanism::Plain => "plain",
@@ -53,6 +97,20 @@ impl Mechanism {
             Mechanism::Form => "form",
             Mechanism::Ntlm => "ntlm",
             Mechanism::UserPass => "user-pass",
+            Mechanism::PublicKey => "publickey",
+            Mechanism::KeyboardInteractive => "keyboard-interactive",
+            Mechanism::PgMd5 => "pg-md5",
+            Mechanism::ScramSha256 => "scram-sha-256",
+            Mechanism::ScramSha1 => "scram-sha-1",
+            Mechanism::MysqlNativePassword => "mysql-native-password",
+            Mechanism::CachingSha2Password => "caching-sha2-password",
+            Mechanism::TdsLogin7 => "tds-login7",
+            Mechanism::VncAuth => "vnc-auth",
+            Mechanism::Socks5UserPass => "socks5-userpass",
+            Mechanism::Socks4UserId => "socks4-userid",
+            Mechanism::RedisAuth => "redis-auth",
+            Mechanism::RedisHello => "redis-hello",
+            Mechanism::LdapSimple => "ldap-simple",
         }
     }
 }

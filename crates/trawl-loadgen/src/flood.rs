@@ -114,7 +114,7 @@ pub async fn run(args: Args, threads: usize) -> anyhow::Result<serde_json::Value
 
 /// CPU ticks (utime + stime, in CLK_TCK units) this process used so far, from
 /// /proc/self/stat; None where that file is missing or unreadable.
-fn own_cpu_ticks() -> Option<u64> {
+pub(crate) fn own_cpu_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     cpu_ticks_from_stat(&stat)
 }
@@ -129,11 +129,15 @@ fn cpu_ticks_from_stat(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-fn credentials(tag: &str, number: u64) -> (String, String) {
+pub(crate) fn credentials(tag: &str, number: u64) -> (String, String) {
     (format!("{tag}u{number:04}"), format!("{tag}p{number:04}"))
 }
 
-fn write_attempts(path: &std::path::Path, tag: &str, answered: &[u64]) -> anyhow::Result<()> {
+pub(crate) fn write_attempts(
+    path: &std::path::Path,
+    tag: &str,
+    answered: &[u64],
+) -> anyhow::Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);

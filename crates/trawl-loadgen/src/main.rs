@@ -9,6 +9,7 @@ mod ceiling;
 mod dialog;
 mod flood;
 mod idle;
+mod ssh;
 mod telnet_options;
 
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +37,8 @@ enum Command {
     Idle(idle::Args),
     /// Answer ftp/pop3 login dialogs with no logging at all: this machine's ceiling.
     Ceiling(ceiling::Args),
+    /// Flood an SSH port with failed password logins (russh client).
+    Ssh(ssh::Args),
 }
 
 /// Refuses every target that is not a loopback address.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
             Command::Flood(args) => flood::run(args, cli.threads).await,
             Command::Idle(args) => idle::run(args, nofile).await,
             Command::Ceiling(args) => ceiling::run(args).await,
+            Command::Ssh(args) => ssh::run(args, cli.threads).await,
         }
     });
     match result {

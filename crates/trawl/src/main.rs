@@ -31,6 +31,8 @@ enum Command {
     Pcap(cmd::pcap::Args),
     /// Whois lookups, offline parsing and registrant pivots.
     Whois(cmd::whois::Args),
+    /// Check an inventory (domains, ranges, mail domains) against outside data; new alerts.
+    Watch(cmd::watch::Args),
     /// Mirai DGA generation/checks and generic DGA scoring.
     Dga(cmd::dga::Args),
 }
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Domains(args) => cmd::domains::run(args),
         Command::Pcap(args) => cmd::pcap::run(args),
         Command::Whois(args) => cmd::whois::run(args),
+        Command::Watch(args) => cmd::watch::run(args),
         Command::Dga(args) => cmd::dga::run(args),
     };
     match result {

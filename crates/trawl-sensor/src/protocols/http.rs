@@ -360,7 +360,7 @@ async fn answer_ntlm(
 ) -> AuthReply {
     match message {
         ClientMessage::Negotiate(negotiate) => {
-            let challenge = random_challenge();
+            let challenge = super::random_bytes::<8>();
             state.challenge = Some(challenge);
             let identity = ServerIdentity::from_hostname(ctx.hostname());
             let message =
@@ -387,19 +387,6 @@ async fn answer_ntlm(
             AuthReply::Challenge(scheme.to_owned())
         }
     }
-}
-
-/// 8 random bytes from the OS (all zero only if the OS has no randomness to give).
-fn random_challenge() -> [u8; 8] {
-    use ring::rand::SecureRandom as _;
-    let mut challenge = [0u8; 8];
-    if ring::rand::SystemRandom::new()
-        .fill(&mut challenge)
-        .is_err()
-    {
-        tracing::error!("no OS randomness for the NTLM challenge");
-    }
-    challenge
 }
 
 /// `Basic base64(user:password)`; the password may contain further colons.

@@ -104,7 +104,7 @@ async fn credssp(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError>
         };
         match ntlm::parse_client_message(&token) {
             Some(ClientMessage::Negotiate(negotiate)) => {
-                let server_challenge = random_challenge();
+                let server_challenge = super::random_bytes::<8>();
                 challenge = Some(server_challenge);
                 let identity = ServerIdentity::from_hostname(ctx.hostname());
                 let reply = ntlm::challenge_message(
@@ -144,18 +144,6 @@ async fn credssp(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError>
         }
     }
     Ok(())
-}
-
-fn random_challenge() -> [u8; 8] {
-    use ring::rand::SecureRandom as _;
-    let mut challenge = [0u8; 8];
-    if ring::rand::SystemRandom::new()
-        .fill(&mut challenge)
-        .is_err()
-    {
-        tracing::error!("no OS randomness for the NTLM challenge");
-    }
-    challenge
 }
 
 /// One TPKT (RFC 1006: version 3, reserved, big-endian length including the header);

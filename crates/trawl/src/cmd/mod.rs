@@ -5,4 +5,5 @@ pub mod domains;
 pub mod pcap;
 pub mod report;
 pub mod sensor;
+pub mod watch;
 pub mod whois;
