@@ -11,6 +11,11 @@
 
 use std::fmt::Write as _;
 
+use serde_json::json;
+use trawl_event::{Credential, Mechanism, display_bytes};
+
+use crate::session::SessionCtx;
+
 /// `NTLMSSP\0`.
 const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 
@@ -276,6 +281,27 @@ pub fn crackable_hash(auth: &Authenticate, server_challenge: [u8; 8]) -> Option<
         }
         _ => None,
     }
+}
+
+/// Records a client's AUTHENTICATE as one attempt: the user name, no password, the
+/// crackable line (when the challenge it answers is known) in `password_hash`, and the
+/// domain and workstation in `auxiliary_data.ntlm`. Shared by every protocol carrying NTLM.
+pub async fn record_authenticate(
+    ctx: &mut SessionCtx,
+    auth: &Authenticate,
+    server_challenge: Option<[u8; 8]>,
+) {
+    let mut credential = Credential::new(auth.user.clone(), Vec::new(), Mechanism::Ntlm);
+    credential.password_hash = server_challenge.and_then(|c| crackable_hash(auth, c));
+    ctx.push_aux(
+        "ntlm",
+        json!({
+            "domain": display_bytes(&auth.domain),
+            "workstation": display_bytes(&auth.workstation),
+            "nt_response_bytes": auth.nt_response.len(),
+        }),
+    );
+    ctx.record_auth(credential).await;
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -369,21 +369,7 @@ async fn answer_ntlm(
             AuthReply::Challenge(format!("{scheme} {encoded}"))
         }
         ClientMessage::Authenticate(auth) => {
-            let hash = state
-                .challenge
-                .take()
-                .and_then(|challenge| ntlm::crackable_hash(auth, challenge));
-            let mut credential = Credential::new(auth.user.clone(), Vec::new(), Mechanism::Ntlm);
-            credential.password_hash = hash;
-            ctx.push_aux(
-                "ntlm",
-                json!({
-                    "domain": display_bytes(&auth.domain),
-                    "workstation": display_bytes(&auth.workstation),
-                    "nt_response_bytes": auth.nt_response.len(),
-                }),
-            );
-            ctx.record_auth(credential).await;
+            ntlm::record_authenticate(ctx, auth, state.challenge.take()).await;
             AuthReply::Challenge(scheme.to_owned())
         }
     }

@@ -14,7 +14,7 @@
 //! a logon-only honeypot, and would hide the NTLM exchange this protocol exists to keep.
 
 use serde_json::json;
-use trawl_event::{Credential, EndReason, Mechanism, display_bytes};
+use trawl_event::{EndReason, display_bytes};
 
 use crate::conn::{Conn, ConnError};
 use crate::ntlm::{self, ClientMessage, ServerIdentity};
@@ -117,19 +117,7 @@ async fn credssp(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError>
                     .await?;
             }
             Some(ClientMessage::Authenticate(auth)) => {
-                let hash = challenge.and_then(|c| ntlm::crackable_hash(&auth, c));
-                let mut credential =
-                    Credential::new(auth.user.clone(), Vec::new(), Mechanism::Ntlm);
-                credential.password_hash = hash;
-                ctx.push_aux(
-                    "ntlm",
-                    json!({
-                        "domain": display_bytes(&auth.domain),
-                        "workstation": display_bytes(&auth.workstation),
-                        "nt_response_bytes": auth.nt_response.len(),
-                    }),
-                );
-                ctx.record_auth(credential).await;
+                ntlm::record_authenticate(ctx, &auth, challenge).await;
                 if version >= 3 {
                     conn.write_all(&ts_request_error(version, STATUS_LOGON_FAILURE))
                         .await?;
