@@ -44,10 +44,13 @@ measure() {
 
 echo "== permutations: $(wc -l < "$DOMAINS") domains"
 read -r dt_names dt_wall dt_cpu < <("$VENV/bin/python" "$ROOT/bench/domains/dnstwist_time.py" "$DOMAINS")
-measure "$OUT/permute.txt" "$TRAWL" domains permute --input "$DOMAINS"
-tr_wall=$WALL tr_cpu=$CPU tr_names=$(wc -l < "$OUT/permute.txt")
-measure "$OUT/permute1.txt" env RAYON_NUM_THREADS=1 "$TRAWL" domains permute --input "$DOMAINS"
-tr1_wall=$WALL tr1_cpu=$CPU
+# trawl's run is ~0.1 s, at the edge of /usr/bin/time's resolution: median of REPEAT runs,
+# CPU from wait4's rusage (dnstwist's 9 s run is timed once, in process, without start-up).
+REPEAT=${REPEAT:-15}
+read -r tr_wall tr_cpu < <(python3 "$ROOT/bench/domains/repeat.py" "$REPEAT" "$OUT/permute.txt" "$TRAWL" domains permute --input "$DOMAINS")
+tr_names=$(wc -l < "$OUT/permute.txt")
+read -r tr1_wall tr1_cpu < <(python3 "$ROOT/bench/domains/repeat.py" "$REPEAT" "$OUT/permute1.txt" env RAYON_NUM_THREADS=1 "$TRAWL" domains permute --input "$DOMAINS")
+echo "(trawl: median of $REPEAT runs each)"
 python3 - "$dt_names" "$dt_wall" "$dt_cpu" "$tr_names" "$tr_wall" "$tr_cpu" "$tr1_wall" "$tr1_cpu" <<'PY'
 import sys
 dn, dw, dc, tn, tw, tc, t1w, t1c = (float(x) for x in sys.argv[1:])

@@ -35,6 +35,8 @@ enum Command {
     Watch(cmd::watch::Args),
     /// Mirai DGA generation/checks and generic DGA scoring.
     Dga(cmd::dga::Args),
+    /// Crack the sensor's captured hashes (SCRAM, caching_sha2, NetNTLMv2, ...) with a wordlist.
+    Crack(cmd::crack::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Whois(args) => cmd::whois::run(args),
         Command::Watch(args) => cmd::watch::run(args),
         Command::Dga(args) => cmd::dga::run(args),
+        Command::Crack(args) => cmd::crack::run(args),
     };
     match result {
         Ok(code) => code,

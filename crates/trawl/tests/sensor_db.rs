@@ -224,6 +224,24 @@ fn mariadb(port: u16, user: &str, password: &str, ssl: &str) -> String {
     text(&output)
 }
 
+/// PyMySQL over a plain connection: for caching_sha2 full authentication it asks for the
+/// server's RSA public key and sends the password RSA-OAEP-sealed. Prints the error code.
+const PYMYSQL_PY: &str = r#"
+import sys, pymysql
+try:
+    pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user=sys.argv[2],
+                    password=sys.argv[3], connect_timeout=10)
+    print("connected")
+except pymysql.err.OperationalError as error:
+    print(error.args[0])
+"#;
+
+fn pymysql(port: u16, user: &str, password: &str) -> String {
+    let output = run("python3", &["-c", PYMYSQL_PY, &port.to_string(), user, password]);
+    assert!(output.status.success(), "PyMySQL failed: {}", text(&output));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
 #[test]
 fn mysql_native_password_with_mariadb_client() {
     let sensor = Sensor::start(&["mysql"], "", "");
@@ -253,7 +271,7 @@ fn mysql_native_password_with_mariadb_client() {
 }
 
 #[test]
-fn mysql_caching_sha2_scramble_and_tls_password() {
+fn mysql_caching_sha2_scramble_tls_and_rsa_sealed_passwords() {
     let top = options("mysql", "auth = \"caching_sha2_password\"");
     let sensor = Sensor::start(&["mysql"], &top, "");
     let port = sensor.port("mysql");
@@ -263,8 +281,25 @@ fn mysql_caching_sha2_scramble_and_tls_password() {
         "mariadb said: {tls_said}"
     );
     let plain_said = mariadb(port, "my-sha2-plain", "sha2-plain", "--skip-ssl");
-    assert!(plain_said.contains("ERROR"), "mariadb said: {plain_said}");
+    assert!(
+        plain_said.contains("ERROR 1045 (28000)"),
+        "mariadb said: {plain_said}"
+    );
+    let rsa_said = pymysql(port, "my-sha2-rsa", "sealed with RSA, longer than the salt");
+    assert_eq!(rsa_said, "1045", "PyMySQL must see access denied");
     let outputs = sensor.stop();
+    let rsa = outputs.assert_once(
+        "mysql",
+        port,
+        "my-sha2-rsa",
+        "sealed with RSA, longer than the salt",
+    );
+    assert_hash_verifies(
+        "mysql-sha2",
+        &rsa.password_hash,
+        "my-sha2-rsa",
+        "sealed with RSA, longer than the salt",
+    );
     let tls = outputs.assert_once("mysql", port, "my-sha2-tls", "sha2 over tls");
     assert_eq!(outputs.mechanism(&tls), "caching-sha2-password");
     assert_hash_verifies(
@@ -273,7 +308,8 @@ fn mysql_caching_sha2_scramble_and_tls_password() {
         "my-sha2-tls",
         "sha2 over tls",
     );
-    let plain = outputs.assert_once("mysql", port, "my-sha2-plain", "");
+    // MariaDB's client asks for the RSA public key by itself on a plain connection.
+    let plain = outputs.assert_once("mysql", port, "my-sha2-plain", "sha2-plain");
     assert_hash_verifies(
         "mysql-sha2",
         &plain.password_hash,

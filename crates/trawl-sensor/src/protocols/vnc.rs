@@ -22,8 +22,6 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use des::Des;
-use des::cipher::{BlockCipherEncrypt, KeyInit};
 use serde::Deserialize;
 use serde_json::Value;
 use trawl_event::{Credential, EndReason, Mechanism, display_bytes};
@@ -285,32 +283,8 @@ fn upper_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02X}")).collect()
 }
 
-/// The DES key VNC derives from a password: its first 8 bytes, zero-padded, each byte
-/// with its bits reversed (VNC's historical d3des quirk).
-pub fn vnc_key(password: &[u8]) -> [u8; 8] {
-    let mut key = [0u8; 8];
-    for (slot, byte) in key.iter_mut().zip(password) {
-        *slot = byte.reverse_bits();
-    }
-    key
-}
-
-/// The response a client knowing `password` sends: the challenge DES-ECB encrypted.
-pub fn vnc_response(password: &[u8], challenge: &[u8; 16]) -> [u8; 16] {
-    encrypt_challenge(&vnc_key(password), challenge)
-}
-
-fn encrypt_challenge(key: &[u8; 8], challenge: &[u8; 16]) -> [u8; 16] {
-    let cipher = Des::new(&(*key).into());
-    let mut out = [0u8; 16];
-    for (source, target) in challenge.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
-        let mut block = des::cipher::Block::<Des>::default();
-        block.copy_from_slice(source);
-        cipher.encrypt_block(&mut block);
-        target.copy_from_slice(&block);
-    }
-    out
-}
+use trawl_crack::formats::vnc_encrypt as encrypt_challenge;
+pub use trawl_crack::formats::{vnc_key, vnc_response};
 
 /// The configured wordlist, deduplicated by the 8-byte key VNC actually uses.
 pub struct Wordlist {

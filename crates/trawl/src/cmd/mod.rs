@@ -1,5 +1,6 @@
 //! One module per subcommand; each owns its flags and its output.
 
+pub mod crack;
 pub mod dga;
 pub mod domains;
 pub mod pcap;

@@ -116,6 +116,21 @@ impl Sensor {
 
     /// SIGTERM, wait for a clean exit, then read every output.
     pub fn stop(mut self) -> Outputs {
+        self.terminate();
+        Outputs::read(&self.data())
+    }
+
+    /// Like [`Sensor::stop`], and hands over the directory holding `data/` (the stores,
+    /// keys) so a test can read more than the attempts; it is removed when dropped.
+    #[allow(dead_code)] // not every test binary keeps the data
+    pub fn stop_keep(mut self) -> (Outputs, tempfile::TempDir) {
+        self.terminate();
+        let outputs = Outputs::read(&self.data());
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        (outputs, std::mem::replace(&mut self.dir, placeholder))
+    }
+
+    fn terminate(&mut self) {
         let status = run("kill", &["-TERM", &self.child.id().to_string()]).status;
         assert!(status.success(), "kill -TERM failed");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -131,7 +146,6 @@ impl Sensor {
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(exit.success(), "sensor exit {exit}:\n{}", self.log());
-        Outputs::read(&self.data())
     }
 }
 

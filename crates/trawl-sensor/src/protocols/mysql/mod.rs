@@ -13,9 +13,12 @@
 //!   `$mysql-sha2$<salt hex>*<scramble hex>` (no stock hashcat/John mode reads a captured
 //!   caching_sha2 scramble; docs/sensor-db.md has the Python check). The server then asks
 //!   for full authentication, as a real server with a cold cache does: over TLS the client
-//!   sends the password in clear and it is recorded next to the scramble. On a plain
-//!   connection the client asks for the server's RSA key, which this sensor does not have:
-//!   it gets error 1045 and only the scramble is kept.
+//!   sends the password in clear; on a plain connection it asks for the server's RSA public
+//!   key ([`rsa_key`], generated into `<data_dir>/mysql/` like MySQL's own) and sends the
+//!   password RSA-OAEP-encrypted, which the sensor decrypts. Either way the clear password
+//!   is recorded next to the scramble. A client that refuses to send it without TLS or a
+//!   known key (the stock `mysql` client without `--get-server-public-key`) leaves the
+//!   scramble only.
 //!
 //! An empty auth response means an empty password (`using password: NO`), recorded as such.
 //! Client connect attributes (`_client_name`, `program_name`, ...), the database and the
@@ -37,6 +40,10 @@ use crate::protocol::{BoxFuture, PrepareEnv, Protocol};
 use crate::protocols::postgresql::{hex, random_bytes, take_cstring};
 use crate::session::SessionCtx;
 
+pub mod rsa_key;
+
+use rsa_key::MysqlRsaKey;
+
 /// Largest client packet accepted during the handshake.
 pub const MAX_PACKET: usize = 64 * 1024;
 /// Connect attributes kept.
@@ -55,6 +62,11 @@ const CLIENT_PLUGIN_AUTH_LENENC: u32 = 0x0020_0000;
 const CLIENT_ZSTD: u32 = 0x0400_0000;
 /// What MySQL 8.0 advertises (0xdfffffff), minus compression this sensor does not speak.
 const SERVER_CAPABILITIES: u32 = 0xdfff_ffff & !CLIENT_COMPRESS & !CLIENT_ZSTD;
+
+/// caching_sha2 "perform full authentication" status byte (after the 0x01 marker).
+const PERFORM_FULL_AUTHENTICATION: u8 = 0x04;
+/// A client's request for the server's RSA public key.
+const REQUEST_PUBLIC_KEY: u8 = 0x02;
 
 const NATIVE: &str = "mysql_native_password";
 const CACHING_SHA2: &str = "caching_sha2_password";
@@ -99,6 +111,7 @@ impl Default for MysqlOptions {
 #[derive(Default)]
 pub struct Mysql {
     options: OnceLock<MysqlOptions>,
+    rsa_key: OnceLock<MysqlRsaKey>,
     connection_ids: AtomicU32,
 }
 
@@ -126,6 +139,10 @@ impl Protocol for Mysql {
             .clone()
             .try_into()
             .map_err(|err| format!("options: {err}"))?;
+        if options.auth == MysqlAuth::CachingSha2Password {
+            let key = MysqlRsaKey::load_or_generate(&env.data_dir.join("mysql"))?;
+            let _ = self.rsa_key.set(key);
+        }
         let _ = self.options.set(options);
         let start = u32::from_le_bytes(random_bytes::<4>()) % 1000;
         self.connection_ids.store(start + 8, Ordering::Relaxed);
@@ -140,7 +157,12 @@ impl Protocol for Mysql {
             let options = self.options.get().cloned().unwrap_or_default();
             // nmap's MySQL signatures want the connection id below 2^24.
             let id = self.connection_ids.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
-            serve(&options, id, conn, ctx).await
+            let handshake = Handshake {
+                options: &options,
+                connection_id: id,
+                rsa_key: self.rsa_key.get(),
+            };
+            serve(&handshake, conn, ctx).await
         })
     }
 }
@@ -356,16 +378,24 @@ fn is_empty_response(scramble: &[u8]) -> bool {
     scramble.is_empty() || scramble == [0]
 }
 
-async fn serve(
-    options: &MysqlOptions,
+/// What one connection's handshake needs from the protocol's state.
+struct Handshake<'a> {
+    options: &'a MysqlOptions,
     connection_id: u32,
+    rsa_key: Option<&'a MysqlRsaKey>,
+}
+
+async fn serve(
+    handshake: &Handshake<'_>,
     conn: &mut Conn,
     ctx: &mut SessionCtx,
 ) -> Result<(), ConnError> {
+    let options = handshake.options;
     let salt = new_salt();
     let tls = options.ssl && conn.tls_available();
     let wanted = options.auth.plugin();
-    let hello = greeting(&ctx.settings().banner, connection_id, &salt, tls, wanted);
+    let id = handshake.connection_id;
+    let hello = greeting(&ctx.settings().banner, id, &salt, tls, wanted);
     conn.write_all(&packet(0, &hello)).await?;
     let (mut seq, mut payload) = read_packet(conn).await?;
     let mut response = parse_handshake_response(&payload)
@@ -401,17 +431,10 @@ async fn serve(
     let mut credential = Credential::new(user.clone(), Vec::new(), mechanism(wanted));
     credential.password_hash = scramble_hash(wanted, &salt, &scramble);
     if wanted == CACHING_SHA2 && !empty {
-        // perform_full_authentication: over TLS the client answers with its password.
-        conn.write_all(&packet(seq, &[0x01, 0x04])).await?;
-        match read_packet(conn).await {
-            Ok((client_seq, data)) => {
-                seq = client_seq.wrapping_add(1);
-                if conn.is_tls() && data.first() != Some(&0x02) {
-                    credential.password = take_cstring(&data)
-                        .map(|(text, _)| text.to_vec())
-                        .unwrap_or(data);
-                }
-            }
+        conn.write_all(&packet(seq, &[0x01, PERFORM_FULL_AUTHENTICATION]))
+            .await?;
+        match full_authentication(conn, &mut seq, handshake.rsa_key, &salt).await {
+            Ok(password) => credential.password = password.unwrap_or_default(),
             Err(err) => {
                 ctx.record_auth(credential).await;
                 return Err(err);
@@ -422,6 +445,36 @@ async fn serve(
     let host = ctx.endpoints().source_ip().to_string();
     conn.write_all(&packet(seq, &access_denied(&user, &host, !empty)))
         .await
+}
+
+/// The clear password a caching_sha2 client sends once told to perform full
+/// authentication: as a NUL-terminated string over TLS, or RSA-sealed on a plain connection
+/// after asking for the public key (or straight away, when it already has the key).
+/// `None` when it sends nothing usable.
+async fn full_authentication(
+    conn: &mut Conn,
+    seq: &mut u8,
+    rsa_key: Option<&MysqlRsaKey>,
+    salt: &[u8; 20],
+) -> Result<Option<Vec<u8>>, ConnError> {
+    let (client_seq, mut data) = read_packet(conn).await?;
+    *seq = client_seq.wrapping_add(1);
+    if conn.is_tls() {
+        let password = take_cstring(&data).map_or_else(|| data.clone(), |(text, _)| text.to_vec());
+        return Ok((data != [REQUEST_PUBLIC_KEY]).then_some(password));
+    }
+    let Some(key) = rsa_key else {
+        return Ok(None);
+    };
+    if data == [REQUEST_PUBLIC_KEY] {
+        let mut reply = vec![0x01];
+        reply.extend_from_slice(key.public_pem().as_bytes());
+        conn.write_all(&packet(*seq, &reply)).await?;
+        let (client_seq, sealed) = read_packet(conn).await?;
+        *seq = client_seq.wrapping_add(1);
+        data = sealed;
+    }
+    Ok(key.decrypt_password(&data, salt))
 }
 
 fn record_client_details(ctx: &mut SessionCtx, response: &HandshakeResponse) {
