@@ -79,6 +79,9 @@ pub enum Mechanism {
     RedisHello,
     /// LDAP simple bind (RFC 4511 §4.2): bind DN as username, password.
     LdapSimple,
+    /// RDP Client Info PDU (MS-RDPBCGR 2.2.1.11, TLS-only security): the password in
+    /// clear; the domain is in `auxiliary_data.rdp_logon`.
+    RdpClientInfo,
 }
 
 impl Mechanism {
@@ -86,7 +89,7 @@ impl Mechanism {
     /// `form`, `ntlm`, `user-pass`, `publickey`, `keyboard-interactive`, `pg-md5`,
     /// `scram-sha-256`, `scram-sha-1`, `mysql-native-password`, `caching-sha2-password`,
     /// `tds-login7`, `vnc-auth`, `socks5-userpass`, `socks4-userid`, `redis-auth`,
-    /// `redis-hello`, `ldap-simple`).
+    /// `redis-hello`, `ldap-simple`, `rdp-client-info`).
     pub fn as_str(self) -> &'static str {
         match self {
             Mechanism::Plain => "plain",
@@ -111,6 +114,7 @@ impl Mechanism {
             Mechanism::RedisAuth => "redis-auth",
             Mechanism::RedisHello => "redis-hello",
             Mechanism::LdapSimple => "ldap-simple",
+            Mechanism::RdpClientInfo => "rdp-client-info",
         }
     }
 }

@@ -46,7 +46,7 @@ pub fn all() -> Vec<Box<dyn Protocol>> {
         Box::new(imap::Imap::implicit_tls()),
         Box::new(smtp::Smtp::plain()),
         Box::new(smtp::Smtp::implicit_tls()),
-        Box::new(rdp::Rdp),
+        Box::new(rdp::Rdp::default()),
         Box::new(postgresql::Postgresql::default()),
         Box::new(mysql::Mysql::default()),
         Box::new(mssql::Mssql),

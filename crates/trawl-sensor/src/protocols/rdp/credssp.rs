@@ -1,96 +1,23 @@
-//! RDP with Network Level Authentication, answering like a Windows Server 2019 that
-//! requires NLA: X.224 connection request (the `mstshash` cookie, which carries the user
-//! name or the scanner's tag, goes to `auxiliary_data.rdp`), negotiation answer selecting
-//! CredSSP (`PROTOCOL_HYBRID`), TLS with the sensor certificate, then CredSSP (MS-CSSP)
-//! carrying NTLM: the client's NEGOTIATE is answered with a CHALLENGE, its AUTHENTICATE
-//! is recorded as a NetNTLMv2 line (hashcat 5600, see [`crate::ntlm`]) and answered with
-//! `STATUS_LOGON_FAILURE`, which clients (FreeRDP, mstsc, hydra) report as a failed login.
-//!
-//! A client that offers only TLS or standard RDP security gets the negotiation failure
-//! `HYBRID_REQUIRED_BY_SERVER`, as from a server with "require NLA" set; capturing the
-//! Client Info PDU of the TLS-only sequence (MCS connect, GCC blocks, licensing) is not
-//! implemented. The X.224 and CredSSP framing (TPKT, a few DER TLVs) is hand-written and
-//! bounded: the RDP crates (ironrdp) implement full clients/servers around a display, not
-//! a logon-only honeypot, and would hide the NTLM exchange this protocol exists to keep.
+//! CredSSP (MS-CSSP) over the TLS stream, carrying NTLM: the client's NEGOTIATE is
+//! answered with a CHALLENGE, its AUTHENTICATE is recorded as a NetNTLMv2 line (hashcat
+//! 5600, see [`crate::ntlm`]) and answered with `STATUS_LOGON_FAILURE`. The DER framing
+//! (a handful of TLVs) is hand-written and bounded.
 
-use serde_json::json;
-use trawl_event::{EndReason, display_bytes};
+use trawl_event::EndReason;
 
 use crate::conn::{Conn, ConnError};
 use crate::ntlm::{self, ClientMessage, ServerIdentity};
-use crate::protocol::{BoxFuture, Protocol};
 use crate::session::SessionCtx;
 
-/// RDP on 13389 (standard 3389).
-pub struct Rdp;
-
-impl Protocol for Rdp {
-    fn name(&self) -> &'static str {
-        "rdp"
-    }
-    fn default_port(&self) -> u16 {
-        13389
-    }
-    /// Not sent on the wire (RDP has no banner); names the product in docs and logs.
-    fn default_banner(&self) -> &'static str {
-        "Microsoft Terminal Services (Windows Server 2019, NLA required)"
-    }
-    fn default_max_attempts(&self) -> u32 {
-        1
-    }
-    fn serve<'a>(
-        &'a self,
-        conn: &'a mut Conn,
-        ctx: &'a mut SessionCtx,
-    ) -> BoxFuture<'a, Result<(), ConnError>> {
-        Box::pin(serve(conn, ctx))
-    }
-}
-
-/// Largest TPKT accepted before TLS (a connection request is well under 300 bytes).
-const MAX_TPKT: usize = 4096;
 /// Largest CredSSP message accepted (an AUTHENTICATE with a long target info is ~1 KiB).
 const MAX_TS_REQUEST: usize = 64 * 1024;
-
-const PROTOCOL_HYBRID: u32 = 0x2;
-const PROTOCOL_HYBRID_EX: u32 = 0x8;
-const HYBRID_REQUIRED_BY_SERVER: u32 = 0x5;
 /// NTSTATUS the server puts in `TSRequest.errorCode` for a wrong password.
 const STATUS_LOGON_FAILURE: i32 = 0xC000_006Du32 as i32;
 /// CredSSP version this server speaks (Windows Server 2019 answers 6).
 const CREDSSP_VERSION: u32 = 6;
 
-async fn serve(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError> {
-    let Some(tpkt) = read_tpkt(conn).await? else {
-        return Ok(());
-    };
-    let Some(request) = parse_connection_request(&tpkt) else {
-        ctx.set_end_reason(EndReason::ProtocolError);
-        return Ok(());
-    };
-    ctx.set_aux(
-        "rdp",
-        json!({
-            "cookie": request.cookie.as_deref().map(display_bytes),
-            "requested_protocols": request.requested_protocols,
-        }),
-    );
-    let nla = request
-        .requested_protocols
-        .is_some_and(|p| p & (PROTOCOL_HYBRID | PROTOCOL_HYBRID_EX) != 0);
-    if !nla {
-        conn.write_all(&negotiation_failure(HYBRID_REQUIRED_BY_SERVER))
-            .await?;
-        ctx.set_end_reason(EndReason::ProtocolError);
-        return Ok(());
-    }
-    conn.write_all(&connection_confirm(PROTOCOL_HYBRID)).await?;
-    conn.start_tls().await?;
-    credssp(conn, ctx).await
-}
-
 /// The CredSSP exchange: NEGOTIATE → CHALLENGE, AUTHENTICATE → recorded, logon failure.
-async fn credssp(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError> {
+pub(super) async fn credssp(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError> {
     let mut challenge: Option<[u8; 8]> = None;
     while let Some(message) = read_der_message(conn).await? {
         let Some(request) = parse_ts_request(&message) else {
@@ -104,7 +31,7 @@ async fn credssp(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError>
         };
         match ntlm::parse_client_message(&token) {
             Some(ClientMessage::Negotiate(negotiate)) => {
-                let server_challenge = super::random_bytes::<8>();
+                let server_challenge = super::super::random_bytes::<8>();
                 challenge = Some(server_challenge);
                 let identity = ServerIdentity::from_hostname(ctx.hostname());
                 let reply = ntlm::challenge_message(
@@ -132,78 +59,6 @@ async fn credssp(conn: &mut Conn, ctx: &mut SessionCtx) -> Result<(), ConnError>
         }
     }
     Ok(())
-}
-
-/// One TPKT (RFC 1006: version 3, reserved, big-endian length including the header);
-/// `None` on a clean EOF before the first byte.
-async fn read_tpkt(conn: &mut Conn) -> Result<Option<Vec<u8>>, ConnError> {
-    let Some(first) = conn.read_at_most(4).await? else {
-        return Ok(None);
-    };
-    let mut header = first;
-    if header.len() < 4 {
-        header.extend_from_slice(&conn.read_exact_bytes(4 - header.len()).await?);
-    }
-    let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
-    if header[0] != 3 || !(11..=MAX_TPKT).contains(&length) {
-        return Err(ConnError::Protocol("not a TPKT".into()));
-    }
-    Ok(Some(conn.read_exact_bytes(length - 4).await?))
-}
-
-/// What an X.224 Connection Request asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ConnectionRequest {
-    /// `Cookie: mstshash=` value (or a routing token), without the prefix and CRLF.
-    cookie: Option<Vec<u8>>,
-    /// `RDP_NEG_REQ.requestedProtocols`, when the client sent one.
-    requested_protocols: Option<u32>,
-}
-
-/// Parses the X.224 part (after the TPKT header): LI, CR code 0xE0, refs and class,
-/// then the optional cookie line and the optional 8-byte RDP_NEG_REQ.
-fn parse_connection_request(x224: &[u8]) -> Option<ConnectionRequest> {
-    let li = usize::from(*x224.first()?);
-    if x224.get(1)? & 0xF0 != 0xE0 || li + 1 > x224.len() || li < 6 {
-        return None;
-    }
-    let mut rest = x224.get(7..li + 1)?;
-    let mut cookie = None;
-    if rest.starts_with(b"Cookie: ") || rest.starts_with(b"Cookie:") {
-        let end = rest.windows(2).position(|pair| pair == b"\r\n")?;
-        let line = rest.get(..end)?;
-        let value = line.strip_prefix(b"Cookie: mstshash=").unwrap_or(line);
-        cookie = Some(value.to_vec());
-        rest = rest.get(end + 2..)?;
-    }
-    let requested_protocols = match rest {
-        [0x01, _flags, 8, 0, a, b, c, d, ..] => Some(u32::from_le_bytes([*a, *b, *c, *d])),
-        _ => None,
-    };
-    Some(ConnectionRequest {
-        cookie,
-        requested_protocols,
-    })
-}
-
-/// X.224 Connection Confirm with RDP_NEG_RSP selecting `protocol`.
-fn connection_confirm(protocol: u32) -> Vec<u8> {
-    // EXTENDED_CLIENT_DATA_SUPPORTED | DYNVC_GFX_PROTOCOL_SUPPORTED | RESTRICTED_ADMIN |
-    // REDIRECTED_AUTHENTICATION, as Windows Server 2019 answers.
-    let flags = 0x1f;
-    x224_confirm(&[0x02, flags, 8, 0], protocol)
-}
-
-/// X.224 Connection Confirm with RDP_NEG_FAILURE carrying `code`.
-fn negotiation_failure(code: u32) -> Vec<u8> {
-    x224_confirm(&[0x03, 0, 8, 0], code)
-}
-
-fn x224_confirm(neg_header: &[u8; 4], value: u32) -> Vec<u8> {
-    let mut message = vec![0x03, 0x00, 0x00, 19, 14, 0xD0, 0, 0, 0x12, 0x34, 0];
-    message.extend_from_slice(neg_header);
-    message.extend_from_slice(&value.to_le_bytes());
-    message
 }
 
 /// One DER-encoded message from the TLS stream (CredSSP sends one TSRequest per write):
@@ -280,7 +135,7 @@ fn first_nego_token(value: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Splits one DER TLV (definite lengths up to 4 bytes): (tag, value, rest).
-fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(super) fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *bytes.first()?;
     let first = *bytes.get(1)?;
     let (length, header) = if first < 0x80 {
@@ -300,7 +155,7 @@ fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, bytes.get(header..end)?, bytes.get(end..)?))
 }
 
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(super) fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let length = content.len();
     if length < 0x80 {
@@ -352,43 +207,6 @@ fn ts_request_error(version: u32, code: i32) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn connection_request(cookie: &[u8], protocols: Option<u32>) -> Vec<u8> {
-        let mut variable = cookie.to_vec();
-        if let Some(protocols) = protocols {
-            variable.extend_from_slice(&[1, 0, 8, 0]);
-            variable.extend_from_slice(&protocols.to_le_bytes());
-        }
-        let mut x224 = vec![(6 + variable.len()) as u8, 0xE0, 0, 0, 0, 0, 0];
-        x224.extend_from_slice(&variable);
-        x224
-    }
-
-    #[test]
-    fn connection_requests_give_cookie_and_protocols() {
-        let request =
-            parse_connection_request(&connection_request(b"Cookie: mstshash=alice\r\n", Some(3)));
-        assert_eq!(
-            request,
-            Some(ConnectionRequest {
-                cookie: Some(b"alice".to_vec()),
-                requested_protocols: Some(3),
-            })
-        );
-        let bare = parse_connection_request(&connection_request(b"", None));
-        assert_eq!(bare.map(|r| r.requested_protocols), Some(None));
-        assert!(parse_connection_request(&[14, 0xD0, 0, 0, 0, 0, 0]).is_none());
-        assert!(parse_connection_request(&[200, 0xE0]).is_none());
-    }
-
-    #[test]
-    fn confirm_and_failure_are_19_byte_tpkts() {
-        let confirm = connection_confirm(PROTOCOL_HYBRID);
-        assert_eq!(confirm.len(), 19);
-        assert_eq!(&confirm[11..], &[2, 0x1f, 8, 0, 2, 0, 0, 0]);
-        let failure = negotiation_failure(HYBRID_REQUIRED_BY_SERVER);
-        assert_eq!(&failure[11..], &[3, 0, 8, 0, 5, 0, 0, 0]);
-    }
-
     #[test]
     fn ts_requests_round_trip() {
         let token = vec![0x41; 300];
@@ -419,9 +237,9 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn hostile_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            let _ = parse_connection_request(&bytes);
+        fn hostile_ts_requests_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = parse_ts_request(&bytes);
+            let _ = der_tlv(&bytes);
         }
     }
 }
