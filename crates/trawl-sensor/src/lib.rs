@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod conn;
+pub mod keyfile;
 pub mod ntlm;
 pub mod protocol;
 pub mod protocols;

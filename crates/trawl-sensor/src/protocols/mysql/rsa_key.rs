@@ -10,10 +10,10 @@
 //! `rsa` 0.10.0-rc.18 is the release candidate russh already links for SSH's RSA host keys;
 //! using the same one keeps a single RSA implementation in the binary.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::Path;
+
+use crate::keyfile::write_new;
 
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::{Oaep, RsaPrivateKey};
@@ -80,17 +80,6 @@ impl MysqlRsaKey {
         plain.truncate(end);
         Some(plain)
     }
-}
-
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

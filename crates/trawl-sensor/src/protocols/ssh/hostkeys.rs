@@ -2,10 +2,11 @@
 //! `<data_dir>/ssh/` in OpenSSH format (mode 0600, with a `.pub` beside each, like
 //! `ssh-keygen -A`), and loaded from there afterwards so the sensor keeps one identity.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+use crate::keyfile::write_new;
 
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::{KeypairData, RsaKeypair};
@@ -73,17 +74,6 @@ fn generate(kind: KeyKind) -> Result<PrivateKey, russh::keys::ssh_key::Error> {
         }
         KeyKind::Ed25519 => PrivateKey::random(&mut rng, Algorithm::Ed25519),
     }
-}
-
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
