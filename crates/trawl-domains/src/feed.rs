@@ -159,6 +159,20 @@ fn read_line_bounded<R: BufRead + ?Sized>(
     Ok(if too_long { Line::TooLong } else { Line::Ok })
 }
 
+/// The first whitespace-separated field of a trimmed line, as `split_whitespace` gives it;
+/// ASCII lines (nearly all) are scanned by byte instead of decoded by char.
+fn first_field(t: &str) -> Option<&str> {
+    if !t.is_ascii() {
+        return t.split_whitespace().next();
+    }
+    // char::is_whitespace on ASCII: U+0009..=U+000D and the space.
+    let end = t
+        .bytes()
+        .position(|b| matches!(b, b'\t'..=b'\r' | b' '))
+        .unwrap_or(t.len());
+    t.get(..end).filter(|field| !field.is_empty())
+}
+
 /// Iterator over the domains of a feed.
 pub struct FeedReader<R> {
     reader: R,
@@ -235,7 +249,7 @@ impl<R: BufRead> FeedReader<R> {
             if t.starts_with('#') {
                 return None;
             }
-            return self.item(t.split_whitespace().next()?);
+            return self.item(first_field(t)?);
         }
         match self.format.clone() {
             FeedFormat::Auto | FeedFormat::List => {
@@ -243,7 +257,7 @@ impl<R: BufRead> FeedReader<R> {
                 if t.starts_with('#') {
                     return None;
                 }
-                let field = t.split_whitespace().next()?;
+                let field = first_field(t)?;
                 self.item(field)
             }
             FeedFormat::Certstream => self.certstream(text),
@@ -376,7 +390,7 @@ impl<R: BufRead> FeedReader<R> {
                     match std::str::from_utf8(&buf) {
                         Ok(text) => {
                             let t = text.trim();
-                            match t.split_whitespace().next() {
+                            match first_field(t) {
                                 Some(domain) if !t.starts_with('#') => {
                                     out.push_str(domain);
                                     Some(Ok(self.line))
@@ -538,6 +552,23 @@ mod tests {
         assert_eq!(got, vec![(1, "google.com".into())]);
         let bad = read("a,b\n", FeedFormat::Csv("domain".into()));
         assert!(bad[0].as_ref().unwrap_err().message.contains("no column"));
+    }
+
+    #[test]
+    fn first_field_is_split_whitespace_on_any_text() {
+        for line in [
+            "a.com",
+            "a.com b",
+            "a.com\tb",
+            "a.com\x0bb",
+            "x\u{a0}y z",
+            "é.fr\u{2003}b",
+            "",
+            "a\x1cb c",
+        ] {
+            let t = line.trim();
+            assert_eq!(first_field(t), t.split_whitespace().next(), "{line:?}");
+        }
     }
 
     #[test]

@@ -526,56 +526,41 @@ fn match_feeds(a: MatchArgs) -> anyhow::Result<ExitCode> {
     for feed_path in feeds {
         let origin = feed_path.map_or("stdin".to_string(), |p| p.display().to_string());
         let reader = feed::open_input(feed_path)?;
-        let mut items = FeedReader::new(reader, a.feed_format.clone());
-        // One text buffer per chunk, domains found by their end offsets: no allocation per line.
-        let mut text = String::with_capacity(CHUNK * 24);
-        let mut ends: Vec<usize> = Vec::with_capacity(CHUNK);
-        loop {
-            text.clear();
-            ends.clear();
-            while ends.len() < CHUNK {
-                match items.next_into(&mut text) {
-                    None => break,
-                    Some(Ok(_line)) => ends.push(text.len()),
-                    Some(Err(e)) => {
-                        errors += 1;
-                        if errors as usize <= MAX_ERRORS_SHOWN {
-                            bar.suspend(|| eprintln!("trawl: {origin}: {e}"));
-                        }
+        let format = a.feed_format.clone();
+        // The next chunk is read on its own thread while rayon checks this one: the pool
+        // never idles (and spins) waiting for the reader.
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let (chunks_tx, chunks) = std::sync::mpsc::sync_channel::<Chunk>(2);
+            scope.spawn(move || read_ahead(FeedReader::new(reader, format), &chunks_tx));
+            for chunk in chunks {
+                for e in &chunk.errors {
+                    errors += 1;
+                    if errors as usize <= MAX_ERRORS_SHOWN {
+                        bar.suspend(|| eprintln!("trawl: {origin}: {e}"));
                     }
                 }
-            }
-            if ends.is_empty() {
-                break;
-            }
-            let mut start = 0;
-            let chunk: Vec<&str> = ends
-                .iter()
-                .map(|&end| {
-                    let d = text.get(start..end).unwrap_or_default();
-                    start = end;
-                    d
-                })
-                .collect();
-            seen += chunk.len() as u64;
-            let found: Vec<Hit> = matcher.hits(&chunk).into_iter().map(|(_, h)| h).collect();
-            hits += found.len() as u64;
-            let resolutions = match &resolve_cfg {
-                Some(cfg) if !found.is_empty() => {
-                    let names: Vec<String> = found.iter().map(|h| h.domain.clone()).collect();
-                    Some(resolve::resolve_all(&names, cfg, &|| {})?)
+                let domains = chunk.domains();
+                seen += domains.len() as u64;
+                let found: Vec<Hit> = matcher.hits(&domains).into_iter().map(|(_, h)| h).collect();
+                hits += found.len() as u64;
+                let resolutions = match &resolve_cfg {
+                    Some(cfg) if !found.is_empty() => {
+                        let names: Vec<String> = found.iter().map(|h| h.domain.clone()).collect();
+                        Some(resolve::resolve_all(&names, cfg, &|| {})?)
+                    }
+                    _ => None,
+                };
+                for (i, h) in found.iter().enumerate() {
+                    let res = resolutions.as_ref().and_then(|r| r.get(i));
+                    if a.resolve.registered && !res.is_some_and(Resolution::is_registered) {
+                        continue;
+                    }
+                    write_hit(&mut out, a.format, h, res, &mut table)?;
                 }
-                _ => None,
-            };
-            for (i, h) in found.iter().enumerate() {
-                let res = resolutions.as_ref().and_then(|r| r.get(i));
-                if a.resolve.registered && !res.is_some_and(Resolution::is_registered) {
-                    continue;
-                }
-                write_hit(&mut out, a.format, h, res, &mut table)?;
+                bar.inc(domains.len() as u64);
             }
-            bar.inc(chunk.len() as u64);
-        }
+            Ok(())
+        })?;
     }
     bar.finish_and_clear();
     if matches!(a.format, Format::Table) {
@@ -590,6 +575,53 @@ fn match_feeds(a: MatchArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("trawl: {seen} domains checked, {hits} alerts, {errors} bad lines");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Up to [`CHUNK`] feed domains back to back in one text, each found by its end offset
+/// (no allocation per line), and the bad lines met while reading them.
+struct Chunk {
+    text: String,
+    ends: Vec<usize>,
+    errors: Vec<feed::FeedError>,
+}
+
+impl Chunk {
+    fn domains(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let domain = self.text.get(start..end).unwrap_or_default();
+                start = end;
+                domain
+            })
+            .collect()
+    }
+}
+
+/// Reads a feed into chunks and sends them until the feed ends or the receiver is gone.
+fn read_ahead<R: BufRead>(mut items: FeedReader<R>, chunks: &std::sync::mpsc::SyncSender<Chunk>) {
+    loop {
+        let mut chunk = Chunk {
+            text: String::with_capacity(CHUNK * 24),
+            ends: Vec::with_capacity(CHUNK),
+            errors: Vec::new(),
+        };
+        let mut done = false;
+        while chunk.ends.len() < CHUNK {
+            match items.next_into(&mut chunk.text) {
+                None => {
+                    done = true;
+                    break;
+                }
+                Some(Ok(_line)) => chunk.ends.push(chunk.text.len()),
+                Some(Err(e)) => chunk.errors.push(e),
+            }
+        }
+        if chunks.send(chunk).is_err() || done {
+            return;
+        }
+    }
 }
 
 fn write_hit(
