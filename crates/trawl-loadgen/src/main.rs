@@ -11,6 +11,7 @@ mod flood;
 mod idle;
 mod ssh;
 mod telnet_options;
+mod watchdata;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ enum Command {
     Ceiling(ceiling::Args),
     /// Flood an SSH port with failed password logins (russh client).
     Ssh(ssh::Args),
+    /// Write the `trawl watch` benchmark's inventory, combolist and IP feed (no network).
+    WatchData(watchdata::Args),
 }
 
 /// Refuses every target that is not a loopback address.
@@ -62,6 +65,9 @@ fn raise_fd_limit() -> u64 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::WatchData(args) = cli.command {
+        return report(watchdata::run(args));
+    }
     let nofile = raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.threads.max(1))
@@ -80,8 +86,13 @@ fn main() -> ExitCode {
             Command::Idle(args) => idle::run(args, nofile).await,
             Command::Ceiling(args) => ceiling::run(args).await,
             Command::Ssh(args) => ssh::run(args, cli.threads).await,
+            Command::WatchData(args) => watchdata::run(args),
         }
     });
+    report(result)
+}
+
+fn report(result: anyhow::Result<serde_json::Value>) -> ExitCode {
     match result {
         Ok(report) => {
             println!("{report}");

@@ -1,8 +1,14 @@
 //! Credential exposure in dumps: combolists (`email:password`, `email;password`), CSV dumps
 //! and SQL `INSERT` dumps. One Aho-Corasick automaton over `@domain` and the executives'
 //! full addresses finds candidate positions; only those are parsed.
+//!
+//! Whole buffers (a dump read in megabyte blocks) are searched with [`CredScanner::candidate_lines`]:
+//! the block is ASCII-lower-cased into a scratch copy and searched with a second, case-sensitive
+//! leftmost automaton over the lower-cased patterns. That one gets aho-corasick's SIMD
+//! (`Teddy`) prefilter, which the case-insensitive overlapping automaton cannot use, and only
+//! the lines around its hits are parsed, with exactly the per-line logic of [`CredScanner::scan_line`].
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind, Span, packed};
 use sha1::{Digest, Sha1};
 
 use crate::inventory::Entity;
@@ -34,6 +40,12 @@ pub struct CredHit {
 #[derive(Debug)]
 pub struct CredScanner {
     automaton: AhoCorasick,
+    /// The lower-cased patterns, case-sensitive, leftmost-first: for lower-cased buffers.
+    folded: AhoCorasick,
+    /// The same as a packed (SIMD Teddy) searcher, when the patterns allow one (up to about
+    /// a hundred): the automaton's own prefilter choice picks `memchr('@')` for these
+    /// patterns, which fires on every line of a combolist.
+    folded_packed: Option<packed::Searcher>,
     targets: Vec<Target>,
     allow: Vec<String>,
 }
@@ -87,8 +99,20 @@ impl CredScanner {
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .ok()?;
+        let lower: Vec<String> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
+        let folded = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&lower)
+            .ok()?;
+        let folded_packed = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(&lower)
+            .build();
         Some(CredScanner {
             automaton,
+            folded,
+            folded_packed,
             targets,
             allow,
         })
@@ -97,6 +121,47 @@ impl CredScanner {
     /// Cheap pre-check: does the line contain any pattern?
     pub fn is_candidate(&self, line: &[u8]) -> bool {
         self.automaton.is_match(line)
+    }
+
+    /// Calls `found(start, end)` once for every line of `buf` holding a pattern (any ASCII
+    /// case), in order; `end` is the line's `\n` (or the end of `buf`). `scratch` is reused.
+    pub fn candidate_lines(
+        &self,
+        buf: &[u8],
+        scratch: &mut Vec<u8>,
+        mut found: impl FnMut(usize, usize),
+    ) {
+        const BLOCK: usize = 1 << 18;
+        let mut block_start = 0;
+        while block_start < buf.len() {
+            let rest = buf.get(block_start..).unwrap_or_default();
+            let block_len = match rest.get(BLOCK..).and_then(|r| memchr::memchr(b'\n', r)) {
+                Some(i) => BLOCK + i + 1,
+                None => rest.len(),
+            };
+            let block = rest.get(..block_len).unwrap_or_default();
+            scratch.clear();
+            scratch.extend(block.iter().map(u8::to_ascii_lowercase));
+            let mut at = 0;
+            while at < scratch.len() {
+                let found_at = match &self.folded_packed {
+                    Some(p) => p.find_in(scratch.as_slice(), Span::from(at..scratch.len())),
+                    None => self
+                        .folded
+                        .find(Input::new(scratch.as_slice()).span(at..scratch.len())),
+                };
+                let Some(m) = found_at else {
+                    break;
+                };
+                let head = scratch.get(..m.start()).unwrap_or_default();
+                let start = memchr::memrchr(b'\n', head).map_or(0, |i| i + 1);
+                let tail = scratch.get(m.end()..).unwrap_or_default();
+                let end = memchr::memchr(b'\n', tail).map_or(scratch.len(), |i| m.end() + i);
+                found(block_start + start, block_start + end);
+                at = end + 1;
+            }
+            block_start += block_len;
+        }
     }
 
     /// Appends every inventory address found in `line` (one per `@`, personal addresses first).
@@ -317,6 +382,34 @@ mod tests {
             scan("end of sentence bob@acme.com."),
             vec![("bob@acme.com".into(), None)]
         );
+    }
+
+    #[test]
+    fn candidate_lines_match_the_per_line_check_in_any_case() {
+        let s = scanner();
+        let mut text = String::new();
+        for i in 0..40_000 {
+            text.push_str(&match i % 997 {
+                0 => format!("u{i}@ACME.Com:pw{i}\n"),
+                1 => format!("x,JANE.roe@gmail.com,{i}\r\n"),
+                2 => format!("near{i}@acme.co:pw\n"),
+                _ => format!("filler{i}@example.org:pw{i}\n"),
+            });
+        }
+        text.push_str("last@acme.com:no-newline");
+        let buf = text.as_bytes();
+        let mut fast = Vec::new();
+        s.candidate_lines(buf, &mut Vec::new(), |a, b| fast.push((a, b)));
+        let mut slow = Vec::new();
+        let mut start = 0;
+        for line in buf.split(|b| *b == b'\n') {
+            if s.is_candidate(line) {
+                slow.push((start, start + line.len()));
+            }
+            start += line.len() + 1;
+        }
+        assert_eq!(fast, slow);
+        assert_eq!(fast.len(), 2 * 41 + 1);
     }
 
     #[test]

@@ -5,6 +5,28 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::Value;
 
+use crate::scan::{self, OpenPort};
+
+/// Columns of a Zeek TSV log (from its `#fields` header) that yield names and addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ZeekColumns {
+    /// `query` (dns.log) or `host` (http.log).
+    pub name: Option<usize>,
+    /// `referrer` (http.log): its host.
+    pub referrer: Option<usize>,
+    /// `uri` (http.log): its host when absolute (proxied requests).
+    pub uri: Option<usize>,
+    /// `id.orig_h`.
+    pub orig_h: Option<usize>,
+    /// `id.resp_h`.
+    pub resp_h: Option<usize>,
+    /// True once a `#fields` header was read.
+    pub header: bool,
+}
+
+/// JSON fields that hold the text of a post, message or comment.
+pub const TEXT_FIELDS: [&str; 5] = ["text", "body", "content", "message", "title"];
+
 /// Known layouts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
@@ -12,9 +34,9 @@ pub enum Format {
     DomainList,
     /// CertStream JSON lines (`data.leaf_cert.all_domains`).
     Certstream,
-    /// Zeek TSV log; the column holding the name (`query` of dns.log, `host` of http.log).
-    ZeekTsv(Option<usize>),
-    /// Zeek JSON log (`query` or `host`).
+    /// Zeek TSV log (`dns.log`, `http.log`) with the columns read.
+    ZeekTsv(ZeekColumns),
+    /// Zeek JSON log (`query`, `host`, `referrer`, `uri`, `id.orig_h`, `id.resp_h`).
     ZeekJson,
     /// BIND query log (`query: NAME IN TYPE`).
     BindQuery,
@@ -32,6 +54,20 @@ pub enum Format {
     TrawlEvents,
     /// Text for credential scanning only (combolists, CSV and SQL dumps).
     Dump,
+    /// nmap `-oX` XML (one document, read as a stream, not as lines).
+    NmapXml,
+    /// masscan `-oJ` (records one a line inside `[` `]`) or `--ndjson`.
+    MasscanJson,
+    /// masscan `-oL` (`open tcp 80 192.0.2.1 1390000000`).
+    MasscanList,
+    /// Shodan banners, one JSON object a line (`ip_str`, `port`, `transport`).
+    Shodan,
+    /// Censys hosts, one JSON object a line (`ip`, `services[]`).
+    Censys,
+    /// Social or forum posts as JSON lines (`text`, `body`, `content`, `message`, `title`).
+    SocialJson,
+    /// Social or forum posts as plain text (each line is a text).
+    SocialText,
 }
 
 impl Format {
@@ -50,6 +86,13 @@ impl Format {
             Format::Cowrie => "cowrie json",
             Format::TrawlEvents => "trawl events",
             Format::Dump => "credential dump",
+            Format::NmapXml => "nmap xml",
+            Format::MasscanJson => "masscan json",
+            Format::MasscanList => "masscan list",
+            Format::Shodan => "shodan json",
+            Format::Censys => "censys json",
+            Format::SocialJson => "social json",
+            Format::SocialText => "social text",
         }
     }
 
@@ -69,6 +112,20 @@ pub struct Items {
     pub domains: Vec<String>,
     /// Addresses or ranges to check against the inventory.
     pub nets: Vec<IpNet>,
+    /// Open ports from scan results.
+    pub ports: Vec<OpenPort>,
+    /// Texts to look for targeting mentions in.
+    pub texts: Vec<String>,
+}
+
+impl Items {
+    /// Empties every list (kept allocations are reused for the next line).
+    pub fn clear(&mut self) {
+        self.domains.clear();
+        self.nets.clear();
+        self.ports.clear();
+        self.texts.clear();
+    }
 }
 
 /// The result of looking at a line before the format is known.
@@ -102,13 +159,22 @@ pub fn sniff(line: &str) -> Sniff {
         return Sniff::Undecided;
     }
     if t.starts_with("#separator") || t.starts_with("#fields") {
-        return Sniff::Found(Format::ZeekTsv(None), true);
+        return Sniff::Found(Format::ZeekTsv(ZeekColumns::default()), true);
     }
-    if t.starts_with('#') || t.starts_with(';') || is_sql_preamble(t) {
+    if t.starts_with("<?xml") || t.starts_with("<nmaprun") || t.starts_with("<!DOCTYPE nmaprun") {
+        return Sniff::Found(Format::NmapXml, true);
+    }
+    if t.starts_with("#masscan") {
+        return Sniff::Found(Format::MasscanList, true);
+    }
+    if t.starts_with('#') || t.starts_with(';') || is_sql_preamble(t) || is_json_punctuation(t) {
         return Sniff::Undecided;
     }
-    if t.starts_with('{') {
+    if t.starts_with('{') || t.starts_with(",{") || t.starts_with("[{") {
         return sniff_json(t);
+    }
+    if is_masscan_list(t) {
+        return Sniff::Found(Format::MasscanList, false);
     }
     if t.contains(" query: ") && t.contains(" IN ") {
         return Sniff::Found(Format::BindQuery, false);
@@ -116,7 +182,7 @@ pub fn sniff(line: &str) -> Sniff {
     if looks_like_squid(t) {
         return Sniff::Found(Format::Squid, false);
     }
-    if t.contains(',') && !t.contains('@') {
+    if t.contains(',') && !t.contains('@') && !looks_like_prose_with_commas(t) {
         let cols: Vec<String> = t
             .split(',')
             .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
@@ -140,7 +206,15 @@ pub fn sniff(line: &str) -> Sniff {
     if parse_net(first).is_some() {
         return Sniff::Found(Format::IpList, false);
     }
-    if t.contains('@') || t.to_ascii_uppercase().starts_with("INSERT INTO") {
+    if t.get(..11)
+        .is_some_and(|s| s.eq_ignore_ascii_case("INSERT INTO"))
+    {
+        return Sniff::Found(Format::Dump, false);
+    }
+    if looks_like_prose(t) {
+        return Sniff::Found(Format::SocialText, false);
+    }
+    if t.contains('@') {
         return Sniff::Found(Format::Dump, false);
     }
     if first.contains('.')
@@ -166,10 +240,67 @@ fn is_sql_preamble(t: &str) -> bool {
     STARTS.iter().any(|start| upper.starts_with(start))
 }
 
+/// The lines of a JSON array written one record a line: `[`, `]`, `,`.
+fn is_json_punctuation(t: &str) -> bool {
+    matches!(t, "[" | "]" | "," | "],")
+}
+
+/// A masscan `-oL` record without the `#masscan` header: `open|closed PROTO PORT IP TIME`.
+fn is_masscan_list(t: &str) -> bool {
+    let f: Vec<&str> = t.split_ascii_whitespace().collect();
+    f.len() == 5
+        && matches!(f.first(), Some(&("open" | "closed")))
+        && matches!(f.get(1), Some(&("tcp" | "udp" | "sctp")))
+        && f.get(2).is_some_and(|p| p.parse::<u16>().is_ok())
+        && f.get(3).is_some_and(|ip| ip.parse::<IpAddr>().is_ok())
+}
+
+/// Running text: at least four words, three of them made of letters only (so that `~~~ ???`
+/// or a log line of numbers and symbols stays unknown), and not one field followed by a `#`
+/// comment (`example.com  # seen on the 3rd, via the feed`).
+fn looks_like_prose(t: &str) -> bool {
+    let commented = t
+        .split_once(char::is_whitespace)
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('#'));
+    if commented {
+        return false;
+    }
+    let tokens: Vec<&str> = t.split_whitespace().collect();
+    let words = tokens
+        .iter()
+        .filter(|w| {
+            let w = w.trim_matches(|c: char| c.is_ascii_punctuation());
+            !w.is_empty() && w.chars().all(char::is_alphabetic)
+        })
+        .count();
+    tokens.len() >= 4 && words >= 3
+}
+
+/// A comma-separated line whose cells are sentences, not header names (a header cell has at
+/// most three words).
+fn looks_like_prose_with_commas(t: &str) -> bool {
+    t.split(',').any(|cell| cell.split_whitespace().count() > 3) && looks_like_prose(t)
+}
+
+/// A JSON record line without masscan's separators (`,` before or after the object).
+fn json_record(t: &str) -> &str {
+    t.trim()
+        .trim_start_matches(',')
+        .trim_end_matches(',')
+        .trim()
+}
+
 fn sniff_json(t: &str) -> Sniff {
-    let Ok(v) = serde_json::from_str::<Value>(t) else {
+    let Ok(v) = serde_json::from_str::<Value>(json_record(t)) else {
         return Sniff::Unknown;
     };
+    if let Some(first) = v.as_array().and_then(|a| a.first()) {
+        return if first.get("ip").is_some() && first.get("services").is_some() {
+            Sniff::Found(Format::Censys, false)
+        } else {
+            Sniff::Unknown
+        };
+    }
     if v.get("message_type").is_some() || v.pointer("/data/leaf_cert").is_some() {
         Sniff::Found(Format::Certstream, false)
     } else if v
@@ -182,6 +313,17 @@ fn sniff_json(t: &str) -> Sniff {
         Sniff::Found(Format::TrawlEvents, false)
     } else if v.get("query").is_some() || (v.get("uid").is_some() && v.get("host").is_some()) {
         Sniff::Found(Format::ZeekJson, false)
+    } else if v.get("ip_str").is_some() && v.get("port").is_some() {
+        Sniff::Found(Format::Shodan, false)
+    } else if v.get("ip").is_some() && v.get("services").is_some() {
+        Sniff::Found(Format::Censys, false)
+    } else if v.get("ip").is_some() && (v.get("ports").is_some() || v.get("rec_type").is_some()) {
+        Sniff::Found(Format::MasscanJson, false)
+    } else if TEXT_FIELDS
+        .iter()
+        .any(|k| v.get(*k).is_some_and(Value::is_string))
+    {
+        Sniff::Found(Format::SocialJson, false)
     } else {
         Sniff::Unknown
     }
@@ -218,6 +360,21 @@ pub fn extract(format: &mut Format, line: &str, items: &mut Items) -> Result<(),
     }
     match format {
         Format::Dump => Ok(()),
+        // Whole documents go to `scan::Watcher::scan_nmap_xml`; lines only come here when a
+        // source is followed (`--follow`), which cannot read a document.
+        Format::NmapXml if t.contains("<host") => Err(
+            "host skipped: nmap XML is read as a whole document, not followed; scan it without --follow"
+                .into(),
+        ),
+        Format::NmapXml => Ok(()),
+        Format::MasscanList => scan::masscan_list(t, items),
+        Format::MasscanJson | Format::Shodan | Format::Censys | Format::SocialJson => {
+            scan_json_line(format, t, items)
+        }
+        Format::SocialText => {
+            items.texts.push(t.to_string());
+            Ok(())
+        }
         Format::DomainList => {
             if !t.starts_with('#') {
                 items.domains.push(first_token(t).to_string());
@@ -262,21 +419,92 @@ pub fn extract(format: &mut Format, line: &str, items: &mut Items) -> Result<(),
     }
 }
 
-fn zeek_tsv(col: &mut Option<usize>, t: &str, items: &mut Items) -> Result<(), String> {
+fn zeek_tsv(cols: &mut ZeekColumns, t: &str, items: &mut Items) -> Result<(), String> {
     if let Some(fields) = t.strip_prefix("#fields") {
         let names: Vec<&str> = fields.split('\t').filter(|f| !f.is_empty()).collect();
-        *col = names.iter().position(|n| *n == "query" || *n == "host");
+        let find = |want: &[&str]| names.iter().position(|n| want.contains(n));
+        *cols = ZeekColumns {
+            name: find(&["query", "host"]),
+            referrer: find(&["referrer"]),
+            uri: find(&["uri"]),
+            orig_h: find(&["id.orig_h"]),
+            resp_h: find(&["id.resp_h"]),
+            header: true,
+        };
         return Ok(());
     }
     if t.starts_with('#') {
         return Ok(());
     }
-    let c = col.ok_or("no `#fields` header with a query or host column")?;
-    let v = t.split('\t').nth(c).ok_or("fewer fields than the header")?;
-    if v != "-" && !v.is_empty() {
-        items.domains.push(v.to_string());
+    if !cols.header {
+        return Err("no `#fields` header before the first record".into());
+    }
+    let fields: Vec<&str> = t.split('\t').collect();
+    let get = |c: Option<usize>| {
+        c.and_then(|c| fields.get(c))
+            .copied()
+            .filter(|v| *v != "-" && !v.is_empty() && *v != "(empty)")
+    };
+    if let Some(c) = cols.name
+        && fields.get(c).is_none()
+    {
+        return Err("fewer fields than the header".into());
+    }
+    zeek_record(
+        [get(cols.name), get(cols.referrer), get(cols.uri)],
+        [get(cols.orig_h), get(cols.resp_h)],
+        items,
+    )
+}
+
+/// The items of one Zeek record: the name (`query`/`host`), the hosts of `referrer` and of an
+/// absolute `uri`, and the connection's two addresses.
+fn zeek_record(
+    [name, referrer, uri]: [Option<&str>; 3],
+    addrs: [Option<&str>; 2],
+    items: &mut Items,
+) -> Result<(), String> {
+    if let Some(n) = name {
+        items.domains.push(n.to_string());
+    }
+    for url in [referrer, uri].into_iter().flatten() {
+        if url.contains("://") {
+            let host = url_host(url);
+            if !host.is_empty()
+                && parse_net(host).is_none()
+                && !items.domains.iter().any(|d| d == host)
+            {
+                items.domains.push(host.to_string());
+            }
+        }
+    }
+    for a in addrs.into_iter().flatten() {
+        items
+            .nets
+            .push(parse_net(a).ok_or_else(|| format!("bad address {a:?}"))?);
     }
     Ok(())
+}
+
+fn scan_json_line(format: &Format, t: &str, items: &mut Items) -> Result<(), String> {
+    let record = json_record(t);
+    if record.is_empty() || is_json_punctuation(record) {
+        return Ok(());
+    }
+    let v: Value = serde_json::from_str(record).map_err(|e| format!("bad JSON: {e}"))?;
+    match format {
+        Format::MasscanJson => scan::masscan_json(&v, items),
+        Format::Shodan => scan::shodan(&v, items),
+        Format::Censys => scan::censys(&v, items),
+        _ => {
+            for key in TEXT_FIELDS {
+                if let Some(text) = v.get(key).and_then(Value::as_str) {
+                    items.texts.push(text.to_string());
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn json_line(format: &Format, t: &str, items: &mut Items) -> Result<(), String> {
@@ -293,11 +521,13 @@ fn json_line(format: &Format, t: &str, items: &mut Items) -> Result<(), String> 
             }
         }
         Format::ZeekJson => {
-            for key in ["query", "host"] {
-                if let Some(d) = v.get(key).and_then(Value::as_str) {
-                    items.domains.push(d.to_string());
-                }
-            }
+            let get = |key: &str| v.get(key).and_then(Value::as_str);
+            let name = get("query").or_else(|| get("host"));
+            zeek_record(
+                [name, get("referrer"), get("uri")],
+                [get("id.orig_h"), get("id.resp_h")],
+                items,
+            )?;
         }
         _ => {
             let key = if *format == Format::Cowrie {
@@ -348,7 +578,10 @@ mod tests {
 
     #[test]
     fn sniffs_every_format() {
-        assert_eq!(found("#separator \\x09"), Format::ZeekTsv(None));
+        assert_eq!(
+            found("#separator \\x09"),
+            Format::ZeekTsv(ZeekColumns::default())
+        );
         assert_eq!(
             found("{\"message_type\":\"certificate_update\"}"),
             Format::Certstream
@@ -386,6 +619,90 @@ mod tests {
         assert_eq!(found("bob@acme.com:pw"), Format::Dump);
         assert_eq!(found("acme-login.com"), Format::DomainList);
         assert_eq!(sniff("\u{1}\u{2}garbage"), Sniff::Unknown);
+    }
+
+    #[test]
+    fn sniffs_scan_and_social_formats() {
+        assert_eq!(
+            found("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+            Format::NmapXml
+        );
+        assert_eq!(found("#masscan"), Format::MasscanList);
+        assert_eq!(
+            found("open tcp 80 192.0.2.1 1390000000"),
+            Format::MasscanList
+        );
+        assert_eq!(sniff("["), Sniff::Undecided);
+        assert_eq!(
+            found(
+                r#"{   "ip": "192.0.2.1",   "timestamp": "1", "ports": [ {"port": 80, "proto": "tcp", "status": "open"} ] },"#
+            ),
+            Format::MasscanJson
+        );
+        assert_eq!(
+            found(r#"{"ip_str":"192.0.2.1","port":22,"transport":"tcp"}"#),
+            Format::Shodan
+        );
+        assert_eq!(found(r#"{"ip":"192.0.2.1","services":[]}"#), Format::Censys);
+        assert_eq!(
+            found(r#"[{"ip":"192.0.2.1","services":[]}]"#),
+            Format::Censys
+        );
+        assert_eq!(
+            found(r#"{"id":1,"title":"x","body":"y"}"#),
+            Format::SocialJson
+        );
+        assert_eq!(
+            found("Planning a DDoS on acmebank.com, bring friends"),
+            Format::SocialText
+        );
+        assert_eq!(found("@acme you were hacked, lol"), Format::SocialText);
+        assert_eq!(
+            found("INSERT INTO users VALUES (1,'a@b.example','x');"),
+            Format::Dump
+        );
+        assert_eq!(sniff("~~~ ??? !!!"), Sniff::Unknown);
+        assert_eq!(
+            found("acmebank-login.com   # seen in the feed today"),
+            Format::DomainList
+        );
+    }
+
+    #[test]
+    fn zeek_http_yields_referrer_absolute_uri_and_addresses() {
+        let mut f = Format::ZeekTsv(ZeekColumns::default());
+        let mut items = Items::default();
+        extract(
+            &mut f,
+            "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\thost\turi\treferrer",
+            &mut items,
+        )
+        .unwrap();
+        extract(
+            &mut f,
+            "1.0\tC1\t192.0.2.1\t1\t2001:db8::1\t80\t-\thttp://a.example:8080/x\thttps://b.example/",
+            &mut items,
+        )
+        .unwrap();
+        assert_eq!(items.domains, ["b.example", "a.example"]);
+        assert_eq!(items.nets.len(), 2);
+        items.clear();
+        extract(
+            &mut f,
+            "1.0\tC1\tnot-an-ip\t1\t-\t80\th.example\t/\t-",
+            &mut items,
+        )
+        .unwrap_err();
+        let mut j = Format::ZeekJson;
+        items.clear();
+        extract(
+            &mut j,
+            r#"{"uid":"C","host":"h.example","uri":"/p","referrer":"-","id.orig_h":"192.0.2.2"}"#,
+            &mut items,
+        )
+        .unwrap();
+        assert_eq!(items.domains, ["h.example"]);
+        assert_eq!(items.nets[0].to_string(), "192.0.2.2/32");
     }
 
     #[test]

@@ -147,9 +147,117 @@ pub fn read_line_bounded<R: BufRead + ?Sized>(
     }
 }
 
+/// A piece cut by [`LineAssembler`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// A whole line (without `\n` / `\r\n`).
+    Line(&'a [u8]),
+    /// A line longer than the bound, dropped; its length.
+    TooLong(usize),
+}
+
+/// Cuts bytes that arrive in pieces (a file being appended to) into bounded lines. A partial
+/// line is kept until its newline arrives, but never more than `max` bytes of it: past that
+/// only its length is counted and it comes out as [`Piece::TooLong`].
+#[derive(Debug)]
+pub struct LineAssembler {
+    partial: Vec<u8>,
+    len: usize,
+    max: usize,
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+impl LineAssembler {
+    /// An empty assembler keeping lines of at most `max` bytes.
+    pub fn new(max: usize) -> LineAssembler {
+        LineAssembler {
+            partial: Vec::new(),
+            len: 0,
+            max,
+        }
+    }
+
+    /// Bytes of the partial line waiting for its newline.
+    pub fn pending(&self) -> usize {
+        self.len
+    }
+
+    /// Feeds bytes; every line they complete goes to `emit`.
+    pub fn push(&mut self, mut data: &[u8], emit: &mut dyn FnMut(Piece<'_>)) {
+        while let Some(i) = memchr::memchr(b'\n', data) {
+            let (head, rest) = data.split_at(i);
+            self.len += head.len();
+            if self.len > self.max {
+                emit(Piece::TooLong(self.len));
+            } else if self.partial.is_empty() {
+                emit(Piece::Line(strip_cr(head)));
+            } else {
+                self.partial.extend_from_slice(head);
+                emit(Piece::Line(strip_cr(&self.partial)));
+            }
+            self.partial.clear();
+            self.len = 0;
+            data = rest.get(1..).unwrap_or_default();
+        }
+        self.len += data.len();
+        if self.len <= self.max {
+            self.partial.extend_from_slice(data);
+        } else {
+            self.partial = Vec::new();
+        }
+    }
+
+    /// The input ended for good: a partial line left over is a line too.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Piece<'_>)) {
+        if self.len > self.max {
+            emit(Piece::TooLong(self.len));
+        } else if self.len > 0 {
+            emit(Piece::Line(strip_cr(&self.partial)));
+        }
+        self.partial.clear();
+        self.len = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assemble(pieces: &[&[u8]], max: usize) -> Vec<String> {
+        let mut asm = LineAssembler::new(max);
+        let mut out = Vec::new();
+        let mut emit = |p: Piece<'_>| {
+            out.push(match p {
+                Piece::Line(l) => String::from_utf8_lossy(l).into_owned(),
+                Piece::TooLong(n) => format!("<{n}>"),
+            })
+        };
+        for p in pieces {
+            asm.push(p, &mut emit);
+        }
+        asm.finish(&mut emit);
+        out
+    }
+
+    #[test]
+    fn partial_lines_wait_for_their_newline_and_stay_bounded() {
+        assert_eq!(
+            assemble(&[b"ab", b"c\r\nde", b"f\n", b"\ng"], 10),
+            ["abc", "def", "", "g"]
+        );
+        assert_eq!(
+            assemble(&[b"0123456", b"789abc", b"def\nok\n"], 10),
+            ["<16>", "ok"]
+        );
+        assert_eq!(assemble(&[b"0123456789abc"], 10), ["<13>"]);
+        let mut asm = LineAssembler::new(10);
+        asm.push(&[b'x'; 1000], &mut |_| {});
+        assert_eq!(asm.pending(), 1000);
+        assert!(asm.partial.capacity() <= 16, "dropped bytes are not kept");
+    }
 
     #[test]
     fn long_lines_are_dropped_and_reading_goes_on() {

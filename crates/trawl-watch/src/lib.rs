@@ -1,23 +1,30 @@
 //! Borderless threat-intel monitoring: checks an inventory of the organisation and its
 //! suppliers (domains, mail domains, brands, IP ranges, executives) against outside data —
-//! domain feeds and DNS/proxy logs, threat feeds and honeypot logs, credential dumps — and
-//! turns what it finds into deduplicated alerts.
+//! domain feeds and DNS/proxy logs, threat feeds and honeypot logs, scan results, credential
+//! dumps, social and forum text — and turns what it finds into deduplicated alerts.
 //!
 //! * [`inventory`] reads the TOML inventory (errors with line and column).
 //! * [`input`] expands sources and reads bounded lines (gzip transparently).
 //! * [`format`] sniffs each source's format and extracts domains and addresses per line.
 //! * Lookalikes use the `trawl-domains` [`Matcher`]; addresses the [`ipindex::IpIndex`];
-//!   dumps the [`creds::CredScanner`].
-//! * [`store`] remembers reported alerts (SQLite), [`render`] prints them.
+//!   dumps the [`creds::CredScanner`]; scan results the [`scan::ServiceIndex`] (nmap XML is
+//!   read as a document there); social text the [`social::Mentions`].
+//! * [`store`] remembers reported alerts (SQLite), [`render`] prints them, [`webhook`] posts
+//!   the new ones.
 
 pub mod alert;
+mod blocks;
 pub mod creds;
+pub mod follow;
 pub mod format;
 pub mod input;
 pub mod inventory;
 pub mod ipindex;
 pub mod render;
+pub mod scan;
+pub mod social;
 pub mod store;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -110,12 +117,25 @@ pub struct Run {
     pub warnings: Vec<Warning>,
     alerts: Vec<Alert>,
     by_key: HashMap<String, usize>,
+    /// Alerts already handed out by [`Run::take_fresh`].
+    handed_out: usize,
 }
 
 impl Run {
     /// The alerts, deduplicated within the run, in order of first sighting.
     pub fn into_alerts(self) -> Vec<Alert> {
         self.alerts
+    }
+
+    /// The alerts first seen since the last call (follow mode emits them as they are found).
+    pub fn take_fresh(&mut self) -> Vec<Alert> {
+        let fresh = self
+            .alerts
+            .get(self.handed_out..)
+            .unwrap_or_default()
+            .to_vec();
+        self.handed_out = self.alerts.len();
+        fresh
     }
 
     fn add(&mut self, alert: Alert) {
@@ -139,6 +159,37 @@ impl Run {
     }
 }
 
+/// One source being scanned: its name, its format once sniffed, and its line count.
+#[derive(Debug, Default)]
+pub struct SourceScan {
+    name: String,
+    format: Option<Format>,
+    items: Items,
+    hits: Vec<CredHit>,
+    line_no: u64,
+    warned_unknown: bool,
+}
+
+impl SourceScan {
+    /// A source not read yet (its format is sniffed from its first meaningful line).
+    pub fn new(name: &str) -> SourceScan {
+        SourceScan {
+            name: name.to_string(),
+            ..SourceScan::default()
+        }
+    }
+
+    /// The source's name in warnings and evidence.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Lines seen so far (the number of the last line).
+    pub fn line_no(&self) -> u64 {
+        self.line_no
+    }
+}
+
 /// The inventory compiled for scanning. Build once.
 pub struct Watcher {
     inventory: Inventory,
@@ -147,6 +198,8 @@ pub struct Watcher {
     allowed_ips: IpIndex,
     creds: Option<CredScanner>,
     settings: Settings,
+    services: scan::ServiceIndex,
+    mentions: Option<social::Mentions>,
 }
 
 impl Watcher {
@@ -204,6 +257,8 @@ impl Watcher {
             }
         }
         let creds = CredScanner::new(&inventory.entities);
+        let services = scan::ServiceIndex::new(&inventory.entities);
+        let mentions = social::Mentions::new(&inventory.entities);
         Ok(Watcher {
             inventory,
             matcher,
@@ -211,6 +266,8 @@ impl Watcher {
             allowed_ips: IpIndex::new(allowed),
             creds,
             settings,
+            services,
+            mentions,
         })
     }
 
@@ -223,12 +280,8 @@ impl Watcher {
         progress: &dyn Fn(u64),
     ) {
         run.sources += 1;
+        let mut scan = SourceScan::new(name);
         let mut buf = Vec::with_capacity(1 << 12);
-        let mut format: Option<Format> = None;
-        let mut items = Items::default();
-        let mut hits: Vec<CredHit> = Vec::new();
-        let mut line_no = 0u64;
-        let mut warned_unknown = false;
         loop {
             let (state, used) =
                 match input::read_line_bounded(&mut reader, &mut buf, input::MAX_LINE) {
@@ -237,7 +290,7 @@ impl Watcher {
                         run.skipped += 1;
                         run.warn(
                             name,
-                            line_no + 1,
+                            scan.line_no + 1,
                             format!("read error, rest of source skipped: {e}"),
                         );
                         break;
@@ -245,81 +298,101 @@ impl Watcher {
                 };
             run.bytes += used as u64;
             progress(used as u64);
-            line_no += 1;
             match state {
                 Line::Eof => break,
-                Line::TooLong(len) => {
-                    run.skipped += 1;
-                    run.warn(
-                        name,
-                        line_no,
-                        format!(
-                            "line of {len} bytes longer than {} skipped",
-                            input::MAX_LINE
-                        ),
-                    );
-                    continue;
-                }
-                Line::Ok => {}
+                Line::TooLong(len) => self.skip_long_line(&mut scan, len, run),
+                Line::Ok => self.scan_line(&mut scan, &buf, run),
             }
-            run.lines += 1;
-            if memchr::memchr(0, &buf).is_some() {
-                run.skipped += 1;
-                run.warn(name, line_no, "binary data (NUL bytes), line skipped");
-                continue;
+            if scan.format == Some(Format::NmapXml) {
+                // A document, not lines: the rest of the source goes to the XML reader.
+                self.scan_nmap_xml(name, &buf, reader, scan.line_no, run, progress);
+                break;
             }
-            if let Some(creds) = &self.creds
-                && creds.is_candidate(&buf)
-            {
-                hits.clear();
-                creds.scan_line(&buf, &mut hits);
-                for h in hits.drain(..) {
-                    let alert = self.credential_alert(name, line_no, h);
-                    run.add(alert);
-                }
+            if matches!(scan.format, Some(Format::Dump | Format::IpList)) {
+                // Bulk formats: the rest is read in blocks (blocks.rs), same output.
+                self.scan_blocks(&mut scan, &mut *reader, run, progress);
+                break;
             }
-            if format == Some(Format::Dump) {
-                continue;
-            }
-            let Ok(text) = std::str::from_utf8(&buf) else {
-                run.skipped += 1;
-                run.warn(name, line_no, "invalid UTF-8, line skipped");
-                continue;
-            };
-            let fmt = match &mut format {
-                Some(f) => f,
-                None => {
-                    match format::sniff(text) {
-                        Sniff::Undecided => continue,
-                        Sniff::Unknown => {
-                            if !warned_unknown {
-                                run.warn(name, line_no, "unknown format; line skipped (credentials are still looked for)");
-                                warned_unknown = true;
-                            }
-                            run.skipped += 1;
-                            continue;
-                        }
-                        Sniff::Found(f, header) => {
-                            let f = format.insert(f);
-                            if header && !matches!(f, Format::ZeekTsv(_)) {
-                                continue;
-                            }
-                            f
-                        }
-                    }
-                }
-            };
-            items.domains.clear();
-            items.nets.clear();
-            if let Err(reason) = format::extract(fmt, text, &mut items) {
-                run.skipped += 1;
-                run.warn(name, line_no, format!("{}: {reason}", fmt.name()));
-                continue;
-            }
-            let honeypot = fmt.is_honeypot();
-            let feed = fmt.name();
-            self.check_items(name, line_no, text, &items, honeypot, feed, run);
         }
+    }
+
+    /// Counts and reports a line longer than [`input::MAX_LINE`] (never buffered whole).
+    pub fn skip_long_line(&self, scan: &mut SourceScan, len: usize, run: &mut Run) {
+        scan.line_no += 1;
+        run.skipped += 1;
+        run.warn(
+            &scan.name,
+            scan.line_no,
+            format!(
+                "line of {len} bytes longer than {} skipped",
+                input::MAX_LINE
+            ),
+        );
+    }
+
+    /// Scans the next line of a source (without its `\n` / `\r\n`).
+    pub fn scan_line(&self, scan: &mut SourceScan, buf: &[u8], run: &mut Run) {
+        scan.line_no += 1;
+        let (name, line_no) = (scan.name.as_str(), scan.line_no);
+        run.lines += 1;
+        if memchr::memchr(0, buf).is_some() {
+            run.skipped += 1;
+            run.warn(name, line_no, "binary data (NUL bytes), line skipped");
+            return;
+        }
+        if let Some(creds) = &self.creds
+            && creds.is_candidate(buf)
+        {
+            scan.hits.clear();
+            creds.scan_line(buf, &mut scan.hits);
+            for h in scan.hits.drain(..) {
+                let alert = self.credential_alert(name, line_no, h);
+                run.add(alert);
+            }
+        }
+        if scan.format == Some(Format::Dump) {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(buf) else {
+            run.skipped += 1;
+            run.warn(name, line_no, "invalid UTF-8, line skipped");
+            return;
+        };
+        let fmt = match &mut scan.format {
+            Some(f) => f,
+            None => match format::sniff(text) {
+                Sniff::Undecided => return,
+                Sniff::Unknown => {
+                    if !scan.warned_unknown {
+                        run.warn(
+                            name,
+                            line_no,
+                            "unknown format; line skipped (credentials are still looked for)",
+                        );
+                        scan.warned_unknown = true;
+                    }
+                    run.skipped += 1;
+                    return;
+                }
+                Sniff::Found(f, header) => {
+                    let f = scan.format.insert(f);
+                    if header && !matches!(f, Format::ZeekTsv(_)) {
+                        return;
+                    }
+                    f
+                }
+            },
+        };
+        let items = &mut scan.items;
+        items.clear();
+        if let Err(reason) = format::extract(fmt, text, items) {
+            run.skipped += 1;
+            run.warn(name, line_no, format!("{}: {reason}", fmt.name()));
+            return;
+        }
+        let honeypot = fmt.is_honeypot();
+        let feed = fmt.name();
+        self.check_items(name, line_no, text, items, honeypot, feed, run);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -399,6 +472,8 @@ impl Watcher {
                 });
             }
         }
+        self.check_ports(name, line_no, &items.ports, feed, run);
+        self.check_texts(name, line_no, &items.texts, feed, run);
     }
 
     fn credential_alert(&self, name: &str, line_no: u64, h: CredHit) -> Alert {

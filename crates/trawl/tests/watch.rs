@@ -270,3 +270,646 @@ fn flate2_like_gzip(data: &[u8]) -> Vec<u8> {
     assert!(out.status.success());
     out.stdout
 }
+
+/// Waits (bounded) until an alert whose subject starts with `email` arrives on `lines`.
+fn wait_for_alert(lines: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<String>, email: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let has = |seen: &[String]| seen.iter().any(|s| s.starts_with(email));
+    while !has(seen) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no alert for {email} within 15 s; got {seen:?}"
+        );
+        if let Ok(line) = lines.recv_timeout(left) {
+            let alert: serde_json::Value = serde_json::from_str(&line).expect("json line");
+            seen.push(alert["subject"].as_str().unwrap_or_default().to_string());
+        }
+    }
+}
+
+#[test]
+fn follow_tails_appends_rotation_and_truncation_until_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dump.log");
+    std::fs::write(&log, "start@acmebank.com:pw0\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .arg("watch")
+        .arg("--follow")
+        .args(["--format", "jsonl", "--inventory"])
+        .arg(fixtures().join("inventory.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("state"))
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run trawl");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    wait_for_alert(&rx, &mut seen, "start@acmebank.com");
+
+    let append = |text: &str| {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    append("filler@example.org:x\nappend@acmebank.com:pw1\n");
+    wait_for_alert(&rx, &mut seen, "append@acmebank.com");
+
+    // A partial line waits for its newline (the pause only gives a poll the chance to see
+    // the half line; the assertion holds either way).
+    append("partial@acme");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    append("bank.com:pw5\n");
+    wait_for_alert(&rx, &mut seen, "partial@acmebank.com");
+
+    // Rotation: a last line into the old file, rename it away, a new file under the name.
+    append("old@acmebank.com:pw2\n");
+    std::fs::rename(&log, dir.path().join("dump.log.1")).unwrap();
+    std::fs::write(&log, "new@acmebank.com:pw3\n").unwrap();
+    wait_for_alert(&rx, &mut seen, "old@acmebank.com");
+    wait_for_alert(&rx, &mut seen, "new@acmebank.com");
+
+    // Truncation (copytruncate style): shorter content in the same file is read from 0.
+    std::fs::write(&log, "t@acmebank.com:x\n").unwrap();
+    wait_for_alert(&rx, &mut seen, "t@acmebank.com");
+
+    let kill = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill must be installed");
+    assert!(kill.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "trawl did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    reader.join().unwrap();
+    seen.extend(rx.try_iter().map(|line| {
+        let alert: serde_json::Value = serde_json::from_str(&line).expect("json line");
+        alert["subject"].as_str().unwrap_or_default().to_string()
+    }));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "new findings: exit 1; {stderr}");
+    let mut emails: Vec<&str> = seen
+        .iter()
+        .map(|s| s.split(' ').next().unwrap_or_default())
+        .collect();
+    emails.sort_unstable();
+    assert_eq!(
+        emails,
+        [
+            "append@acmebank.com",
+            "new@acmebank.com",
+            "old@acmebank.com",
+            "partial@acmebank.com",
+            "start@acmebank.com",
+            "t@acmebank.com"
+        ],
+        "each alert exactly once"
+    );
+    assert!(
+        stderr.contains("2 sources, 7 lines, 0 skipped lines, 6 findings, 6 new"),
+        "{stderr}"
+    );
+}
+
+// ---- scan results, social text, Zeek http.log and the webhook (issue #8) ----
+
+const SCAN_AND_SOCIAL: &[&str] = &[
+    "nmap.xml",
+    "masscan.json",
+    "masscan_trailing.json",
+    "masscan.txt",
+    "shodan.json",
+    "censys.json",
+    "social.txt",
+    "social.jsonl",
+    "zeek_http.log",
+    "zeek_http.json",
+];
+
+fn find<'a>(alerts: &'a [serde_json::Value], subject: &str) -> &'a serde_json::Value {
+    alerts
+        .iter()
+        .find(|a| a["subject"] == subject)
+        .unwrap_or_else(|| panic!("no alert for {subject}"))
+}
+
+#[test]
+fn scan_results_social_text_and_zeek_http_find_their_planted_findings() {
+    let data = tempfile::tempdir().unwrap();
+    let sources: Vec<PathBuf> = SCAN_AND_SOCIAL.iter().map(|f| fixtures().join(f)).collect();
+    let out = watch(data.path(), &["--format", "jsonl"], &sources);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let alerts = jsonl(&out);
+    // Every unexpected open port; the expected ones (443/25 in 203.0.113.0/28), closed and
+    // open|filtered ports, banner records, addresses outside every range and the allow-listed
+    // 203.0.113.250 are not alerted.
+    assert_eq!(
+        subjects(&alerts, "exposed-service"),
+        [
+            "192.0.2.30:23/tcp",
+            "192.0.2.40:8080/tcp",
+            "192.0.2.50:161/udp",
+            "198.51.100.77:8443/tcp",
+            "203.0.113.200:22/tcp",
+            "203.0.113.200:443/tcp",
+            "203.0.113.5:3389/tcp",
+            "203.0.113.6:11211/tcp",
+            "203.0.113.7:53/udp",
+            "203.0.113.8:5432/tcp",
+            "203.0.113.9:9200/tcp",
+            "[2001:db8:acbe::10]:6379/tcp",
+            "[2001:db8:acbe::20]:22/tcp",
+            "[2001:db8:acbe::20]:3389/tcp",
+        ]
+    );
+    let rdp = find(&alerts, "203.0.113.5:3389/tcp");
+    assert_eq!(rdp["severity"], "high");
+    assert_eq!(rdp["entity"], "Acme Bank");
+    assert_eq!(rdp["evidence"]["line"], 21);
+    assert!(
+        rdp["evidence"]["snippet"]
+            .as_str()
+            .unwrap()
+            .starts_with("203.0.113.5:3389/tcp ms-wbt-server Microsoft Terminal Services"),
+        "{rdp}"
+    );
+    assert_eq!(
+        find(&alerts, "192.0.2.30:23/tcp")["entity"],
+        "Parts Supplier"
+    );
+    assert_eq!(find(&alerts, "203.0.113.200:22/tcp")["severity"], "medium");
+    assert_eq!(find(&alerts, "203.0.113.8:5432/tcp")["severity"], "high");
+    assert_eq!(find(&alerts, "203.0.113.9:9200/tcp")["severity"], "high");
+    assert_eq!(find(&alerts, "192.0.2.50:161/udp")["severity"], "high");
+    let home = find(&alerts, "198.51.100.77:8443/tcp");
+    assert!(
+        home["detail"]
+            .as_str()
+            .unwrap()
+            .contains("home range of Jane Roe"),
+        "{home}"
+    );
+    assert_eq!(find(&alerts, "192.0.2.40:8080/tcp")["evidence"]["line"], 2);
+
+    let mentions: Vec<(String, String, u64)> = alerts
+        .iter()
+        .filter(|a| a["category"] == "targeting-mention")
+        .map(|a| {
+            let source = a["evidence"]["source"].as_str().unwrap();
+            let file = Path::new(source).file_name().unwrap().to_string_lossy();
+            (
+                a["entity"].as_str().unwrap().to_string(),
+                file.into_owned(),
+                a["evidence"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut mentions = mentions;
+    mentions.sort();
+    let expected: Vec<(String, String, u64)> = [
+        ("Acme Bank", "social.jsonl", 1),
+        ("Acme Bank", "social.jsonl", 2),
+        ("Acme Bank", "social.txt", 1),
+        ("Acme Bank", "social.txt", 3),
+        ("Parts Supplier", "social.jsonl", 4),
+        ("Parts Supplier", "social.txt", 4),
+    ]
+    .iter()
+    .map(|(e, f, l)| (e.to_string(), f.to_string(), *l))
+    .collect();
+    assert_eq!(mentions, expected);
+    let dox = alerts
+        .iter()
+        .find(|a| a["category"] == "targeting-mention" && a["evidence"]["line"] == 3)
+        .unwrap();
+    assert!(
+        dox["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("executive Jane Roe")
+    );
+    assert_eq!(dox["severity"], "high");
+
+    assert_eq!(
+        subjects(&alerts, "lookalike-domain"),
+        [
+            "acmebank-secure.com",
+            "acmebannk.com",
+            "partsuppl1er.net",
+            "secure-acmebank.com",
+        ]
+    );
+    assert_eq!(
+        subjects(&alerts, "dirty-ip"),
+        ["192.0.2.99/32", "2001:db8:acbe::77/128", "203.0.113.77/32"]
+    );
+
+    let again = watch(data.path(), &["--format", "jsonl"], &sources);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(jsonl(&again).is_empty());
+}
+
+#[test]
+fn malformed_scan_and_social_inputs_warn_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    // nmap XML cut by a mismatched end tag after its first host: that host is still checked.
+    let broken = dir.path().join("broken.xml");
+    std::fs::write(
+        &broken,
+        "<?xml version=\"1.0\"?>\n<nmaprun scanner=\"nmap\">\n\
+         <host><address addr=\"203.0.113.11\" addrtype=\"ipv4\"/>\n\
+         <ports><port protocol=\"tcp\" portid=\"23\"><state state=\"open\"/></port></ports></host>\n\
+         <host><address addr=\"203.0.113.12\" addrtype=\"ipv4\"/>\n\
+         <ports><port protocol=\"tcp\" portid=\"21\"></state></port></ports></host>\n\
+         </nmaprun>\n",
+    )
+    .unwrap();
+    // One element larger than the 1 MiB bound.
+    let huge = dir.path().join("huge.xml");
+    let mut text = String::from("<?xml version=\"1.0\"?>\n<nmaprun>\n<host comment=\"");
+    text.push_str(&"A".repeat(2 << 20));
+    text.push_str("\"></host></nmaprun>\n");
+    std::fs::write(&huge, text).unwrap();
+    let other = dir.path().join("other.xml");
+    std::fs::write(
+        &other,
+        "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"></rss>\n",
+    )
+    .unwrap();
+    let shodan = dir.path().join("shodan.json");
+    std::fs::write(
+        &shodan,
+        "{\"ip_str\":\"203.0.113.13\",\"port\":8080,\"transport\":\"tcp\"}\n\
+         {\"ip_str\":\"203.0.113.14\",\"port\":\n\
+         {\"ip_str\":\"203.0.113.15\",\"port\":70000,\"transport\":\"tcp\"}\n\
+         {\"ip_str\":\"203.0.113.16\",\"port\":3306,\"transport\":\"tcp\",\"product\":\"MySQL\"}\n",
+    )
+    .unwrap();
+    let masscan = dir.path().join("masscan.json");
+    std::fs::write(
+        &masscan,
+        "[\n{ \"ip\": \"203.0.113.17\", \"ports\": [ {\"port\": 23, \"proto\": \"tcp\", \"status\": \"open\"} ] },\n\
+         { \"ip\": \"203.0.113.18\", \"ports\": [ {\"port\": 23, \"proto\": \"icmp\", \"status\": \"open\"} ] },\n\
+         { \"ip\": \"203.0.113.19\", \"ports\": [ {\"port\": 21, \"proto\": \"tcp\", \"status\": \"open\"} ] },\n]\n",
+    )
+    .unwrap();
+    let social = dir.path().join("posts.jsonl");
+    std::fs::write(
+        &social,
+        "{\"title\":\"weekly thread\",\"body\":\"nothing here\"}\n\
+         {\"title\": broken\n\
+         {\"text\":\"time to ddos acmebank again\"}\n",
+    )
+    .unwrap();
+    let sources = [
+        broken.clone(),
+        huge.clone(),
+        other.clone(),
+        shodan.clone(),
+        masscan.clone(),
+        social.clone(),
+    ];
+    let out = watch(&data, &["--format", "jsonl"], &sources);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let has = |file: &Path, rest: &str| {
+        let want = format!("{}: {rest}", file.display());
+        assert!(stderr.contains(&want), "missing {want:?} in {stderr}");
+    };
+    has(&broken, "line 6: nmap xml:");
+    has(&huge, "line 3: nmap xml:");
+    assert!(stderr.contains("longer than 1048576 bytes"), "{stderr}");
+    has(&other, "line 2: XML whose root is <rss>");
+    has(&shodan, "line 2: shodan json: bad JSON");
+    has(&shodan, "line 3: shodan json: port 70000 out of range");
+    has(&masscan, "line 3: masscan json: unknown protocol");
+    has(&social, "line 2: social json: bad JSON");
+    assert!(stderr.contains("7 skipped lines"), "{stderr}");
+    let alerts = jsonl(&out);
+    assert_eq!(
+        subjects(&alerts, "exposed-service"),
+        [
+            "203.0.113.11:23/tcp",
+            "203.0.113.13:8080/tcp",
+            "203.0.113.16:3306/tcp",
+            "203.0.113.17:23/tcp",
+            "203.0.113.19:21/tcp",
+        ]
+    );
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a["category"] == "targeting-mention")
+            .count(),
+        1
+    );
+}
+
+/// A loopback HTTP/1.1 server answering `statuses` in turn (then 200) and recording bodies.
+fn webhook_server(
+    statuses: Vec<u16>,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        let mut statuses = statuses.into_iter();
+        for stream in listener.incoming().take(50) {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut request) = (0usize, String::new());
+            reader.read_line(&mut request).unwrap();
+            assert!(request.starts_with("POST /alerts "), "{request}");
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if let Some(v) = lower.strip_prefix("content-type:") {
+                    assert_eq!(v.trim(), "application/json");
+                }
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            seen.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).expect("JSON body"));
+            let status = statuses.next().unwrap_or(200);
+            let answer =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            stream.write_all(answer.as_bytes()).unwrap();
+        }
+    });
+    (url, bodies)
+}
+
+fn watch_no_proxy(data: &Path, extra: &[&str], sources: &[PathBuf]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawl"));
+    cmd.arg("watch")
+        .arg("--inventory")
+        .arg(fixtures().join("inventory.toml"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(extra)
+        .args(sources);
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.output().expect("run trawl")
+}
+
+#[test]
+fn webhook_retries_delivers_batches_and_resends_what_failed() {
+    let data = tempfile::tempdir().unwrap();
+    let masscan = vec![fixtures().join("masscan.txt")];
+    // 500 first, then 200: one retry, one delivery of the single new finding.
+    let (url, bodies) = webhook_server(vec![500]);
+    let out = watch_no_proxy(
+        data.path(),
+        &["--format", "jsonl", "--webhook", &url],
+        &masscan,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("webhook: 1 findings delivered"), "{stderr}");
+    {
+        let bodies = bodies.lock().unwrap();
+        assert_eq!(bodies.len(), 2, "{bodies:?}");
+        assert_eq!(bodies[0], bodies[1]);
+        assert_eq!(bodies[1]["source"], "trawl watch");
+        assert_eq!(bodies[1]["count"], 1);
+        let alert = &bodies[1]["alerts"][0];
+        assert_eq!(alert["category"], "exposed-service");
+        assert_eq!(alert["subject"], "203.0.113.8:5432/tcp");
+        assert_eq!(alert["entity"], "Acme Bank");
+        assert_eq!(alert["new"], true);
+    }
+
+    // A receiver that keeps failing: findings still printed and stored, exit 2, kept queued.
+    let nmap = vec![fixtures().join("nmap.xml")];
+    let (down, down_bodies) = webhook_server(vec![503; 10]);
+    let out = watch_no_proxy(
+        data.path(),
+        &[
+            "--format",
+            "jsonl",
+            "--webhook",
+            &down,
+            "--webhook-attempts",
+            "2",
+        ],
+        &nmap,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("HTTP 503") && stderr.contains("gave up after 2 attempts"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("5 findings kept for the next run"),
+        "{stderr}"
+    );
+    assert_eq!(jsonl(&out).len(), 5);
+    assert_eq!(down_bodies.lock().unwrap().len(), 2);
+
+    // Next run: nothing new, but the kept findings are sent, two a POST.
+    let (url, bodies) = webhook_server(vec![]);
+    let out = watch_no_proxy(
+        data.path(),
+        &[
+            "--format",
+            "jsonl",
+            "--webhook",
+            &url,
+            "--webhook-batch",
+            "2",
+        ],
+        &nmap,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(jsonl(&out).is_empty());
+    assert!(stderr.contains("webhook: 5 findings delivered"), "{stderr}");
+    let bodies = bodies.lock().unwrap();
+    let counts: Vec<u64> = bodies
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [2, 2, 1]);
+    let mut sent: Vec<String> = bodies
+        .iter()
+        .flat_map(|b| b["alerts"].as_array().unwrap().clone())
+        .map(|a| a["subject"].as_str().unwrap().to_string())
+        .collect();
+    sent.sort();
+    assert_eq!(sent.len(), 5);
+    assert!(
+        sent.contains(&"203.0.113.5:3389/tcp".to_string()),
+        "{sent:?}"
+    );
+
+    // Connection refused: retried, then exit 2.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let social = vec![fixtures().join("social.txt")];
+    let dead = format!("http://127.0.0.1:{port}/alerts");
+    let out = watch_no_proxy(
+        data.path(),
+        &["--webhook", &dead, "--webhook-attempts", "2"],
+        &social,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("gave up after 2 attempts"), "{stderr}");
+}
+
+/// Polls (bounded) until the webhook server has received `n` bodies.
+fn wait_for_bodies(bodies: &std::sync::Mutex<Vec<serde_json::Value>>, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while bodies.lock().unwrap().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "webhook got {} bodies, want {n}",
+            bodies.lock().unwrap().len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn follow_mode_posts_each_round_to_the_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts = dir.path().join("posts.log");
+    std::fs::write(&posts, "they say acmebank.com got hacked again today\n").unwrap();
+    let (url, bodies) = webhook_server(vec![]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["watch", "--follow", "--format", "jsonl", "--webhook", &url])
+        .arg("--inventory")
+        .arg(fixtures().join("inventory.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("state"))
+        .arg(&posts)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run trawl");
+    wait_for_bodies(&bodies, 1);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&posts)
+        .unwrap();
+    f.write_all(b"new ransomware crew says Jane Roe is their next target\n")
+        .unwrap();
+    drop(f);
+    wait_for_bodies(&bodies, 2);
+    let kill = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill must be installed");
+    assert!(kill.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "no exit on SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0]["alerts"][0]["category"], "targeting-mention");
+    assert_eq!(bodies[0]["alerts"][0]["evidence"]["line"], 1);
+    let second = &bodies[1]["alerts"][0];
+    assert_eq!(second["evidence"]["line"], 2);
+    assert!(
+        second["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("executive Jane Roe"),
+        "{second}"
+    );
+}
+
+#[test]
+fn follow_on_stdin_reads_to_its_end_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["watch", "--follow", "--format", "jsonl", "--inventory"])
+        .arg(fixtures().join("inventory.toml"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run trawl");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"piped@acmebank.com:pw\n").unwrap();
+    drop(stdin);
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(15)) else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("trawl --follow did not stop at the end of stdin within 15 s");
+    };
+    let out = out.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        subjects(&jsonl(&out), "credential-exposure")
+            .iter()
+            .map(|s| s.split(' ').next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["piped@acmebank.com"]
+    );
+    assert!(stderr.contains("1 sources, 1 lines"), "{stderr}");
+}
