@@ -215,6 +215,12 @@ impl Conn {
         self.bytes_read
     }
 
+    /// The sensor's TLS configuration, for protocols that run TLS through their own
+    /// framing on the socket from [`Conn::take_tcp`] (MSSQL's TLS inside TDS packets).
+    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls_config.clone()
+    }
+
     /// Hands over the plain TCP socket and the bytes already read but not yet consumed,
     /// for protocols that run their own transport on it (SSH through russh, RDP's TLS
     /// and CredSSP). `None` when the connection is TLS or already closed. Such a protocol

@@ -10,7 +10,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::sensor::{Sensor, run};
+use common::sensor::{PY_NETNTLMV2, Sensor, run};
 
 /// Independent checker for every hash line the database protocols store. Prints `ok`
 /// when `password` produces the stored material and `bad` otherwise.
@@ -237,7 +237,10 @@ except pymysql.err.OperationalError as error:
 "#;
 
 fn pymysql(port: u16, user: &str, password: &str) -> String {
-    let output = run("python3", &["-c", PYMYSQL_PY, &port.to_string(), user, password]);
+    let output = run(
+        "python3",
+        &["-c", PYMYSQL_PY, &port.to_string(), user, password],
+    );
     assert!(output.status.success(), "PyMySQL failed: {}", text(&output));
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
@@ -341,10 +344,267 @@ fn mssql_login7_password_with_tsql() {
     wait_for_session_aux(&sensor.data(), "mssql", |a| {
         a["client_hostname"].as_str().is_some_and(|h| !h.is_empty()) && a["app_name"] == "TSQL"
     });
+    // FreeTDS offers ENCRYPT_OFF; a stock SQL Server answers ENCRYPT_OFF: LOGIN7 over TLS
+    wait_for_session_aux(&sensor.data(), "mssql", |a| {
+        a["encryption"]["client"] == "off"
+            && a["encryption"]["server"] == "off"
+            && a["tls"]["version"] == "TLSv1_2"
+    });
     let outputs = sensor.stop();
     for (user, password) in cases {
         let row = outputs.assert_once("mssql", port.parse().unwrap(), user, password);
         assert_eq!(outputs.mechanism(&row), "tds-login7");
+    }
+}
+
+/// A freetds.conf with `lines` in its [global] section, for tsql via FREETDSCONF.
+fn freetds_conf(dir: &tempfile::TempDir, lines: &str) -> String {
+    let path = dir.path().join("freetds.conf");
+    std::fs::write(&path, format!("[global]\n{lines}\n")).expect("write freetds.conf");
+    path.to_str().expect("utf-8 path").to_owned()
+}
+
+/// tsql with a freetds.conf; returns everything it said.
+fn tsql(port: &str, user: &str, password: &str, conf: &str) -> String {
+    let output = run_env(
+        "tsql",
+        &["-H", "127.0.0.1", "-p", port, "-U", user, "-P", password],
+        &[("FREETDSCONF", conf), ("TDSVER", "7.4")],
+    );
+    text(&output)
+}
+
+/// python-tds (pure Python TDS, pyOpenSSL for TLS): `mode` is `full` (ENCRYPT_ON,
+/// certificate checked against `cafile`), `login` (ENCRYPT_OFF: login-only TLS) or
+/// `clear` (ENCRYPT_NOT_SUP). Prints the server's error number and message.
+const PYTDS: &str = r#"
+import sys, pytds
+port, user, password, mode, cafile = sys.argv[1:6]
+tls = {} if mode == "clear" else {"cafile": cafile, "validate_host": False,
+                                   "enc_login_only": mode == "login"}
+try:
+    pytds.connect(server="127.0.0.1", port=int(port), user=user, password=password,
+                  database="payroll", appname="trawl-pytds", login_timeout=10, **tls)
+    print("connected")
+except pytds.tds_base.Error as error:
+    print(getattr(error, "number", "?"), getattr(error, "text", error))
+"#;
+
+#[test]
+fn mssql_tls_in_tds_with_tsql_and_python_tds() {
+    let sensor = Sensor::start(&["mssql"], "hostname = \"sqlprod01.corp.test\"", "");
+    let port = sensor.port("mssql").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let require = freetds_conf(&dir, "encryption = require");
+    let said = tsql(&port, "ms-tsql-full", "full TLS, Pa55!", &require);
+    assert!(
+        said.contains("Login failed for user 'ms-tsql-full'.") && said.contains("18456"),
+        "tsql (encryption = require) said: {said}"
+    );
+    let cafile = sensor.data().join("tls/cert.pem");
+    let cafile = cafile.to_str().expect("utf-8 path");
+    let cases = [
+        ("ms-pytds-full", "py full tls", "full"),
+        ("ms-pytds-login", "py login-only tls", "login"),
+        ("ms-pytds-clear", "py clear", "clear"),
+    ];
+    for (user, password, mode) in cases {
+        let output = run(
+            "python3",
+            &["-c", PYTDS, &port, user, password, mode, cafile],
+        );
+        let said = text(&output);
+        assert!(
+            said.contains(&format!("18456 Login failed for user '{user}'.")),
+            "python-tds ({mode}) said: {said}"
+        );
+    }
+    for (client, server) in [
+        ("on", "on"),
+        ("off", "off"),
+        ("not-supported", "not-supported"),
+    ] {
+        wait_for_session_aux(&sensor.data(), "mssql", |a| {
+            a["encryption"]["client"] == client
+                && a["encryption"]["server"] == server
+                && (server == "not-supported") == a["tls"].is_null()
+        });
+    }
+    wait_for_session_aux(&sensor.data(), "mssql", |a| {
+        a["app_name"] == "trawl-pytds" && a["database"] == "payroll"
+    });
+    let outputs = sensor.stop();
+    let port: u16 = port.parse().unwrap();
+    let row = outputs.assert_once("mssql", port, "ms-tsql-full", "full TLS, Pa55!");
+    assert_eq!(outputs.mechanism(&row), "tds-login7");
+    for (user, password, _) in cases {
+        let row = outputs.assert_once("mssql", port, user, password);
+        assert_eq!(outputs.mechanism(&row), "tds-login7");
+    }
+}
+
+/// `encryption = "required"` (SQL Server's "force encryption"): a client offering only
+/// login encryption is moved to full TLS, a client without TLS is told ENCRYPT_REQ.
+#[test]
+fn mssql_forced_encryption_option() {
+    let top = options("mssql", "encryption = \"required\"");
+    let sensor = Sensor::start(&["mssql"], &top, "");
+    let port = sensor.port("mssql").to_string();
+    let cafile = sensor.data().join("tls/cert.pem");
+    let cafile = cafile.to_str().expect("utf-8 path");
+    let forced = run(
+        "python3",
+        &[
+            "-c",
+            PYTDS,
+            &port,
+            "ms-forced",
+            "forced pw",
+            "login",
+            cafile,
+        ],
+    );
+    let said = text(&forced);
+    assert!(
+        said.contains("18456 Login failed for user 'ms-forced'."),
+        "python-tds (login-only offer) said: {said}"
+    );
+    let clear = run(
+        "python3",
+        &[
+            "-c",
+            PYTDS,
+            &port,
+            "ms-no-tls",
+            "never sent",
+            "clear",
+            cafile,
+        ],
+    );
+    let said = text(&clear);
+    assert!(
+        said.contains("required by server"),
+        "python-tds without TLS said: {said}"
+    );
+    wait_for_session_aux(&sensor.data(), "mssql", |a| {
+        a["encryption"]["client"] == "off"
+            && a["encryption"]["server"] == "on"
+            && a["tls"]["version"] == "TLSv1_2"
+    });
+    wait_for_session_aux(&sensor.data(), "mssql", |a| {
+        a["encryption"]["server"] == "required"
+    });
+    let outputs = sensor.stop();
+    outputs.assert_once("mssql", port.parse().unwrap(), "ms-forced", "forced pw");
+    assert_eq!(outputs.rows_with_user_prefix("ms-no-tls"), 0);
+}
+
+/// A scanner-style TDS client (like nmap's mssql.lua): PRELOGIN offering ENCRYPT_OFF,
+/// then, whatever the answer, LOGIN7 in clear. Prints the server's encryption answer and
+/// whether the reply carries error 18456. Hand-written because the stock clients here all
+/// do TLS when offered it; this is the behaviour of brute-forcers that do not.
+const CLEAR_AFTER_OFFER: &str = r#"
+import socket, struct, sys
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def packet(kind, payload):
+    return struct.pack(">BBHHBB", kind, 1, len(payload) + 8, 0, 1, 0) + payload
+def read_packet(s):
+    header = s.recv(8, socket.MSG_WAITALL)
+    return s.recv(struct.unpack(">H", header[2:4])[0] - 8, socket.MSG_WAITALL)
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+options = [(0, b"\x0f\x00\x07\xd0\x00\x00"), (1, b"\x00")]
+table, data, offset = b"", b"", 5 * len(options) + 1
+for token, value in options:
+    table += struct.pack(">BHH", token, offset + len(data), len(value))
+    data += value
+s.sendall(packet(0x12, table + b"\xff" + data))
+reply = read_packet(s)
+encryption = reply[struct.unpack(">H", reply[6:8])[0]]
+obfuscate = lambda b: (((b << 4) | (b >> 4)) & 0xff) ^ 0xa5
+fields = ["scanner", user, password, "scan-app", "srv", "", "scan-lib", "", ""]
+fixed, body = bytearray(94), b""
+for index, text in enumerate(fields):
+    raw = text.encode("utf-16-le")
+    if index == 2:
+        raw = bytes(obfuscate(b) for b in raw)
+    struct.pack_into("<HH", fixed, 36 + 4 * index, 94 + len(body), len(raw) // 2)
+    body += raw
+struct.pack_into("<II", fixed, 0, 94 + len(body), 0x74000004)
+s.sendall(packet(0x10, bytes(fixed) + body))
+answer = read_packet(s)
+print(encryption, struct.pack("<i", 18456) in answer)
+"#;
+
+#[test]
+fn mssql_clear_login7_after_an_encryption_offer_is_still_read() {
+    let sensor = Sensor::start(&["mssql"], "", "");
+    let port = sensor.port("mssql").to_string();
+    let output = run(
+        "python3",
+        &["-c", CLEAR_AFTER_OFFER, &port, "ms-scanner", "scan pw 9"],
+    );
+    assert_eq!(
+        text(&output).trim(),
+        "0 True",
+        "server answered ENCRYPT_OFF, then 18456"
+    );
+    wait_for_session_aux(&sensor.data(), "mssql", |a| {
+        a["tls_skipped_by_client"] == true && a["app_name"] == "scan-app"
+    });
+    let outputs = sensor.stop();
+    let row = outputs.assert_once("mssql", port.parse().unwrap(), "ms-scanner", "scan pw 9");
+    assert_eq!(outputs.mechanism(&row), "tds-login7");
+}
+
+#[test]
+fn mssql_ntlm_integrated_login_with_tsql_is_a_netntlmv2_line() {
+    let sensor = Sensor::start(&["mssql"], "hostname = \"sqlprod01.corp.test\"", "");
+    let port = sensor.port("mssql").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // login-only TLS (FreeTDS's default): NEGOTIATE inside the encrypted LOGIN7, the rest
+    // in clear; `encryption = require`: the whole exchange over TLS
+    let cases = [
+        ("ms-ntlm", "Winter2026!", "use ntlmv2 = yes"),
+        (
+            "ms-ntlm-tls",
+            "Summer2026!",
+            "use ntlmv2 = yes\nencryption = require",
+        ),
+    ];
+    for (index, (user, password, conf)) in cases.iter().enumerate() {
+        let conf_dir = dir.path().join(index.to_string());
+        std::fs::create_dir(&conf_dir).expect("conf dir");
+        let conf_path = conf_dir.join("freetds.conf");
+        std::fs::write(&conf_path, format!("[global]\n{conf}\n")).expect("write conf");
+        let login = format!("CORP\\{user}");
+        let said = tsql(&port, &login, password, conf_path.to_str().expect("utf-8"));
+        assert!(
+            said.contains(&format!("Login failed for user '{login}'.")) && said.contains("18456"),
+            "tsql (NTLM, {conf:?}) said: {said}"
+        );
+    }
+    wait_for_session_aux(&sensor.data(), "mssql", |a| {
+        a["encryption"]["server"] == "on" && a["ntlm"][0]["domain"] == "CORP"
+    });
+    let outputs = sensor.stop();
+    for (user, password, _) in cases {
+        let row = outputs.assert_once("mssql", port.parse().unwrap(), user, "");
+        assert_eq!(outputs.mechanism(&row), "ntlm");
+        assert!(
+            row.password_hash.starts_with(&format!("{user}::CORP:")),
+            "{}",
+            row.password_hash
+        );
+        let check = |candidate: &str| {
+            let output = run(
+                "python3",
+                &["-c", PY_NETNTLMV2, &row.password_hash, candidate],
+            );
+            assert!(output.status.success(), "checker: {}", text(&output));
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        };
+        assert_eq!(check(password), "ok");
+        assert_eq!(check(&format!("{password}x")), "mismatch");
     }
 }
 
@@ -503,6 +763,10 @@ fn hydra_mysql_attempts_equal_rows() {
 
 // ---------------------------------------------------------------- nmap
 
+/// nmap -sV at its default intensity (7) on the test's free ports names all four. MongoDB's
+/// own probe (rarity 8) runs by default only on 27017, 9001 and 49153; elsewhere mongod's
+/// answer to nmap's HTTP GET soft-matches "MongoDB", after which nmap sends the mongodb
+/// probe and reads the version from the serverStatus reply.
 #[test]
 fn nmap_names_each_database_product() {
     let sensor = Sensor::start(&["postgresql", "mysql", "mssql", "mongodb"], "", "");
@@ -510,17 +774,7 @@ fn nmap_names_each_database_product() {
         .iter()
         .map(|name| sensor.port(name).to_string())
         .collect();
-    let output = run(
-        "nmap",
-        &[
-            "-sV",
-            "-Pn",
-            "--version-all",
-            "-p",
-            &ports.join(","),
-            "127.0.0.1",
-        ],
-    );
+    let output = run("nmap", &["-sV", "-Pn", "-p", &ports.join(","), "127.0.0.1"]);
     let said = text(&output);
     let expectations = [
         (&ports[0], "PostgreSQL DB 15"),

@@ -445,10 +445,20 @@ fn redis_clients_and_hydra_are_captured_once() {
 // ---------------------------------------------------------------------------- LDAP
 
 fn ldapsearch(port: u16, args: &[&str]) -> (Option<i32>, String, String) {
+    ldapsearch_env(port, args, &[])
+}
+
+/// ldapsearch with extra environment variables (LDAPTLS_* for StartTLS).
+fn ldapsearch_env(port: u16, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let url = format!("ldap://127.0.0.1:{port}");
     let mut all = vec!["-H", &url, "-o", "nettimeout=10"];
     all.extend_from_slice(args);
-    let output = run("ldapsearch", &all);
+    let output = std::process::Command::new("ldapsearch")
+        .args(&all)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("ldapsearch is required (ldap-utils): {error}"));
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -523,6 +533,45 @@ fn ldapsearch_binds_are_captured_and_the_root_dse_is_served() {
         aux.iter()
             .any(|a| a["ldap_searches"][0]["filter"] == "(objectclass=*)"),
         "{aux:?}"
+    );
+}
+
+/// `ldapsearch -ZZ` (StartTLS required, the sensor's self-signed certificate accepted
+/// with LDAPTLS_REQCERT=never): the simple bind travels over TLS and is kept once, in
+/// clear, with the session's TLS facts.
+#[test]
+fn ldapsearch_starttls_simple_bind_is_captured_once() {
+    let sensor = Sensor::start(&["ldap"], "hostname = \"dir.trawl.test\"", "");
+    let port = sensor.port("ldap");
+    let (code, _, stderr) = ldapsearch_env(
+        port,
+        &[
+            "-ZZ",
+            "-x",
+            "-D",
+            "uid=tls-admin,ou=people,dc=trawl,dc=test",
+            "-w",
+            "StartTLS pw 1",
+            "-b",
+            "dc=trawl,dc=test",
+        ],
+        &[("LDAPTLS_REQCERT", "never")],
+    );
+    assert_eq!(code, Some(49), "{stderr}");
+    assert!(stderr.contains("Invalid credentials (49)"), "{stderr}");
+    let aux = session_aux(&sensor.data(), "ldap", 1);
+    let outputs = sensor.stop();
+    let row = outputs.assert_once(
+        "ldap",
+        port,
+        "uid=tls-admin,ou=people,dc=trawl,dc=test",
+        "StartTLS pw 1",
+    );
+    assert_eq!(outputs.mechanism(&row), "ldap-simple");
+    assert_eq!(protocol_rows(&outputs, "ldap"), 1);
+    assert!(
+        aux.iter().any(|a| a["tls"]["version"].is_string()),
+        "the session must record TLS: {aux:?}"
     );
 }
 

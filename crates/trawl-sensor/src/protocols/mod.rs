@@ -49,7 +49,7 @@ pub fn all() -> Vec<Box<dyn Protocol>> {
         Box::new(rdp::Rdp::default()),
         Box::new(postgresql::Postgresql::default()),
         Box::new(mysql::Mysql::default()),
-        Box::new(mssql::Mssql),
+        Box::new(mssql::Mssql::default()),
         Box::new(mongodb::Mongodb::default()),
         Box::new(vnc::Vnc::default()),
         Box::new(socks5::Socks5),

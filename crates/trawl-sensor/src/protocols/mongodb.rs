@@ -2,7 +2,9 @@
 //! on: OP_MSG and legacy OP_QUERY (answered with OP_REPLY) carrying `hello` / `isMaster`,
 //! `buildInfo`, `ping`, `saslStart` / `saslContinue`; anything else gets `Unauthorized`
 //! (code 13). nmap's OP_QUERY `serverStatus` probe gets a short status document with the
-//! version, so `nmap -sV` names the product.
+//! version, so `nmap -sV` names the product; an HTTP `GET` on the driver port gets mongod's
+//! "It looks like you are trying to access MongoDB over HTTP on the native driver port."
+//! (nmap's GetRequest probe soft-matches it as MongoDB on any port).
 //!
 //! SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802 / 7677) are walked to the client's proof, then
 //! `Authentication failed.` (code 18, AuthenticationFailed). The exchange is kept crackable:
@@ -683,12 +685,26 @@ fn plain_outcome(payload: &[u8]) -> Outcome {
     }
 }
 
-async fn read_request(conn: &mut Conn) -> Result<Option<Request>, ConnError> {
+/// mongod's answer to an HTTP request on the driver port (its `checkForHTTPRequest`:
+/// a message header starting with `GET `), after which it closes the connection.
+pub const HTTP_ANSWER: &[u8] = b"HTTP/1.0 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 84\r\n\r\nIt looks like you are trying to access MongoDB over HTTP on the native driver port.\n";
+
+/// What arrived: a request, a message this server does not decode, or HTTP.
+enum Incoming {
+    Request(Request),
+    Unsupported,
+    Http,
+}
+
+async fn read_request(conn: &mut Conn) -> Result<Incoming, ConnError> {
     let header = conn.read_exact_bytes(16).await?;
+    if header.starts_with(b"GET ") {
+        return Ok(Incoming::Http);
+    }
     let (len, request_id, op_code) =
         parse_header(&header).ok_or_else(|| ConnError::Protocol("bad message length".into()))?;
     let body = conn.read_exact_bytes(len - 16).await?;
-    Ok(parse_request(request_id, op_code, &body))
+    Ok(parse_request(request_id, op_code, &body).map_or(Incoming::Unsupported, Incoming::Request))
 }
 
 async fn serve(
@@ -698,10 +714,19 @@ async fn serve(
 ) -> Result<(), ConnError> {
     let mut reply_id: i32 = 1;
     loop {
-        let Some(request) = read_request(conn).await? else {
-            return Err(ConnError::Protocol(
-                "unsupported opcode or bad document".into(),
-            ));
+        let request = match read_request(conn).await? {
+            Incoming::Request(request) => request,
+            Incoming::Unsupported => {
+                return Err(ConnError::Protocol(
+                    "unsupported opcode or bad document".into(),
+                ));
+            }
+            Incoming::Http => {
+                ctx.set_aux("http_probe", Value::Bool(true));
+                conn.write_all(HTTP_ANSWER).await?;
+                ctx.set_end_reason(EndReason::ProtocolError);
+                return Ok(());
+            }
         };
         if let Some((name, _)) = request.command.first() {
             ctx.push_aux(
@@ -836,6 +861,37 @@ mod tests {
         assert_eq!(request.database, "admin");
         let reply = frame_reply(&request, 9, &ok(Vec::new()));
         assert_eq!(parse_header(&reply), Some((reply.len(), 9, OP_REPLY)));
+    }
+
+    /// nmap's mongodb probe (nmap-service-probes: OP_QUERY serverStatus on test.$cmd) gets
+    /// an OP_REPLY its first match line reads the version from (`version.....([.\d]+)`).
+    #[test]
+    fn nmap_server_status_probe_gets_the_version() {
+        let probe: &[u8] = b"\x41\0\0\0\x3a\x30\0\0\xff\xff\xff\xff\xd4\x07\0\0\0\0\0\0test.$cmd\0\0\0\0\0\xff\xff\xff\xff\x1b\0\0\0\x01serverStatus\0\0\0\0\0\0\0\xf0\x3f\0";
+        let (len, id, op) = parse_header(probe).unwrap();
+        assert_eq!(len, probe.len());
+        let request = parse_request(id, op, &probe[16..]).unwrap();
+        let state = state();
+        let mut session = MongoSession::new(&state, 7, "7.0.14".into());
+        let reply = frame_reply(&request, 2, &session.handle(&request).reply);
+        assert_eq!(
+            &reply[8..16],
+            &[0x3a, 0x30, 0, 0, 1, 0, 0, 0],
+            "responseTo, OP_REPLY"
+        );
+        let at = reply
+            .windows(8)
+            .position(|w| w == b"version\0")
+            .expect("version element");
+        assert_eq!(&reply[at + 12..at + 18], b"7.0.14");
+    }
+
+    #[test]
+    fn http_answer_is_what_mongod_says() {
+        let text = String::from_utf8_lossy(HTTP_ANSWER);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.ends_with(&format!("Content-Length: {}", body.len())));
+        assert!(body.starts_with("It looks like you are trying to access MongoDB over HTTP"));
     }
 
     proptest! {
