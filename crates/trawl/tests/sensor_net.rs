@@ -450,8 +450,11 @@ fn ldapsearch(port: u16, args: &[&str]) -> (Option<i32>, String, String) {
 
 /// ldapsearch with extra environment variables (LDAPTLS_* for StartTLS).
 fn ldapsearch_env(port: u16, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let url = format!("ldap://127.0.0.1:{port}");
-    let mut all = vec!["-H", &url, "-o", "nettimeout=10"];
+    ldapsearch_url(&format!("ldap://127.0.0.1:{port}"), args, env)
+}
+
+fn ldapsearch_url(url: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut all = vec!["-H", url, "-o", "nettimeout=10"];
     all.extend_from_slice(args);
     let output = std::process::Command::new("ldapsearch")
         .args(&all)
@@ -540,9 +543,28 @@ fn ldapsearch_binds_are_captured_and_the_root_dse_is_served() {
 /// with LDAPTLS_REQCERT=never): the simple bind travels over TLS and is kept once, in
 /// clear, with the session's TLS facts.
 #[test]
-fn ldapsearch_starttls_simple_bind_is_captured_once() {
-    let sensor = Sensor::start(&["ldap"], "hostname = \"dir.trawl.test\"", "");
+fn ldapsearch_starttls_and_ldaps_simple_binds_are_captured_once() {
+    let sensor = Sensor::start(&["ldap", "ldaps"], "hostname = \"dir.trawl.test\"", "");
     let port = sensor.port("ldap");
+    let ldaps_port = sensor.port("ldaps");
+    let ldaps = format!("ldaps://127.0.0.1:{ldaps_port}");
+    let no_verify = [("LDAPTLS_REQCERT", "never")];
+    let (code, rootdse, stderr) = ldapsearch_url(
+        &ldaps,
+        &["-x", "-s", "base", "-b", "", "namingContexts"],
+        &no_verify,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        rootdse.contains("namingContexts: dc=trawl,dc=test"),
+        "{rootdse}"
+    );
+    let (code, _, stderr) = ldapsearch_url(
+        &ldaps,
+        &["-x", "-D", "cn=admin,dc=trawl,dc=test", "-w", "LDAPS pw 2"],
+        &no_verify,
+    );
+    assert_eq!(code, Some(49), "{stderr}");
     let (code, _, stderr) = ldapsearch_env(
         port,
         &[
@@ -573,6 +595,14 @@ fn ldapsearch_starttls_simple_bind_is_captured_once() {
         aux.iter().any(|a| a["tls"]["version"].is_string()),
         "the session must record TLS: {aux:?}"
     );
+    let row = outputs.assert_once(
+        "ldaps",
+        ldaps_port,
+        "cn=admin,dc=trawl,dc=test",
+        "LDAPS pw 2",
+    );
+    assert_eq!(outputs.mechanism(&row), "ldap-simple");
+    assert_eq!(protocol_rows(&outputs, "ldaps"), 1);
 }
 
 // ---------------------------------------------------------------------------- nmap

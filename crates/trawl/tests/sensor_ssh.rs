@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::sensor::{Outputs, run};
+use common::sensor::{Outputs, Sensor, run};
 use serde_json::Value;
 
 /// Options every OpenSSH run here uses: no known_hosts, no agent, no config file.
@@ -88,49 +88,13 @@ fn sessions(data: &Path) -> HashMap<String, Value> {
         .collect()
 }
 
-/// A `trawl sensor --only ssh` child whose data dir outlives it (the auxiliary data of
-/// sessions is read from events.jsonl after the stop).
-struct SshSensor {
-    dir: tempfile::TempDir,
-    child: Child,
-    port: u16,
-}
-
-impl SshSensor {
-    fn start(ssh_extra: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = common::free_port();
-        let config = dir.path().join("sensor.toml");
-        std::fs::write(
-            &config,
-            format!("[protocols.ssh]\nport = {port}\n{ssh_extra}\n"),
-        )
-        .expect("config");
-        let (child, _log) = start_on(&dir.path().join("data"), &config, port);
-        SshSensor { dir, child, port }
-    }
-    fn port(&self, _name: &str) -> u16 {
-        self.port
-    }
-    fn data(&self) -> std::path::PathBuf {
-        self.dir.path().join("data")
-    }
-    /// Stops the sensor and reads its outputs; the data dir lives as long as the
-    /// returned `TempDir`.
-    fn stop(self) -> (Outputs, tempfile::TempDir) {
-        let data = self.data();
-        stop(self.child);
-        (Outputs::read(&data), self.dir)
-    }
-}
-
 fn assert_mechanism(outputs: &Outputs, row: &common::sensor::Row, expected: &str) {
     assert_eq!(outputs.mechanism(row), expected, "mechanism of {row:?}");
 }
 
 #[test]
 fn password_keyboard_interactive_and_non_utf8_attempts_are_captured_once() {
-    let sensor = SshSensor::start("");
+    let sensor = Sensor::start(&["ssh"], "", "");
     let port = sensor.port("ssh");
     let out = sshpass(port, "pwuser", b"pw-secret-1", "password");
     assert_eq!(
@@ -150,7 +114,7 @@ fn password_keyboard_interactive_and_non_utf8_attempts_are_captured_once() {
     let out = sshpass(port, "pwafter", b"still-serving", "password");
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     let data = sensor.data();
-    let (outputs, _dir) = sensor.stop();
+    let (outputs, _dir) = sensor.stop_keep();
 
     let row = outputs.assert_once("ssh", port, "pwuser", "pw-secret-1");
     assert_mechanism(&outputs, &row, "user-pass");
@@ -223,7 +187,7 @@ fn ssh_with_askpass(port: u16, user: &str, script: &Path, prompts: u32) -> Outpu
 
 #[test]
 fn several_passwords_on_one_connection_and_max_attempts() {
-    let sensor = SshSensor::start("max_attempts = 4");
+    let sensor = Sensor::start(&["ssh"], "", "max_attempts = 4");
     let port = sensor.port("ssh");
     let dir = tempfile::tempdir().expect("tempdir");
     let three = askpass_script(dir.path(), "three-");
@@ -233,7 +197,7 @@ fn several_passwords_on_one_connection_and_max_attempts() {
     let out = ssh_with_askpass(port, "capped", &six, 6);
     assert_eq!(out.status.code(), Some(255), "{out:?}");
     let data = sensor.data();
-    let (outputs, _dir) = sensor.stop();
+    let (outputs, _dir) = sensor.stop_keep();
 
     let rows: Vec<_> = (1..=3)
         .map(|n| outputs.assert_once("ssh", port, "multi", &format!("three-{n}")))
@@ -269,7 +233,7 @@ fn keygen_fingerprint(public_key: &Path) -> String {
 
 #[test]
 fn publickey_offers_are_recorded_with_the_ssh_keygen_fingerprint() {
-    let sensor = SshSensor::start("");
+    let sensor = Sensor::start(&["ssh"], "", "");
     let port = sensor.port("ssh").to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut expected = Vec::new();
@@ -315,7 +279,7 @@ fn publickey_offers_are_recorded_with_the_ssh_keygen_fingerprint() {
         expected.push((user, format!("{algorithm} {print}"), print));
     }
     let data = sensor.data();
-    let (outputs, _dir) = sensor.stop();
+    let (outputs, _dir) = sensor.stop_keep();
     for (user, hash, print) in expected {
         let row = outputs.assert_once("ssh", port.parse().expect("port"), user, "");
         assert_eq!(row.password_hash, hash, "fingerprint of {user}");
@@ -374,7 +338,7 @@ fn hassh_from_ssh_debug(stderr: &str) -> (String, String) {
 
 #[test]
 fn client_version_and_hassh_match_independent_computations() {
-    let sensor = SshSensor::start("");
+    let sensor = Sensor::start(&["ssh"], "", "");
     let port = sensor.port("ssh");
     let port_text = port.to_string();
     let args = ssh_args(
@@ -399,7 +363,7 @@ fn client_version_and_hassh_match_independent_computations() {
         .expect("ssh -vv prints its version string");
     let (algorithms, hassh) = hassh_from_ssh_debug(&stderr);
     let data = sensor.data();
-    let _kept = sensor.stop();
+    let _kept = sensor.stop_keep();
 
     let all = sessions(&data);
     let session = all
@@ -432,7 +396,7 @@ fn hydra_tries(text: &str) -> usize {
 
 #[test]
 fn hydra_attempt_count_equals_row_count() {
-    let sensor = SshSensor::start("");
+    let sensor = Sensor::start(&["ssh"], "", "");
     let port = sensor.port("ssh").to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let passwords: Vec<String> = (0..12).map(|i| format!("hydra-pw-{i}")).collect();
@@ -458,7 +422,7 @@ fn hydra_attempt_count_equals_row_count() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("0 valid password"), "hydra:\n{text}");
     let tries = hydra_tries(&text);
-    let (outputs, _dir) = sensor.stop();
+    let (outputs, _dir) = sensor.stop_keep();
     assert_eq!(tries, passwords.len(), "hydra:\n{text}");
     assert_eq!(outputs.rows_with_user_prefix("hydrassh"), tries);
     for password in &passwords {

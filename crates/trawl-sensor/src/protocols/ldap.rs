@@ -17,7 +17,8 @@
 //!   naming context is `naming_context` in `[protocols.ldap.options]`, by default made of
 //!   the domain part of `hostname`. Other searches end with `noSuchObject (32)`. Searches
 //!   (base, scope, filter in RFC 4515 form, attributes) go to `auxiliary_data.ldap_searches`.
-//! - Extended operations: StartTLS (when the sensor has a certificate), Who am I? (empty,
+//! - Extended operations: StartTLS (when the sensor has a certificate; the `ldaps` listener
+//!   is TLS from its first byte and refuses it), Who am I? (empty,
 //!   anonymous); others `protocolError`. Writes and compares: `insufficientAccessRights`.
 //!
 //! Responses are encoded as OpenLDAP's liblber does: every constructed element with a
@@ -91,10 +92,26 @@ mod tag {
     pub const RESPONSE_VALUE: u8 = 0x8b;
 }
 
-/// LDAP on 10389 (standard 389).
+/// LDAP on 10389 (standard 389), with StartTLS; LDAPS (implicit TLS) on 10636 (636).
 #[derive(Default)]
 pub struct Ldap {
     naming_context: std::sync::OnceLock<String>,
+    tls: bool,
+}
+
+impl Ldap {
+    /// The plain listener (StartTLS offered when TLS is set up).
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
+    /// The LDAPS listener: TLS from the first byte.
+    pub fn implicit_tls() -> Self {
+        Ldap {
+            tls: true,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,10 +123,13 @@ struct LdapOptions {
 
 impl Protocol for Ldap {
     fn name(&self) -> &'static str {
-        "ldap"
+        if self.tls { "ldaps" } else { "ldap" }
     }
     fn default_port(&self) -> u16 {
-        10389
+        if self.tls { 10636 } else { 10389 }
+    }
+    fn implicit_tls(&self) -> bool {
+        self.tls
     }
     /// LDAP has no greeting; the banner is not sent (the product shows in how replies
     /// are encoded and in the root DSE).

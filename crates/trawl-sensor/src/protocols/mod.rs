@@ -54,6 +54,7 @@ pub fn all() -> Vec<Box<dyn Protocol>> {
         Box::new(vnc::Vnc::default()),
         Box::new(socks5::Socks5),
         Box::new(redis::Redis),
-        Box::new(ldap::Ldap::default()),
+        Box::new(ldap::Ldap::plain()),
+        Box::new(ldap::Ldap::implicit_tls()),
     ]
 }
