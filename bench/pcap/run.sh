@@ -33,32 +33,39 @@ fi
 BYTES=$(stat -c %s "$CAP")
 cat "$CAP" > /dev/null   # same page-cache state for both tools
 
-echo "== trawl pcap"
-/usr/bin/time -f "%e %M %U %S" -o "$WORK/trawl.time" \
-  "$TRAWL" pcap "$CAP" --format json > "$WORK/trawl.json"
-echo "== tshark -T fields (DNS)"
-/usr/bin/time -f "%e %M %U %S" -o "$WORK/tshark.time" \
-  tshark -r "$CAP" -n -Y dns -T fields -E separator=/t -E occurrence=a -E 'aggregator=|' \
-    -e ip.src -e ip.dst -e dns.flags.response -e dns.flags.rcode -e dns.qry.name \
-    -e dns.qry.type -e dns.count.answers -e dns.resp.name -e dns.resp.type -e dns.resp.ttl \
-    -e dns.a -e dns.aaaa -e dns.cname -e dns.mx.mail_exchange -e dns.ns -e dns.txt \
-    > "$WORK/tshark.tsv" 2>/dev/null
+# Each tool runs REPEAT times, alternately (trawl's ~1 s run varies by +-10 % between
+# runs on this machine); the table shows the median wall and CPU time and the largest RSS.
+REPEAT=${REPEAT:-3}
+: > "$WORK/trawl.time"; : > "$WORK/tshark.time"
+for run in $(seq "$REPEAT"); do
+  echo "== run $run/$REPEAT: trawl pcap"
+  /usr/bin/time -a -f "%e %M %U %S" -o "$WORK/trawl.time" \
+    "$TRAWL" pcap "$CAP" --format json > "$WORK/trawl.json"
+  echo "== run $run/$REPEAT: tshark -T fields (DNS)"
+  /usr/bin/time -a -f "%e %M %U %S" -o "$WORK/tshark.time" \
+    tshark -r "$CAP" -n -Y dns -T fields -E separator=/t -E occurrence=a -E 'aggregator=|' \
+      -e ip.src -e ip.dst -e dns.flags.response -e dns.flags.rcode -e dns.qry.name \
+      -e dns.qry.type -e dns.count.answers -e dns.resp.name -e dns.resp.type -e dns.resp.ttl \
+      -e dns.a -e dns.aaaa -e dns.cname -e dns.mx.mail_exchange -e dns.ns -e dns.txt \
+      > "$WORK/tshark.tsv" 2>/dev/null
+done
 
-read -r T_TRAWL M_TRAWL U_TRAWL S_TRAWL < <(tail -1 "$WORK/trawl.time")
-read -r T_TSHARK M_TSHARK U_TSHARK S_TSHARK < <(tail -1 "$WORK/tshark.time")
 PACKETS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["stats"]["frames"])' "$WORK/trawl.json")
 echo
 echo "== results"
-python3 - "$BYTES" "$PACKETS" "$T_TRAWL" "$M_TRAWL" "$U_TRAWL" "$S_TRAWL" "$T_TSHARK" "$M_TSHARK" "$U_TSHARK" "$S_TSHARK" <<'PY'
-import sys
+python3 - "$BYTES" "$PACKETS" "$WORK/trawl.time" "$WORK/tshark.time" <<'PY'
+import statistics, sys
 size, packets = int(sys.argv[1]), int(sys.argv[2])
-def tool(i):
-    wall, rss, user, sys_ = sys.argv[i:i + 4]
-    return max(float(wall), 0.01), int(rss) / 1024, max(float(user) + float(sys_), 0.01)
-tt, mt, ct = tool(3)
-ts, ms, cs = tool(7)
+def tool(path):
+    runs = [[float(x) for x in line.split()] for line in open(path)
+            if len(line.split()) == 4 and not line.startswith("Command")]
+    wall = statistics.median(max(r[0], 0.01) for r in runs)
+    cpu = statistics.median(max(r[2] + r[3], 0.01) for r in runs)
+    return wall, max(r[1] for r in runs) / 1024, cpu, len(runs)
+tt, mt, ct, n = tool(sys.argv[3])
+ts, ms, cs, _ = tool(sys.argv[4])
 mb = size / 1048576
-print("  capture   %.0f MB, %d packets" % (mb, packets))
+print("  capture   %.0f MB, %d packets; median of %d runs per tool" % (mb, packets, n))
 print("            wall s    CPU s    MB/s(wall)   pkt/s(wall)  peak RSS")
 print("  trawl   %8.2f %8.2f %12.0f %13.0f  %6.0f MB" % (tt, ct, mb / tt, packets / tt, mt))
 print("  tshark  %8.2f %8.2f %12.0f %13.0f  %6.0f MB" % (ts, cs, mb / ts, packets / ts, ms))
