@@ -19,6 +19,25 @@ pub struct PrepareEnv<'a> {
     pub options: &'a toml::Table,
 }
 
+impl PrepareEnv<'_> {
+    /// The protocol's options as `T` (`#[serde(deny_unknown_fields, default)]` on `T`
+    /// rejects unknown keys and fills in defaults).
+    pub fn parse_options<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        self.options
+            .clone()
+            .try_into()
+            .map_err(|err: toml::de::Error| format!("options: {err}"))
+    }
+
+    /// `Err` naming the first key, for a protocol that has no options.
+    pub fn refuse_options(&self) -> Result<(), String> {
+        match self.options.keys().next() {
+            Some(key) => Err(format!("unknown option {key:?} (this protocol has none)")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A protocol the sensor speaks. Implementations are registered in
 /// [`crate::protocols::all`].
 pub trait Protocol: Send + Sync + 'static {
@@ -50,10 +69,7 @@ pub trait Protocol: Send + Sync + 'static {
     /// load or generate keys in the data dir, build shared state. An `Err` names what is
     /// wrong and stops the sensor (it is a configuration or data-dir problem).
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        if let Some(key) = env.options.keys().next() {
-            return Err(format!("unknown option {key:?} (this protocol has none)"));
-        }
-        Ok(())
+        env.refuse_options()
     }
     /// Talks to one client until it leaves, the attempts run out, or an error.
     /// Return `Ok(())` when the conversation ended normally (QUIT, EOF, max attempts:

@@ -140,11 +140,7 @@ impl Protocol for Ldap {
         "# naming_context = \"dc=example,dc=com\"   # default: dc= labels of hostname's domain\n"
     }
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        let options: LdapOptions = env
-            .options
-            .clone()
-            .try_into()
-            .map_err(|err: toml::de::Error| err.message().to_owned())?;
+        let options: LdapOptions = env.parse_options()?;
         let context = options
             .naming_context
             .unwrap_or_else(|| naming_context_for(&env.settings.hostname));

@@ -396,9 +396,7 @@ impl Protocol for Mongodb {
         10
     }
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        if let Some(key) = env.options.keys().next() {
-            return Err(format!("unknown option {key:?} (this protocol has none)"));
-        }
+        env.refuse_options()?;
         let first_id = i32::from(u16::from_le_bytes(random_bytes::<2>()) % 5000) + 1;
         let _ = self.state.set(MongoState {
             salt_key: random_hmac_key()?,

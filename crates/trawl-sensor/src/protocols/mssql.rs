@@ -124,11 +124,7 @@ impl Protocol for Mssql {
         "# encryption = \"login\"   # off | login (SQL Server's default) | required\n"
     }
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        let options: MssqlOptions = env
-            .options
-            .clone()
-            .try_into()
-            .map_err(|err| format!("options: {err}"))?;
+        let options: MssqlOptions = env.parse_options()?;
         let _ = self.encryption.set(options.encryption);
         Ok(())
     }

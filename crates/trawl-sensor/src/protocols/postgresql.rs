@@ -116,11 +116,7 @@ impl Protocol for Postgresql {
          # ssl = true            # answer SSLRequest with S and TLS (false: N)\n"
     }
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        let options: PgOptions = env
-            .options
-            .clone()
-            .try_into()
-            .map_err(|err| format!("options: {err}"))?;
+        let options: PgOptions = env.parse_options()?;
         let _ = self.state.set(PgState {
             options,
             salt_key: random_hmac_key()?,

@@ -73,11 +73,7 @@ impl Protocol for Ssh {
         "# auth_rejection_time_ms = 10   # delay before each failure reply (OpenSSH: 5-9 ms; with Debian's PAM ~2000)\n"
     }
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        let options: SshOptions = env
-            .options
-            .clone()
-            .try_into()
-            .map_err(|e| format!("options: {e}"))?;
+        let options: SshOptions = env.parse_options()?;
         if !env.settings.banner.starts_with("SSH-2.0-") {
             return Err(format!(
                 "banner {:?} must start with \"SSH-2.0-\"",

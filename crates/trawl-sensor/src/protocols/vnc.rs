@@ -81,11 +81,7 @@ impl Protocol for Vnc {
         "# wordlist = \"/path/to/words.txt\"   # try each word against every VNC response; a match is stored as the password\n"
     }
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        let options: VncOptions = env
-            .options
-            .clone()
-            .try_into()
-            .map_err(|err: toml::de::Error| err.message().to_owned())?;
+        let options: VncOptions = env.parse_options()?;
         let server_version = RfbVersion::parse_banner(&env.settings.banner).ok_or_else(|| {
             format!(
                 "banner {:?} is not an RFB ProtocolVersion like \"RFB 003.008\"",

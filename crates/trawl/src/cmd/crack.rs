@@ -35,14 +35,10 @@ pub struct Args {
 /// was cracked, 1 when none.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (lines, not_crackable) = unique_hash_lines(&args.sources)?;
-    let targets: Vec<Target> = lines
+    let (kept, targets): (Vec<&String>, Vec<Target>) = lines
         .iter()
-        .filter_map(|line| Target::parse(line))
-        .collect();
-    let kept: Vec<&String> = lines
-        .iter()
-        .filter(|line| Target::parse(line).is_some())
-        .collect();
+        .filter_map(|line| Target::parse(line).map(|target| (line, target)))
+        .unzip();
     let words = open_wordlist(&args.wordlist)?;
     let mut batches = WordBatches::new(words, BATCH);
     let bar = progress_bar(args.quiet);

@@ -134,11 +134,7 @@ impl Protocol for Mysql {
          # ssl = true                         # advertise CLIENT_SSL and accept SSLRequest\n"
     }
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        let options: MysqlOptions = env
-            .options
-            .clone()
-            .try_into()
-            .map_err(|err| format!("options: {err}"))?;
+        let options: MysqlOptions = env.parse_options()?;
         if options.auth == MysqlAuth::CachingSha2Password {
             let key = MysqlRsaKey::load_or_generate(&env.data_dir.join("mysql"))?;
             let _ = self.rsa_key.set(key);

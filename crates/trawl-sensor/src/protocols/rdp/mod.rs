@@ -77,11 +77,7 @@ impl Protocol for Rdp {
         "# security = \"negotiate\"   # negotiate (NLA if offered, else TLS) | nla | tls\n"
     }
     fn prepare(&self, env: &PrepareEnv<'_>) -> Result<(), String> {
-        let options: RdpOptions = env
-            .options
-            .clone()
-            .try_into()
-            .map_err(|err| format!("options: {err}"))?;
+        let options: RdpOptions = env.parse_options()?;
         let _ = self.options.set(options);
         Ok(())
     }
