@@ -15,9 +15,15 @@ use std::process::{Command, Output, Stdio};
 
 use common::sensor::{PY_NETNTLMV2, Sensor, run};
 
+/// Held around every `xvfb-run -a`: two started at once can pick the same free display
+/// number, and one of them then runs its client without an X server (the tests of this
+/// file run in parallel).
+static XVFB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `xfreerdp` under `xvfb-run -a` (its own display server, torn down after), bounded by
 /// `timeout` so a hang fails the test instead of blocking it.
 fn xfreerdp(port: u16, args: &[&str]) -> String {
+    let _display = XVFB.lock().unwrap_or_else(|e| e.into_inner());
     let target = format!("/v:127.0.0.1:{port}");
     let mut all = vec!["20", "xvfb-run", "-a", "xfreerdp", &target, "/cert:ignore"];
     all.extend_from_slice(args);
@@ -32,6 +38,7 @@ fn xfreerdp(port: u16, args: &[&str]) -> String {
 /// rdesktop 1.9 under Xvfb; it asks on stdin whether to trust the sensor's self-signed
 /// certificate (answered "yes") and keeps its answer under `$HOME`.
 fn rdesktop(port: u16, args: &[&str]) -> String {
+    let _display = XVFB.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(home.path().join(".local/share/rdesktop/certs")).expect("cert dir");
     let target = format!("127.0.0.1:{port}");
