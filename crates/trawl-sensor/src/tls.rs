@@ -1,6 +1,11 @@
 //! The sensor's TLS server configuration (rustls with ring): a configured cert/key pair,
 //! or a self-signed certificate generated with rcgen on first start and kept in
 //! `<data_dir>/tls/` (key file mode 0600).
+//!
+//! The generated key is RSA 2048, as `openssl req -x509 -newkey rsa:2048` and Windows make
+//! theirs: an ECDSA certificate on a mail or RDP port is a honeypot tell, and RDP clients
+//! that bind CredSSP to the server key (rdesktop) accept only RSA. `rsa` generates the key
+//! (ring cannot), rcgen signs the certificate with it through ring.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -117,12 +122,27 @@ fn generate(
     let end = start + Duration::days(3650);
     params.not_before = rcgen::date_time_ymd(start.year(), start.month() as u8, start.day() as u8);
     params.not_after = rcgen::date_time_ymd(end.year(), end.month() as u8, end.day() as u8);
-    let key = rcgen::KeyPair::generate().map_err(setup)?;
+    let key = rsa_key_pair()?;
     let cert = params.self_signed(&key).map_err(setup)?;
     std::fs::create_dir_all(dir).map_err(|err| file_error(dir, err))?;
     write_file(cert_path, cert.pem().as_bytes(), 0o644)?;
     write_file(key_path, key.serialize_pem().as_bytes(), 0o600)
 }
+
+/// A fresh RSA 2048 key pair in the form rcgen signs with (PKCS#8, SHA-256 signatures).
+fn rsa_key_pair() -> Result<rcgen::KeyPair, TlsError> {
+    use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::rng(), RSA_BITS)
+        .map_err(|err| TlsError::Setup(format!("generating the RSA key: {err}")))?;
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|err| TlsError::Setup(format!("encoding the RSA key: {err}")))?;
+    rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256)
+        .map_err(|err| TlsError::Setup(err.to_string()))
+}
+
+/// Modulus size of the generated key, `openssl req`'s default.
+const RSA_BITS: usize = 2048;
 
 fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
     use std::os::unix::fs::OpenOptionsExt as _;
@@ -150,6 +170,15 @@ mod tests {
         assert!(server_config(&settings, dir.path()).is_ok());
         let second = std::fs::read(dir.path().join("tls/cert.pem")).expect("cert kept");
         assert_eq!(first, second);
+        let pem = String::from_utf8_lossy(&first).into_owned();
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).expect("cert parses");
+        // rsaEncryption (1.2.840.113549.1.1.1) names the key; sha256WithRSAEncryption signs.
+        let rsa_encryption = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        assert!(
+            der.windows(rsa_encryption.len())
+                .any(|w| w == rsa_encryption),
+            "an RSA certificate"
+        );
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(dir.path().join("tls/key.pem"))
             .map(|m| m.permissions().mode() & 0o777);
