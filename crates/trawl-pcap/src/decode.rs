@@ -12,8 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::defrag::IpDefragBuf;
 use etherparse::{
-    EtherType, Ethernet2Slice, IpFragOffset, IpNumber, Ipv4Slice, Ipv6ExtensionSlice, LaxNetSlice,
-    LaxSlicedPacket, TcpSlice, UdpSlice,
+    EtherType, Ethernet2Slice, IpAuthHeaderSlice, IpFragOffset, IpNumber, Ipv4Slice,
+    Ipv6ExtensionsSlice, Ipv6FragmentHeaderSlice, Ipv6RawExtHeaderSlice, LaxNetSlice,
+    LaxSlicedPacket, TcpSlice, UdpSlice, ip_number,
 };
 
 use crate::capture::{Frame, dlt};
@@ -301,6 +302,56 @@ fn from_ether_type(ether_type: u16, payload: &[u8]) -> LaxSlicedPacket<'_> {
     LaxSlicedPacket::from_ether_type(EtherType(ether_type), payload)
 }
 
+/// The fragmenting fragment header among an IPv6 packet's extension headers (the last
+/// one, if a damaged packet has several), walked with etherparse's checked `from_slice`
+/// constructors. Not with `Ipv6ExtensionsSlice::into_iter`: that iterator trusts its
+/// slice to be fully validated, but after lax parsing stopped at a damaged or misplaced
+/// header (a truncated routing header, hop-by-hop not first) it reads past the slice's
+/// end with `get_unchecked` — undefined behaviour in a release build, found by
+/// `tests/fuzz.rs` (etherparse 0.21.0, `ipv6_raw_ext_header_slice.rs:87`).
+fn ipv6_fragment(extensions: &Ipv6ExtensionsSlice<'_>) -> Option<(u32, IpFragOffset, bool)> {
+    let mut next = extensions.first_header()?;
+    let mut rest = extensions.slice();
+    let mut fragment = None;
+    loop {
+        let len = match next {
+            ip_number::IPV6_FRAG => {
+                let Ok(frag) = Ipv6FragmentHeaderSlice::from_slice(rest) else {
+                    return fragment;
+                };
+                if frag.is_fragmenting_payload() {
+                    fragment = Some((
+                        frag.identification(),
+                        frag.fragment_offset(),
+                        frag.more_fragments(),
+                    ));
+                }
+                next = frag.next_header();
+                frag.slice().len()
+            }
+            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_ROUTE | ip_number::IPV6_DEST_OPTIONS => {
+                let Ok(raw) = Ipv6RawExtHeaderSlice::from_slice(rest) else {
+                    return fragment;
+                };
+                next = raw.next_header();
+                raw.slice().len()
+            }
+            ip_number::AUTH => {
+                let Ok(auth) = IpAuthHeaderSlice::from_slice(rest) else {
+                    return fragment;
+                };
+                next = auth.next_header();
+                auth.slice().len()
+            }
+            _ => return fragment,
+        };
+        let Some(after) = rest.get(len..) else {
+            return fragment;
+        };
+        rest = after;
+    }
+}
+
 fn net_part<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<NetPart<'a>, Skip> {
     match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
@@ -324,18 +375,7 @@ fn net_part<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<NetPart<'a>, Skip> {
         Some(LaxNetSlice::Ipv6(ip)) => {
             let header = ip.header();
             let payload = ip.payload();
-            let mut fragment = None;
-            for ext in ip.extensions().clone().into_iter() {
-                if let Ipv6ExtensionSlice::Fragment(frag) = ext
-                    && frag.is_fragmenting_payload()
-                {
-                    fragment = Some((
-                        frag.identification(),
-                        frag.fragment_offset(),
-                        frag.more_fragments(),
-                    ));
-                }
-            }
+            let fragment = ipv6_fragment(ip.extensions());
             Ok(NetPart {
                 src: IpAddr::V6(Ipv6Addr::from(header.source())),
                 dst: IpAddr::V6(Ipv6Addr::from(header.destination())),
@@ -403,6 +443,43 @@ mod tests {
         let mut out = Vec::new();
         builder.write(&mut out, b"hello").expect("write");
         out
+    }
+
+    /// An IPv6 header naming `first` as its next header, followed by `tail` (the
+    /// extension headers and payload).
+    fn ipv6_with(first: u8, tail: &[u8]) -> Vec<u8> {
+        let mut packet = vec![0x60, 0, 0, 0];
+        packet.extend((tail.len() as u16).to_be_bytes());
+        packet.extend([first, 64]);
+        packet.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain(&[0; 12]));
+        packet.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain(&[0; 11]).chain(&[1]));
+        packet.extend(tail);
+        packet
+    }
+
+    #[test]
+    fn damaged_ipv6_extension_chains_are_walked_within_bounds() {
+        // Fragment header (next: routing, offset 0, more fragments, id 7), then a
+        // routing header cut off: lax parsing stops after the fragment header.
+        let fragment_then_cut = [43, 0, 0, 1, 0, 0, 0, 7, 17];
+        // Hop-by-hop (next: hop-by-hop again, not allowed after the first).
+        let hop_by_hop_twice = [0, 0, 1, 4, 0, 0, 0, 0];
+        for (first, tail, fragment) in [
+            (44, &fragment_then_cut[..], Some(7)),
+            (0, &hop_by_hop_twice[..], None),
+            (0, &[][..], None),
+        ] {
+            let packet = ipv6_with(first, tail);
+            let sliced = LaxSlicedPacket::from_ip(&packet).expect("an IPv6 header");
+            let Some(LaxNetSlice::Ipv6(ip)) = &sliced.net else {
+                panic!("not IPv6: {sliced:?}");
+            };
+            let found = ipv6_fragment(ip.extensions()).map(|(id, _, more)| {
+                assert!(more);
+                id
+            });
+            assert_eq!(found, fragment, "{tail:?}");
+        }
     }
 
     #[test]
