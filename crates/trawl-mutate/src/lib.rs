@@ -30,7 +30,12 @@ pub enum Mutation {
     Overwrite { at: usize, bytes: Vec<u8> },
     /// Writes an "interesting" 16- or 32-bit value (0, 1, -1, max, a huge length) in
     /// either byte order, as fuzzers do to length and count fields.
-    Interesting { at: usize, value: u32, width: u8, big_endian: bool },
+    Interesting {
+        at: usize,
+        value: u32,
+        width: u8,
+        big_endian: bool,
+    },
     /// Inserts random bytes.
     Insert { at: usize, bytes: Vec<u8> },
     /// Deletes a run.
@@ -80,8 +85,11 @@ fn any_mutation() -> impl Strategy<Value = Mutation> {
         any::<usize>().prop_map(|keep| Mutation::Truncate { keep }),
         (any::<usize>(), any::<usize>(), any::<usize>())
             .prop_map(|(seed, at, from)| Mutation::Splice { seed, at, from }),
-        (any::<usize>(), 1usize..256, 1u8..8)
-            .prop_map(|(at, len, times)| Mutation::Duplicate { at, len, times }),
+        (any::<usize>(), 1usize..256, 1u8..8).prop_map(|(at, len, times)| Mutation::Duplicate {
+            at,
+            len,
+            times
+        }),
     ]
 }
 
@@ -119,7 +127,11 @@ pub fn apply(data: &mut Vec<u8>, mutation: &Mutation, seeds: &[Vec<u8>]) {
             }
         }
         Mutation::Insert { at: pos, bytes } => {
-            let i = if data.is_empty() { 0 } else { pos % (data.len() + 1) };
+            let i = if data.is_empty() {
+                0
+            } else {
+                pos % (data.len() + 1)
+            };
             data.splice(i..i, bytes.iter().copied());
         }
         Mutation::Delete { at: pos, len } => {
@@ -131,7 +143,11 @@ pub fn apply(data: &mut Vec<u8>, mutation: &Mutation, seeds: &[Vec<u8>]) {
             let keep = keep.checked_rem(data.len() + 1).unwrap_or(0);
             data.truncate(keep);
         }
-        Mutation::Splice { seed, at: pos, from } => {
+        Mutation::Splice {
+            seed,
+            at: pos,
+            from,
+        } => {
             let Some(other) = seed.checked_rem(seeds.len()).and_then(|s| seeds.get(s)) else {
                 return;
             };
@@ -171,6 +187,35 @@ pub fn mutated(seeds: Vec<Vec<u8>>, max_edits: usize) -> impl Strategy<Value = V
             }
             data
         })
+}
+
+/// Every file directly in `dir` that `keep` accepts, read whole, in name order: a corpus of
+/// seeds. Panics (a broken test setup, not a finding) when the directory or a file cannot
+/// be read or fewer than `at_least` files are kept.
+pub fn corpus(
+    dir: &std::path::Path,
+    keep: impl Fn(&std::path::Path) -> bool,
+    at_least: usize,
+) -> Vec<Vec<u8>> {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|err| panic!("corpus {}: {err}", dir.display()));
+    let mut files: Vec<_> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_file() && keep(path))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= at_least,
+        "corpus {}: {} files, expected at least {at_least}",
+        dir.display(),
+        files.len()
+    );
+    files
+        .iter()
+        .map(|path| {
+            std::fs::read(path).unwrap_or_else(|err| panic!("corpus {}: {err}", path.display()))
+        })
+        .collect()
 }
 
 /// Random bytes, biased towards the bytes text formats and binary headers are made of

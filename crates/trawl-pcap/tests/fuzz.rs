@@ -6,50 +6,18 @@
 //! (stdin, pipes) must agree frame for frame; every report renders in every format, and
 //! its JSON parses.
 
+#[path = "support/captures.rs"]
+mod captures;
 #[path = "support/tshark.rs"]
 mod tshark;
-
-use std::path::Path;
-use std::process::Command;
-use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use trawl_pcap::render::{Format, write_iocs, write_report};
 use trawl_pcap::{Analyzer, Options, Report};
 
-/// The synthetic captures' bytes, generated once per test binary.
-fn seeds() -> &'static Vec<Vec<u8>> {
-    static SEEDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    SEEDS.get_or_init(|| {
-        tshark::require_tool("python3");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen/synthetic.py");
-        let output = Command::new("python3")
-            .arg(&script)
-            .arg(dir.path())
-            .output()
-            .expect("python3 runs");
-        assert!(
-            output.status.success(),
-            "synthetic.py failed (is scapy installed? see scripts/deps/pcap.pip): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let mut files: Vec<_> = std::fs::read_dir(dir.path())
-            .expect("capture dir")
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .collect();
-        files.sort();
-        let seeds: Vec<Vec<u8>> = files
-            .iter()
-            .map(|path| std::fs::read(path).expect("capture readable"))
-            .collect();
-        assert!(
-            seeds.len() >= 10,
-            "synthetic.py wrote {} captures",
-            seeds.len()
-        );
-        seeds
-    })
+/// The synthetic captures' bytes.
+fn seeds() -> Vec<Vec<u8>> {
+    trawl_mutate::corpus(captures::captures(), |_| true, 10)
 }
 
 fn in_memory(data: &[u8]) -> Report {
@@ -86,7 +54,7 @@ proptest! {
 
     #[test]
     fn mutated_captures_never_panic_and_both_readers_agree(
-        data in trawl_mutate::mutated(seeds().clone(), 6)
+        data in trawl_mutate::mutated(seeds(), 6)
     ) {
         let report = in_memory(&data);
         renders_everywhere(&report)?;

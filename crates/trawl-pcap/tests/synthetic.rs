@@ -1,36 +1,17 @@
 //! Edge-case captures written by `tests/gen/synthetic.py` (scapy), read by
 //! the library and checked against tshark's field extraction.
 
+#[path = "support/captures.rs"]
+mod captures;
 #[path = "support/tshark.rs"]
 mod tshark;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+
+use captures::captures;
 
 use trawl_pcap::{Analyzer, Options, Report};
-
-/// Generates the captures once per test binary.
-fn captures() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tshark::require_tool("python3");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen/synthetic.py");
-        let output = Command::new("python3")
-            .arg(&script)
-            .arg(dir.path())
-            .output()
-            .expect("python3 runs");
-        assert!(
-            output.status.success(),
-            "synthetic.py failed (is scapy installed? see scripts/deps/pcap.pip): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        dir
-    })
-    .path()
-}
 
 fn capture(name: &str) -> PathBuf {
     captures().join(name)

@@ -25,22 +25,13 @@ fn watcher() -> &'static Watcher {
     })
 }
 
+/// Every fixture but the inventory and the README.
 fn seeds() -> Vec<Vec<u8>> {
-    let mut files: Vec<_> = std::fs::read_dir(fixtures())
-        .expect("fixtures dir")
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name != "README.md" && name != "inventory.toml"
-        })
-        .collect();
-    files.sort();
-    let seeds: Vec<Vec<u8>> = files
-        .iter()
-        .map(|path| std::fs::read(path).expect("fixture readable"))
-        .collect();
-    assert!(seeds.len() >= 20, "{} watch fixtures", seeds.len());
-    seeds
+    let source = |path: &Path| {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name != "README.md" && name != "inventory.toml"
+    };
+    trawl_mutate::corpus(fixtures(), source, 20)
 }
 
 fn scan(data: Vec<u8>) -> Result<Run, TestCaseError> {

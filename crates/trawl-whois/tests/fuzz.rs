@@ -11,19 +11,12 @@ use trawl_whois::pivot::{PivotKind, pivot};
 use trawl_whois::{WhoisRecord, parse_record};
 
 fn seeds() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("fixtures dir")
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
-        .collect();
-    files.sort();
-    let seeds: Vec<Vec<u8>> = files
-        .iter()
-        .map(|path| std::fs::read(path).expect("fixture readable"))
-        .collect();
-    assert!(seeds.len() >= 6, "{} whois fixtures", seeds.len());
-    seeds
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
+    trawl_mutate::corpus(
+        dir,
+        |path| path.extension().is_some_and(|ext| ext == "txt"),
+        6,
+    )
 }
 
 /// Everything a record is rendered into: rows, CSV, tables, pivots.
