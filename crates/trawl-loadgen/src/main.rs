@@ -9,6 +9,7 @@ mod ceiling;
 mod dialog;
 mod flood;
 mod idle;
+mod load;
 mod ssh;
 mod telnet_options;
 mod watchdata;
