@@ -43,40 +43,7 @@ impl Sensor {
         flags: &[&str],
     ) -> Sensor {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = format!("{top}\n");
-        for (name, port) in &ports {
-            config.push_str(&format!(
-                "[protocols.{name}]\nport = {port}\n{per_protocol}\n"
-            ));
-        }
-        let config_path = dir.path().join("sensor.toml");
-        std::fs::write(&config_path, config).expect("write config");
-        let only: Vec<&str> = ports.keys().copied().collect();
-        let mut child = Command::new(BIN)
-            .arg("sensor")
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--only")
-            .arg(only.join(","))
-            .args(flags)
-            .env("TRAWL_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn trawl sensor");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr piped");
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        let (child, log) = common::sensor::launch(dir.path(), &ports, top, per_protocol, flags);
         Sensor {
             child,
             dir,

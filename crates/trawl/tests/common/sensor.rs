@@ -25,6 +25,52 @@ pub fn run(program: &str, args: &[&str]) -> Output {
         })
 }
 
+/// Writes `<dir>/sensor.toml` (`top`, then one table per protocol with its port and
+/// `per_protocol`), starts `trawl sensor` on it with `--data-dir <dir>/data`, `--only`
+/// those protocols and `flags`, and collects its stderr (TRAWL_LOG=info) in the returned
+/// log as it arrives.
+pub fn launch(
+    dir: &Path,
+    ports: &HashMap<&'static str, u16>,
+    top: &str,
+    per_protocol: &str,
+    flags: &[&str],
+) -> (Child, Arc<Mutex<String>>) {
+    let mut config = format!("{top}\n");
+    for (name, port) in ports {
+        config.push_str(&format!(
+            "[protocols.{name}]\nport = {port}\n{per_protocol}\n"
+        ));
+    }
+    let config_path = dir.join("sensor.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let only: Vec<&str> = ports.keys().copied().collect();
+    let mut child = Command::new(BIN)
+        .args(["sensor", "--config"])
+        .arg(&config_path)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--only", &only.join(",")])
+        .args(flags)
+        .env("TRAWL_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn trawl sensor");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    (child, log)
+}
+
 /// A running `trawl sensor` child with its own data dir and free loopback ports.
 pub struct Sensor {
     child: Child,
@@ -41,36 +87,7 @@ impl Sensor {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: HashMap<&'static str, u16> =
             protocols.iter().map(|&name| (name, free_port())).collect();
-        let mut config = format!("{top}\n");
-        for (name, port) in &ports {
-            config.push_str(&format!(
-                "[protocols.{name}]\nport = {port}\n{extra_per_protocol}\n"
-            ));
-        }
-        let config_path = dir.path().join("sensor.toml");
-        std::fs::write(&config_path, config).expect("write config");
-        let mut child = Command::new(BIN)
-            .args(["sensor", "--config"])
-            .arg(&config_path)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--only", &protocols.join(",")])
-            .env("TRAWL_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn trawl sensor");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
+        let (child, log) = launch(dir.path(), &ports, top, extra_per_protocol, &[]);
         let mut sensor = Self {
             child,
             dir,
