@@ -16,7 +16,7 @@ use base64::Engine as _;
 use trawl_event::display_bytes;
 
 mod common;
-use common::free_port;
+use common::{free_port, hydra_tries};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trawl");
 
@@ -600,23 +600,6 @@ fn real_clients_land_exactly_once_in_every_store() {
         "keep-alive attempts share a session"
     );
     assert_eq!(stores.counts(), (9, 9, 9));
-}
-
-fn hydra_tries(output: &str) -> usize {
-    let marker = output
-        .find(" login tr")
-        .unwrap_or_else(|| panic!("no login tries count in hydra output:\n{output}"));
-    let digits: String = output[..marker]
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .chars()
-        .rev()
-        .collect::<String>()
-        .parse()
-        .expect("hydra tries")
 }
 
 fn hydra(args: &[&str], cwd: &Path) -> usize {

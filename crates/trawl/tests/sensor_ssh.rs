@@ -13,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::hydra_tries;
 use common::sensor::{Outputs, Sensor, run};
 use serde_json::Value;
 
@@ -375,23 +376,6 @@ fn client_version_and_hassh_match_independent_computations() {
     assert!(client_version.starts_with("SSH-2.0-OpenSSH_"));
     assert_eq!(aux["hassh_algorithms"], algorithms.as_str(), "{aux}");
     assert_eq!(aux["hassh"], hassh.as_str(), "{aux}");
-}
-
-fn hydra_tries(text: &str) -> usize {
-    let marker = text
-        .find(" login tr")
-        .unwrap_or_else(|| panic!("no login tries count in hydra output:\n{text}"));
-    let digits: String = text[..marker]
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .chars()
-        .rev()
-        .collect::<String>()
-        .parse()
-        .expect("hydra tries")
 }
 
 #[test]

@@ -24,3 +24,22 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// The "N login tries" count THC-Hydra prints; panics with its output when missing.
+#[allow(dead_code)] // not every test binary runs hydra
+pub fn hydra_tries(output: &str) -> usize {
+    let marker = output
+        .find(" login tr")
+        .unwrap_or_else(|| panic!("no login tries count in hydra output:\n{output}"));
+    let digits: String = output[..marker]
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .expect("hydra tries")
+}
