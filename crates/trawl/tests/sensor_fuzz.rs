@@ -1,7 +1,9 @@
 //! The sensor under fuzzed traffic: every listener of one running sensor (all 21) gets
 //! connections carrying mutated first flights of real clients (`trawl-mutate` over the
 //! seeds below: login lines, binary handshakes, a real TLS ClientHello from Python's
-//! `ssl`), many at once, on 127.0.0.1 only. The sensor must never panic (its log is
+//! `ssl`), many at once, on 127.0.0.1 only. The five implicit-TLS listeners also get a
+//! real TLS session (rustls client) carrying the mutated dialog of their plain twin, so
+//! the protocol code behind TLS is fuzzed too, not only the handshake. The sensor must never panic (its log is
 //! checked after every round), keep every listener answering, record a real login made
 //! after the storm once in every output, list each recorded attempt in all three stores
 //! (same auth ids in CSV, JSON lines and SQLite: an accepted event is a written event),
@@ -12,7 +14,7 @@ mod common;
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpStream};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::sensor::Sensor;
@@ -186,6 +188,102 @@ fn poke(port: u16, data: &[u8]) {
     }
 }
 
+/// The plain protocol whose dialog runs inside an implicit-TLS listener.
+fn plain_twin(protocol: &str) -> Option<&'static str> {
+    match protocol {
+        "https" => Some("http"),
+        "pop3s" => Some("pop3"),
+        "imaps" => Some("imap"),
+        "smtps" => Some("smtp"),
+        "ldaps" => Some("ldap"),
+        _ => None,
+    }
+}
+
+/// Accepts the sensor's self-signed certificate; signatures are still checked.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_client() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth();
+            Arc::new(config)
+        })
+        .clone()
+}
+
+/// Like [`poke`], inside a TLS session (the handshake itself is not fuzzed here).
+fn poke_tls(port: u16, data: &[u8]) {
+    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
+    let Ok(name) = rustls::pki_types::ServerName::try_from("mail.example.com") else {
+        return;
+    };
+    let Ok(client) = rustls::ClientConnection::new(tls_client(), name) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(client, stream);
+    let _ = tls.write_all(data);
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    let mut buf = [0u8; 16 * 1024];
+    let deadline = Instant::now() + Duration::from_millis(600);
+    while Instant::now() < deadline {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
 fn assert_alive(sensor: &Sensor) {
     let log = sensor.log();
     assert!(
@@ -204,9 +302,19 @@ fn assert_alive(sensor: &Sensor) {
 fn mutated_client_traffic_on_every_listener_never_breaks_the_sensor() {
     let sensor = Sensor::start(&PROTOCOLS, "idle_timeout_secs = 2", "");
     let ports: Vec<u16> = PROTOCOLS.iter().map(|name| sensor.port(name)).collect();
-    let strategies: Vec<_> = PROTOCOLS
+    // One input per listener, then one per implicit-TLS listener for inside its session.
+    let dialogs = PROTOCOLS.iter().map(|name| seeds(name)).chain(
+        PROTOCOLS
+            .iter()
+            .filter_map(|name| plain_twin(name).map(seeds)),
+    );
+    let strategies: Vec<_> = dialogs
+        .map(|seeds| trawl_mutate::mutated(seeds, 5))
+        .collect();
+    let tls_ports: Vec<u16> = PROTOCOLS
         .iter()
-        .map(|name| trawl_mutate::mutated(seeds(name), 5))
+        .filter(|name| plain_twin(name).is_some())
+        .map(|name| sensor.port(name))
         .collect();
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -218,9 +326,13 @@ fn mutated_client_traffic_on_every_listener_never_breaks_the_sensor() {
         ..Config::default()
     });
     let result = runner.run(&strategies, |inputs| {
+        let (raw, inside_tls) = inputs.split_at(ports.len());
         std::thread::scope(|scope| {
-            for (port, data) in ports.iter().zip(&inputs) {
+            for (port, data) in ports.iter().zip(raw) {
                 scope.spawn(move || poke(*port, data));
+            }
+            for (port, data) in tls_ports.iter().zip(inside_tls) {
+                scope.spawn(move || poke_tls(*port, data));
             }
         });
         prop_assert!(!sensor.log().contains("panicked"), "{}", sensor.log());
@@ -252,6 +364,12 @@ fn mutated_client_traffic_on_every_listener_never_breaks_the_sensor() {
         ids(&outputs.db),
         "JSON lines and SQLite differ"
     );
+    for name in PROTOCOLS.iter().filter(|name| plain_twin(name).is_some()) {
+        assert!(
+            outputs.db.iter().any(|row| row.protocol == *name),
+            "no {name} login was recorded: the TLS sessions did not get through"
+        );
+    }
     assert!(
         outputs.db.len() > 50,
         "the fuzzed logins were recorded too ({} rows)",
