@@ -43,11 +43,14 @@ fn row(a: &Alert) -> [String; 9] {
     ]
 }
 
-/// Writes the alerts.
+/// Writes the alerts. `header`: write the CSV or Markdown header row first (a follow run
+/// writes it once, then appends rows to the same table; the terminal table always has
+/// one, and JSON lines none).
 pub fn write_alerts(
     out: &mut impl Write,
     format: OutputFormat,
     alerts: &[Alert],
+    header: bool,
 ) -> io::Result<()> {
     match format {
         OutputFormat::Jsonl => {
@@ -58,15 +61,19 @@ pub fn write_alerts(
         }
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(&mut *out);
-            w.write_record(COLUMNS).map_err(io::Error::other)?;
+            if header {
+                w.write_record(COLUMNS).map_err(io::Error::other)?;
+            }
             for a in alerts {
                 w.write_record(row(a)).map_err(io::Error::other)?;
             }
             w.flush()?;
         }
         OutputFormat::Markdown => {
-            writeln!(out, "| {} |", COLUMNS.join(" | "))?;
-            writeln!(out, "|{}", "---|".repeat(COLUMNS.len()))?;
+            if header {
+                writeln!(out, "| {} |", COLUMNS.join(" | "))?;
+                writeln!(out, "|{}", "---|".repeat(COLUMNS.len()))?;
+            }
             for a in alerts {
                 let cells: Vec<String> = row(a).iter().map(|c| c.replace('|', "\\|")).collect();
                 writeln!(out, "| {} |", cells.join(" | "))?;
@@ -134,6 +141,50 @@ pub fn utc(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn alert(subject: &str) -> Alert {
+        Alert {
+            entity: "Example".into(),
+            category: crate::alert::Category::LookalikeDomain,
+            severity: crate::alert::Severity::High,
+            subject: subject.into(),
+            detail: "lookalike".into(),
+            evidence: crate::alert::Evidence {
+                source: "feed.txt".into(),
+                line: 3,
+                snippet: subject.into(),
+            },
+            count: 1,
+            first_seen: 0,
+            last_seen: 0,
+            new: true,
+        }
+    }
+
+    #[test]
+    fn csv_and_markdown_rounds_append_rows_under_one_header() {
+        for format in [OutputFormat::Csv, OutputFormat::Markdown] {
+            let mut out = Vec::new();
+            write_alerts(&mut out, format, &[alert("examp1e.com")], true).expect("write");
+            write_alerts(&mut out, format, &[alert("exarnple.com")], false).expect("write");
+            let text = String::from_utf8(out).expect("utf-8");
+            assert_eq!(text.matches("entity").count(), 1, "{format:?}:\n{text}");
+            assert!(text.contains("examp1e.com") && text.contains("exarnple.com"));
+        }
+        let mut out = Vec::new();
+        write_alerts(
+            &mut out,
+            OutputFormat::Csv,
+            &[alert("a.com"), alert("b.com")],
+            true,
+        )
+        .expect("write");
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(out.as_slice())
+            .records()
+            .collect::<Result<_, _>>()
+            .expect("parses");
+        assert_eq!(rows.len(), 2);
+    }
 
     #[test]
     fn utc_dates() {

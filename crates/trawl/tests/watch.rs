@@ -913,3 +913,71 @@ fn follow_on_stdin_reads_to_its_end_and_stops() {
     );
     assert!(stderr.contains("1 sources, 1 lines"), "{stderr}");
 }
+
+/// `--follow --format csv` is one CSV stream: the header once, then each round's rows.
+#[test]
+fn follow_csv_output_has_one_header_across_rounds() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dump.log");
+    std::fs::write(&log, "first@acmebank.com:pw0\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["watch", "--follow", "--format", "csv", "--inventory"])
+        .arg(fixtures().join("inventory.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("state"))
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run trawl");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let wait_for = |needle: &str, lines: &mut Vec<String>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !lines.iter().any(|l: &String| l.contains(needle)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no row for {needle} within 15 s: {lines:?}"
+            );
+            if let Ok(line) = rx.recv_timeout(left) {
+                lines.push(line);
+            }
+        }
+    };
+    wait_for("first@acmebank.com", &mut lines);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(b"second@acmebank.com:pw1\n").unwrap();
+    drop(f);
+    wait_for("second@acmebank.com", &mut lines);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let _ = child.wait();
+    let _ = reader.join();
+    let text = lines.join("\n");
+    let mut csv = csv::Reader::from_reader(text.as_bytes());
+    let header = csv.headers().expect("a header").clone();
+    assert_eq!(header.get(0), Some("severity"), "{text}");
+    let rows: Vec<csv::StringRecord> = csv
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("one CSV table");
+    assert!(
+        rows.iter().all(|r| r.get(0) != Some("severity")),
+        "a second header in the stream:\n{text}"
+    );
+    assert_eq!(rows.len(), 2, "{text}");
+}

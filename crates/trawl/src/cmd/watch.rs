@@ -144,7 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if !alerts.is_empty() || !matches!(format, OutputFormat::Table) {
-        render::write_alerts(&mut out, format, &alerts)?;
+        render::write_alerts(&mut out, format, &alerts, true)?;
     }
     out.flush()?;
     eprintln!(
@@ -244,6 +244,7 @@ fn follow(
     let format = output_format(args.format);
     let mut run = Run::default();
     let (mut total, mut new, mut warned) = (0usize, 0usize, 0usize);
+    let mut header_written = false;
     let mut emit = |run: &mut Run| -> io::Result<()> {
         // Drained as they are printed: a long follow must not keep every warning in memory.
         for w in run.warnings.drain(..) {
@@ -273,7 +274,8 @@ fn follow(
                 .then(a.category.cmp(&b.category))
         });
         let mut out = io::stdout().lock();
-        render::write_alerts(&mut out, format, &fresh)?;
+        render::write_alerts(&mut out, format, &fresh, !header_written)?;
+        header_written = !matches!(format, OutputFormat::Table);
         out.flush()?;
         drop(out);
         if let Some(hook) = &hook {
