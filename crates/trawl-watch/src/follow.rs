@@ -11,8 +11,12 @@
 //! shorter than what was read) restarts from offset 0. A path that vanished keeps being read
 //! through the open descriptor until a new file appears there. Partial lines at the end are
 //! kept (bounded by [`input::MAX_LINE`]) until their newline arrives. Gzip files and stdin are
-//! read once to their end.
+//! read once to their end. Every [`RESCAN`] the directory and glob sources are expanded again
+//! (a named file that did not exist yet counts too): files that appeared since are followed
+//! from their start, except a file already read under another name (a log rotated to
+//! `dump.log.1`: known by device and inode).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -25,6 +29,9 @@ use crate::{Run, SourceScan, WatchError, Watcher};
 
 /// How often a file at its end is looked at again.
 pub const POLL: Duration = Duration::from_millis(200);
+
+/// How often the sources are expanded again to find files that appeared.
+pub const RESCAN: Duration = Duration::from_secs(1);
 
 /// At most this much is read from one file before the others get their turn.
 const ROUND_BUDGET: u64 = 64 << 20;
@@ -163,9 +170,15 @@ pub fn follow(
         source,
     };
     let mut tails = Vec::new();
+    let mut known: HashSet<(u64, u64)> = HashSet::new();
     for path in input::expand_sources(sources)? {
         let name = path.display().to_string();
         if path.as_os_str() == "-" || is_gzip(&path) {
+            if path.as_os_str() != "-"
+                && let Ok(meta) = std::fs::metadata(&path)
+            {
+                known.insert(file_id(&meta));
+            }
             match input::open(&path) {
                 Ok(reader) => watcher.scan_reader(&name, reader, run, progress),
                 Err(e) => run.warn(&name, 0, format!("cannot open: {e}")),
@@ -186,11 +199,23 @@ pub fn follow(
         progress,
         buf: vec![0; 1 << 20],
     };
-    // Only stdin or gzip sources: nothing to follow, the run ends with their end.
-    while !tails.is_empty() && !stop.load(Ordering::Relaxed) {
+    known.extend(tails.iter().map(|t| t.id));
+    let mut last_rescan = Instant::now();
+    // Only stdin or gzip files: nothing to follow, the run ends with their end. A directory
+    // or glob is followed even while it holds no plain file yet.
+    let follows_files = !tails.is_empty()
+        || sources
+            .iter()
+            .any(|s| Path::new(s).is_dir() || s.contains(['*', '?', '[']));
+    while follows_files && !stop.load(Ordering::Relaxed) {
         let mut read = 0;
         for t in &mut tails {
             read += t.poll(&mut ctx, run);
+            known.insert(t.id);
+        }
+        if last_rescan.elapsed() >= RESCAN {
+            last_rescan = Instant::now();
+            read += pick_up_new_files(sources, &mut tails, &mut known, &mut ctx, run);
         }
         on_round(run).map_err(output_err)?;
         if read == 0 {
@@ -202,6 +227,53 @@ pub fn follow(
         t.finish(watcher, run);
     }
     on_round(run).map_err(output_err)
+}
+
+/// Expands `sources` again and starts following every regular file that is neither
+/// followed under its name nor `known` by device and inode; a new gzip file is read once.
+/// Sources that match nothing (yet) are passed over quietly. Returns the bytes read.
+fn pick_up_new_files(
+    sources: &[String],
+    tails: &mut Vec<Tailed>,
+    known: &mut HashSet<(u64, u64)>,
+    ctx: &mut Ctx<'_>,
+    run: &mut Run,
+) -> u64 {
+    let mut read = 0;
+    for source in sources.iter().filter(|s| s.as_str() != "-") {
+        let Ok(paths) = input::expand_sources(std::slice::from_ref(source)) else {
+            continue;
+        };
+        for path in paths {
+            if tails.iter().any(|t| t.path == path) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !known.insert(file_id(&meta)) {
+                continue;
+            }
+            run.sources += 1;
+            if is_gzip(&path) {
+                let name = path.display().to_string();
+                match input::open(&path) {
+                    Ok(reader) => ctx.watcher.scan_reader(&name, reader, run, ctx.progress),
+                    Err(e) => run.warn(&name, 0, format!("cannot open: {e}")),
+                }
+                continue;
+            }
+            match Tailed::open(&path) {
+                Ok(mut t) => {
+                    known.insert(t.id);
+                    read += t.drain(ctx, run);
+                    tails.push(t);
+                }
+                Err(e) => run.warn(&path.display().to_string(), 0, format!("cannot open: {e}")),
+            }
+        }
+    }
+    read
 }
 
 fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
@@ -235,6 +307,46 @@ mod tests {
             .into_iter()
             .map(|a| a.subject.split(' ').next().unwrap_or_default().to_string())
             .collect()
+    }
+
+    #[test]
+    fn new_files_are_picked_up_but_rotated_ones_are_not_read_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("a.log");
+        std::fs::write(&old, "a@acme.com:pw1\n").unwrap();
+        let w = watcher();
+        let mut run = Run::default();
+        let mut ctx = Ctx {
+            watcher: &w,
+            progress: &|_| {},
+            buf: vec![0; 64],
+        };
+        let sources = [dir.path().display().to_string()];
+        let mut tails = Vec::new();
+        let mut known = HashSet::new();
+        pick_up_new_files(&sources, &mut tails, &mut known, &mut ctx, &mut run);
+        assert_eq!(subjects(&mut run), ["a@acme.com"]);
+        // Rotation (a.log -> a.log.1, a new a.log) and a brand new file b.log.
+        std::fs::rename(&old, dir.path().join("a.log.1")).unwrap();
+        std::fs::write(&old, "rotated@acme.com:pw2\n").unwrap();
+        std::fs::write(dir.path().join("b.log"), "b@acme.com:pw3\n").unwrap();
+        pick_up_new_files(&sources, &mut tails, &mut known, &mut ctx, &mut run);
+        assert_eq!(
+            subjects(&mut run),
+            ["b@acme.com"],
+            "a.log.1 was read as a.log"
+        );
+        for t in &mut tails {
+            t.poll(&mut ctx, &mut run);
+        }
+        assert_eq!(
+            subjects(&mut run),
+            ["rotated@acme.com"],
+            "a.log's new file via rotation"
+        );
+        pick_up_new_files(&sources, &mut tails, &mut known, &mut ctx, &mut run);
+        assert!(subjects(&mut run).is_empty(), "nothing is read twice");
+        assert_eq!(run.sources, 3);
     }
 
     #[test]

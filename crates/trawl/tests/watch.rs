@@ -981,3 +981,63 @@ fn follow_csv_output_has_one_header_across_rounds() {
     );
     assert_eq!(rows.len(), 2, "{text}");
 }
+
+/// Following a directory picks up files that appear in it later (daily dumps), and a file
+/// rotated inside it (`dump.log` -> `dump.log.1`) is not read a second time.
+#[test]
+fn follow_picks_up_new_files_in_a_directory() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let drop_dir = dir.path().join("dumps");
+    std::fs::create_dir(&drop_dir).unwrap();
+    std::fs::write(drop_dir.join("dump.log"), "early@acmebank.com:pw0\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args([
+            "watch",
+            "--follow",
+            "--all",
+            "--format",
+            "jsonl",
+            "--inventory",
+        ])
+        .arg(fixtures().join("inventory.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("state"))
+        .arg(&drop_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run trawl");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    wait_for_alert(&rx, &mut seen, "early@acmebank.com");
+    std::fs::rename(drop_dir.join("dump.log"), drop_dir.join("dump.log.1")).unwrap();
+    std::fs::write(drop_dir.join("dump.log"), "rotated@acmebank.com:pw1\n").unwrap();
+    std::fs::write(drop_dir.join("later.txt"), "later@acmebank.com:pw2\n").unwrap();
+    wait_for_alert(&rx, &mut seen, "rotated@acmebank.com");
+    wait_for_alert(&rx, &mut seen, "later@acmebank.com");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("trawl exits");
+    let _ = reader.join();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // dump.log, its successor after the rotation, later.txt: three files of one line each;
+    // dump.log.1 read again would make it four lines.
+    assert!(
+        stderr.contains("trawl: 3 sources, 3 lines, 0 skipped lines"),
+        "{stderr}"
+    );
+}
