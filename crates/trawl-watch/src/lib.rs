@@ -15,6 +15,7 @@
 pub mod alert;
 mod blocks;
 pub mod creds;
+pub mod document;
 pub mod follow;
 pub mod format;
 pub mod input;
@@ -282,6 +283,10 @@ impl Watcher {
         run.sources += 1;
         let mut scan = SourceScan::new(name);
         let mut buf = Vec::with_capacity(1 << 12);
+        // A lone `[` or `{` first line (and any blank lines after it), held until the next
+        // line says whether the source is one indented JSON document (document.rs).
+        let mut held: Option<Vec<Vec<u8>>> = None;
+        let mut seen_content = false;
         loop {
             let (state, used) =
                 match input::read_line_bounded(&mut reader, &mut buf, input::MAX_LINE) {
@@ -298,6 +303,37 @@ impl Watcher {
                 };
             run.bytes += used as u64;
             progress(used as u64);
+            if state == Line::Ok && scan.format.is_none() {
+                let blank = buf.trim_ascii().is_empty();
+                if let Some(lines) = &mut held {
+                    if blank {
+                        lines.push(buf.clone());
+                        continue;
+                    }
+                    let lines = held.take().unwrap_or_default();
+                    if !document::is_record_line(&buf) {
+                        let mut head = Vec::new();
+                        for line in lines.iter().chain(std::iter::once(&buf)) {
+                            head.extend_from_slice(line);
+                            head.push(b'\n');
+                        }
+                        self.scan_json_document(&mut scan, head, &mut *reader, run, progress);
+                        break;
+                    }
+                    for line in &lines {
+                        self.scan_line(&mut scan, line, run);
+                    }
+                } else if !seen_content && document::is_opening(&buf) {
+                    held = Some(vec![buf.clone()]);
+                    seen_content = true;
+                    continue;
+                }
+                seen_content |= !blank;
+            }
+            for line in held.take().unwrap_or_default() {
+                // Not a document after all (the source ended, or a line was too long).
+                self.scan_line(&mut scan, &line, run);
+            }
             match state {
                 Line::Eof => break,
                 Line::TooLong(len) => self.skip_long_line(&mut scan, len, run),

@@ -1041,3 +1041,52 @@ fn follow_picks_up_new_files_in_a_directory() {
         "{stderr}"
     );
 }
+
+/// A Censys CLI export (one indented array) gives the same findings as the one-host-a-line
+/// file, each with the line its host starts on; a broken document is a warning with a line.
+#[test]
+fn pretty_printed_json_documents_are_read_whole() {
+    let subjects_of = |file: &str, category: &str| {
+        let data = tempfile::tempdir().unwrap();
+        let out = watch(
+            data.path(),
+            &["--format", "jsonl"],
+            &[fixtures().join(file)],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("warning"), "{file}: {stderr}");
+        let alerts = jsonl(&out);
+        (subjects(&alerts, category), alerts)
+    };
+    let (lines, _) = subjects_of("censys.json", "exposed-service");
+    let (pretty, alerts) = subjects_of("censys_pretty.json", "exposed-service");
+    assert_eq!(pretty, lines);
+    assert!(!pretty.is_empty());
+    let (posts, _) = subjects_of("social.jsonl", "targeting-mention");
+    let (pretty_posts, _) = subjects_of("social_pretty.json", "targeting-mention");
+    assert_eq!(pretty_posts, posts);
+    assert!(!posts.is_empty());
+    // The second host of the array starts on line 24 of the indented file.
+    let text = std::fs::read_to_string(fixtures().join("censys_pretty.json")).unwrap();
+    let second_ip = "\"ip\": \"192.0.2.50\"";
+    let host_line = text
+        .lines()
+        .position(|l| l.contains(second_ip))
+        .expect("second host")
+        // the `{` opening the host is the line before its "ip"
+        ;
+    assert_eq!(
+        find(&alerts, "192.0.2.50:161/udp")["evidence"]["line"],
+        host_line
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, &text[..text.len() / 2]).unwrap();
+    let out = watch(dir.path(), &["--format", "jsonl"], &[broken]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.json: line") && stderr.contains("JSON document"),
+        "{stderr}"
+    );
+}
