@@ -381,6 +381,11 @@ impl<R: BufRead> FeedReader<R> {
                 })
             });
         }
+        if !self.done
+            && let Some(line) = self.plain_line_into(out)
+        {
+            return Some(Ok(line));
+        }
         while !self.done {
             let mut buf = std::mem::take(&mut self.buf);
             let read = read_line_bounded(&mut self.reader, &mut buf, MAX_LINE);
@@ -425,6 +430,27 @@ impl<R: BufRead> FeedReader<R> {
             }
         }
         None
+    }
+
+    /// The common case of a list: the next line is whole in the reader's buffer and is one
+    /// printable-ASCII field (no space, no `#`). It is appended straight from that buffer (one
+    /// pass to check it, no copy into the line buffer, no trimming or splitting) and its line
+    /// number returned; anything else (`None`) is left to the general path, which reads the
+    /// same bytes again (and reports a read error, if that is why).
+    fn plain_line_into(&mut self, out: &mut String) -> Option<u64> {
+        let available = self.reader.fill_buf().ok()?;
+        let end = memchr::memchr(b'\n', available)?;
+        let line = available.get(..end)?;
+        let plain = line.len() <= MAX_LINE
+            && line.first().is_some_and(|&b| b != b'#')
+            && line.iter().all(|&b| b > b' ' && b < 0x7f);
+        if !plain {
+            return None;
+        }
+        out.push_str(std::str::from_utf8(line).ok()?);
+        self.reader.consume(end + 1);
+        self.line += 1;
+        Some(self.line)
     }
 
     fn error(&self, message: impl Into<String>) -> FeedError {
@@ -596,6 +622,27 @@ mod tests {
             }
             assert_eq!(got, expected);
             assert!(got.iter().any(Result::is_ok));
+        }
+    }
+
+    #[test]
+    fn plain_lines_read_like_any_other() {
+        let text = "a.com\nb.net\n#c.org\n\nd.org\r\nUP.com\n e.com\nf.com g\nx\x7f.com\nh\u{e9}.fr\nlast.io";
+        // Small buffers put line ends at every offset of the buffer.
+        for capacity in [1, 2, 3, 5, 8, 64] {
+            let expected: Vec<Result<(u64, String), FeedError>> =
+                FeedReader::new(text.as_bytes(), FeedFormat::List)
+                    .map(|r| r.map(|i| (i.line, i.domain)))
+                    .collect();
+            let buffered = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+            let mut reader = FeedReader::new(buffered, FeedFormat::List);
+            let mut got = Vec::new();
+            let mut out = String::new();
+            while let Some(r) = reader.next_into(&mut out) {
+                got.push(r.map(|line| (line, std::mem::take(&mut out))));
+            }
+            assert_eq!(got, expected, "capacity {capacity}");
+            assert_eq!(got.len(), 9, "{got:?}");
         }
     }
 

@@ -19,7 +19,10 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::LazyLock;
 
+use std::hash::BuildHasher;
+
 use foldhash::fast::FixedState;
+use hashbrown::hash_table::{Entry, HashTable};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use rayon::prelude::*;
@@ -27,8 +30,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
 use crate::name::{normalize_feed_domain, parse_domain};
-use crate::permute::{Options, Technique, permute_parsed};
-use crate::skeleton::{is_own_skeleton, skeleton, skeleton_into};
+use crate::permute::{NameRef, Names, Options, Technique, permute_names};
+use crate::skeleton::{
+    ASCII_SKELETON_BUF, is_own_skeleton, skeleton, skeleton_ascii, skeleton_into,
+};
 
 /// A brand to protect: its domains and keywords.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -223,16 +228,303 @@ fn is_english_word(s: &str) -> bool {
 type FastMap<K, V> = std::collections::HashMap<K, V, FixedState>;
 type FastSet<K> = std::collections::HashSet<K, FixedState>;
 
+/// Byte classes for [`already_normal`]: 0 not allowed, 1 allowed, 2 `-`.
+static NORMAL_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'_' {
+            t[b] = 1;
+        }
+        b += 1;
+    }
+    t[b'-' as usize] = 2;
+    t
+};
+
 /// True for names that need no normalisation: lowercase LDH (and `_`), no `xn--`.
 fn already_normal(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= crate::name::MAX_NAME_LEN
-        && name.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_')
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > crate::name::MAX_NAME_LEN {
+        return false;
+    }
+    let mut seen = 0u8;
+    for &b in bytes {
+        let class = NORMAL_BYTES[usize::from(b)];
+        if class == 0 {
+            return false;
+        }
+        seen |= class;
+    }
+    !bytes.ends_with(b".")
+        && !bytes.starts_with(b"*.")
+        // `xn--` needs a `-`: most names have none.
+        && (seen & 2 == 0 || !bytes.windows(4).any(|w| w == b"xn--"))
+}
+
+/// `psl::domain_str` without its UTF-8 re-validation: the registrable domain is a suffix of
+/// `ascii` (without the trailing dot of a fully qualified name).
+fn registrable_domain(ascii: &str) -> Option<&str> {
+    let len = psl::domain(ascii.as_bytes())?.trim().as_bytes().len();
+    let end = ascii.len() - usize::from(ascii.ends_with('.'));
+    ascii.get(end.checked_sub(len)?..end)
+}
+
+/// The offset of the first `.` (a byte loop: names are short, `str::find` sets up a searcher).
+fn first_dot(s: &str) -> Option<usize> {
+    s.bytes().position(|b| b == b'.')
+}
+
+/// The Unicode form of the first label of `registrable` (a suffix of `ascii`, the ASCII form
+/// of `unicode`). When both forms are the same text it is sliced out directly; otherwise it
+/// is found by counting labels.
+fn registrable_label<'u>(ascii: &str, unicode: &'u str, registrable: &str) -> Option<&'u str> {
+    if (std::ptr::eq(ascii, unicode) || ascii == unicode) && ascii.ends_with(registrable) {
+        let start = ascii.len() - registrable.len();
+        if start == 0 || ascii.as_bytes().get(start - 1) == Some(&b'.') {
+            let own = unicode.get(start..)?;
+            return own.get(..first_dot(own).unwrap_or(own.len()));
+        }
+    }
+    let reg_labels = registrable.bytes().filter(|b| *b == b'.').count() + 1;
+    let all_labels = ascii.bytes().filter(|b| *b == b'.').count() + 1;
+    unicode.split('.').nth(all_labels.checked_sub(reg_labels)?)
+}
+
+/// The first `n` bytes of every keyword (`n`: the shortest keyword's length, at most 3) as a
+/// 65,536-bit set of their hashes. A name none of whose `n`-byte windows is in the set contains
+/// no keyword, so most names skip the Aho-Corasick search (it cost ~300 instructions a name).
+#[derive(Default)]
+struct KeywordStarts {
+    n: usize,
+    bits: Vec<u64>,
+}
+
+impl KeywordStarts {
+    const BITS: usize = 1 << 16;
+
+    fn new(keywords: &[Keyword]) -> KeywordStarts {
+        let n = keywords
+            .iter()
+            .map(|k| k.text.len())
+            .min()
+            .unwrap_or(0)
+            .min(3);
+        let mut bits = vec![0u64; Self::BITS / 64];
+        for k in keywords {
+            if let Some(start) = k.text.as_bytes().get(..n) {
+                let h = Self::hash(start);
+                bits[h / 64] |= 1 << (h % 64);
+            }
+        }
+        KeywordStarts { n, bits }
+    }
+
+    fn hash(window: &[u8]) -> usize {
+        let x = window.iter().fold(0u32, |x, &b| (x << 8) | u32::from(b));
+        (x.wrapping_mul(0x9e37_79b1) >> 16) as usize
+    }
+
+    /// False only when no keyword can occur in `bytes`.
+    fn may_occur_in(&self, bytes: &[u8]) -> bool {
+        if self.n == 0 {
+            return true;
+        }
+        bytes.windows(self.n).any(|w| {
+            let h = Self::hash(w);
+            self.bits
+                .get(h / 64)
+                .is_some_and(|word| word & (1 << (h % 64)) != 0)
         })
-        && !name.ends_with('.')
-        && !name.starts_with("*.")
-        && !name.contains("xn--")
+    }
+}
+
+/// The brand domains with one edit-distance limit `k` that the scan compares a feed label of
+/// one length with: their label [`signature`]s packed together (the loop over them is the
+/// scan's inner loop) and their indexes into `Matcher::domains`.
+#[derive(Debug, Clone, Default)]
+struct DistanceGroup {
+    k: usize,
+    signatures: Vec<u64>,
+    domains: Vec<u32>,
+}
+
+impl DistanceGroup {
+    /// Calls `found(domain)` for each brand domain whose signature differs from `sig` in at
+    /// most `2k` bits (labels within `k` edits always do).
+    fn each_near(&self, sig: u64, mut found: impl FnMut(usize)) {
+        let clear = |x: u64| x & x.wrapping_sub(1);
+        // The automatic limits (k = 1, 2) unrolled; the match is outside the loop.
+        match self.k {
+            1 => self.each_passing(sig, |x| clear(clear(x)) == 0, &mut found),
+            2 => self.each_passing(sig, |x| clear(clear(clear(clear(x)))) == 0, &mut found),
+            k => {
+                let n = u32::try_from(2 * k).unwrap_or(u32::MAX);
+                self.each_passing(sig, |x| bits_at_most(x, n), &mut found)
+            }
+        }
+    }
+
+    fn each_passing(&self, sig: u64, pass: impl Fn(u64) -> bool, found: &mut impl FnMut(usize)) {
+        for (&other, &domain) in self.signatures.iter().zip(&self.domains) {
+            if pass(sig ^ other) {
+                found(domain as usize);
+            }
+        }
+    }
+}
+
+/// True when `x` has at most `n` bits set (clears the lowest set bit up to `n` times: cheaper
+/// than `count_ones` without the `popcnt` instruction, which the baseline x86-64 target lacks).
+fn bits_at_most(mut x: u64, n: u32) -> bool {
+    for _ in 0..n {
+        if x == 0 {
+            return true;
+        }
+        x &= x - 1;
+    }
+    x == 0
+}
+
+/// One name of the permutation index: where its ASCII form is in the index text, the brand
+/// domain it imitates and how it was made.
+#[derive(Debug, Clone, Copy)]
+struct PermutationName {
+    start: u32,
+    len: u32,
+    domain: u32,
+    technique: Technique,
+    second: Option<Technique>,
+}
+
+/// Every brand domain's permutations (ASCII forms), for exact lookup: the names back to back
+/// in one text, a hash table of offsets into it (no allocation per name: with a `String` key
+/// per name, allocating and freeing 730 k of them was most of building the 100-brand matcher).
+/// A name made for several brand domains belongs to the first.
+#[derive(Default)]
+struct PermutationIndex {
+    text: String,
+    table: HashTable<PermutationName>,
+    filter: HashFilter,
+    state: FixedState,
+}
+
+impl PermutationIndex {
+    /// Indexes every name but the first (the original) of each brand domain's `Names`, the
+    /// brand domains numbered in order.
+    fn new(per_domain: &[Names]) -> Result<PermutationIndex, DomainError> {
+        let total: usize = per_domain.iter().map(|n| n.len().saturating_sub(1)).sum();
+        let mut index = PermutationIndex {
+            text: String::with_capacity(total * 16),
+            table: HashTable::with_capacity(total),
+            filter: HashFilter::with_capacity(total),
+            state: FixedState::default(),
+        };
+        for (domain, names) in per_domain.iter().enumerate() {
+            for name in names.iter().skip(1) {
+                index.insert(domain, name)?;
+            }
+        }
+        Ok(index)
+    }
+
+    /// Adds `name` made for brand domain `domain` unless it is already there.
+    fn insert(&mut self, domain: usize, name: NameRef<'_>) -> Result<(), DomainError> {
+        let too_big = || DomainError::Inventory {
+            path: "brands".into(),
+            reason: "the permutation index exceeds 4 GiB".into(),
+        };
+        let h = self.state.hash_one(name.domain);
+        let start = self.text.len();
+        let entry = PermutationName {
+            start: u32::try_from(start).map_err(|_| too_big())?,
+            len: u32::try_from(name.domain.len()).map_err(|_| too_big())?,
+            domain: u32::try_from(domain).map_err(|_| too_big())?,
+            technique: name.technique,
+            second: name.second,
+        };
+        u32::try_from(start + name.domain.len()).map_err(|_| too_big())?;
+        let (text, state) = (&self.text, &self.state);
+        if let Entry::Vacant(slot) = self.table.entry(
+            h,
+            |p| slice(text, p) == name.domain,
+            |p| state.hash_one(slice(text, p)),
+        ) {
+            slot.insert(entry);
+            self.text.push_str(name.domain);
+            self.filter.insert(h);
+        }
+        Ok(())
+    }
+
+    /// The entry of `name`, if it is a permutation.
+    fn get(&self, name: &str) -> Option<&PermutationName> {
+        let h = self.state.hash_one(name);
+        if !self.filter.may_contain(h) {
+            return None;
+        }
+        // The length first: it is in the entry, the text is another cache miss.
+        self.table.find(h, |p| {
+            p.len as usize == name.len() && slice(&self.text, p).as_bytes() == name.as_bytes()
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+/// A blocked Bloom filter over the permutation index's hashes: four bits in one 64-byte block
+/// per name, about 11 bits per name. Most feed names are in no permutation set; this says so
+/// for ~99 % of them from one cache line, where the hash table's 7-bit tags let ~10 % through to
+/// a second, uncached load (the entry) that was a fifth of the check time. Hand-written (30
+/// lines) because it reuses the hash the table needs anyway; Bloom filter crates hash again.
+#[derive(Default)]
+struct HashFilter {
+    blocks: Vec<[u64; 8]>,
+}
+
+impl HashFilter {
+    fn with_capacity(names: usize) -> HashFilter {
+        HashFilter {
+            blocks: vec![[0; 8]; (names * 8 / 512).max(1).next_power_of_two()],
+        }
+    }
+
+    /// The block of `h` and its four bits in it (word, mask).
+    fn probes(&self, h: u64) -> (usize, [(usize, u64); 4]) {
+        let block = (h >> 24) as usize & (self.blocks.len().max(1) - 1);
+        let g = h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 28;
+        let bit = |i: u32| {
+            let pos = (g >> (9 * i)) as usize & 511;
+            (pos / 64, 1u64 << (pos % 64))
+        };
+        (block, [bit(0), bit(1), bit(2), bit(3)])
+    }
+
+    fn insert(&mut self, h: u64) {
+        let (block, bits) = self.probes(h);
+        if let Some(words) = self.blocks.get_mut(block) {
+            for (word, mask) in bits {
+                words[word] |= mask;
+            }
+        }
+    }
+
+    /// False only when `h` was never inserted.
+    fn may_contain(&self, h: u64) -> bool {
+        let (block, bits) = self.probes(h);
+        self.blocks
+            .get(block)
+            .is_none_or(|words| bits.iter().all(|&(word, mask)| words[word] & mask != 0))
+    }
+}
+
+/// The text of an index entry.
+fn slice<'t>(text: &'t str, p: &PermutationName) -> &'t str {
+    let start = p.start as usize;
+    text.get(start..start + p.len as usize).unwrap_or_default()
 }
 
 /// Feed domains per rayon work item in [`Matcher::hits`].
@@ -242,22 +534,20 @@ const PIECE: usize = 1024;
 pub struct Matcher {
     brand_names: Vec<String>,
     domains: Vec<BrandDomain>,
-    /// (signature, label length, k) per brand domain, packed for the distance scan.
-    distance_filter: Vec<(u64, u8, u8)>,
-    /// Brand domains with k >= 1 by label length, ascending: the distance scan looks only at
-    /// lengths within the largest k of the feed label's.
-    distance_by_len: Vec<Vec<u32>>,
-    /// The largest k of any brand domain.
-    max_k: usize,
-    /// Shortest and longest brand label with k >= 1 (labels outside +-2 skip the scan).
+    /// For each feed label length (in characters), the brand domains whose label length is
+    /// within their k of it: the distance scan looks at nothing else.
+    distance_candidates: Vec<Vec<DistanceGroup>>,
+    /// Shortest and longest brand label with k >= 1: labels more than two characters outside
+    /// skip the scan (also with a larger `--max-distance`, as always).
     min_label_len: usize,
     max_label_len: usize,
     own: FastSet<String>,
     allow: FastSet<String>,
-    permutations: FastMap<String, (u32, Technique, Option<Technique>)>,
+    permutations: PermutationIndex,
     skeletons: FastMap<String, Vec<u32>>,
     keywords: Vec<Keyword>,
     keyword_automaton: Option<AhoCorasick>,
+    keyword_starts: KeywordStarts,
 }
 
 fn auto_distance(label_len: usize) -> usize {
@@ -275,17 +565,16 @@ impl Matcher {
         let mut m = Matcher {
             brand_names: Vec::new(),
             domains: Vec::new(),
-            distance_filter: Vec::new(),
-            distance_by_len: Vec::new(),
-            max_k: 0,
+            distance_candidates: Vec::new(),
             min_label_len: usize::MAX,
             max_label_len: 0,
             own: FastSet::default(),
             allow: FastSet::default(),
-            permutations: FastMap::default(),
+            permutations: PermutationIndex::default(),
             skeletons: FastMap::default(),
             keywords: Vec::new(),
             keyword_automaton: None,
+            keyword_starts: KeywordStarts::default(),
         };
         for a in &options.allow {
             let n = normalize_feed_domain(a).map(|(ascii, _)| ascii);
@@ -308,11 +597,13 @@ impl Matcher {
             };
             m.brand_names.push(name);
         }
-        let perms: Vec<_> = parsed
+        let perms: Vec<Names> = parsed
             .par_iter()
-            .map(|(_, p)| permute_parsed(p, &options.permutations))
+            .map(|(_, p)| permute_names(p, &options.permutations))
             .collect();
-        for ((bi, p), perm_list) in parsed.iter().zip(perms) {
+        m.permutations = PermutationIndex::new(&perms)?;
+        drop(perms);
+        for (bi, p) in &parsed {
             let idx = m.domains.len() as u32;
             let registrable = p.registrable_ascii();
             m.own.insert(registrable.clone());
@@ -321,25 +612,7 @@ impl Matcher {
                 .max_distance
                 .unwrap_or_else(|| auto_distance(chars.len()));
             m.skeletons.entry(skeleton(&p.label)).or_default().push(idx);
-            for perm in perm_list.into_iter().skip(1) {
-                m.permutations
-                    .entry(perm.domain)
-                    .or_insert((idx, perm.technique, perm.second));
-            }
-            if k > 0 {
-                m.min_label_len = m.min_label_len.min(chars.len());
-                m.max_label_len = m.max_label_len.max(chars.len());
-                m.max_k = m.max_k.max(k);
-                if m.distance_by_len.len() <= chars.len() {
-                    m.distance_by_len.resize(chars.len() + 1, Vec::new());
-                }
-                m.distance_by_len[chars.len()].push(idx);
-            }
-            m.distance_filter.push((
-                signature(&chars),
-                u8::try_from(chars.len()).unwrap_or(u8::MAX),
-                u8::try_from(k).unwrap_or(u8::MAX),
-            ));
+            m.add_distance_candidate(idx, &chars, k);
             m.domains.push(BrandDomain {
                 brand: *bi,
                 ascii: registrable,
@@ -362,16 +635,8 @@ impl Matcher {
             for w in words.into_iter().filter(|w| !w.is_empty()) {
                 let anywhere =
                     w.chars().count() >= options.keyword_anywhere_len && !is_english_word(&w);
-                let inside_words = if anywhere {
-                    ENGLISH
-                        .iter()
-                        .filter_map(|e| e.find(w.as_str()).map(|off| (*e, off)))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
                 m.keywords.push(Keyword {
-                    inside_words,
+                    inside_words: Vec::new(),
                     brand: bi,
                     brand_domain: first_domain.unwrap_or(usize::MAX),
                     text: w,
@@ -382,6 +647,7 @@ impl Matcher {
         if m.domains.is_empty() && m.keywords.is_empty() {
             return Err(DomainError::NoBrands);
         }
+        find_inside_words(&mut m.keywords)?;
         if !m.keywords.is_empty() {
             let automaton = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
@@ -391,8 +657,40 @@ impl Matcher {
                     reason: e.to_string(),
                 })?;
             m.keyword_automaton = Some(automaton);
+            m.keyword_starts = KeywordStarts::new(&m.keywords);
         }
         Ok(m)
+    }
+
+    /// Lists brand domain `idx` (label `chars`, limit `k`) under every feed label length
+    /// within `k` of its own (none when `k` is 0).
+    fn add_distance_candidate(&mut self, idx: u32, chars: &[char], k: usize) {
+        if k == 0 {
+            return;
+        }
+        self.min_label_len = self.min_label_len.min(chars.len());
+        self.max_label_len = self.max_label_len.max(chars.len());
+        // No label is longer than a name.
+        let longest = (chars.len() + k).min(crate::name::MAX_NAME_LEN);
+        if self.distance_candidates.len() <= longest {
+            self.distance_candidates.resize(longest + 1, Vec::new());
+        }
+        let sig = signature(chars);
+        for len in chars.len().saturating_sub(k)..=longest {
+            let Some(groups) = self.distance_candidates.get_mut(len) else {
+                continue;
+            };
+            if !groups.iter().any(|g| g.k == k) {
+                groups.push(DistanceGroup {
+                    k,
+                    ..DistanceGroup::default()
+                });
+            }
+            if let Some(group) = groups.iter_mut().find(|g| g.k == k) {
+                group.signatures.push(sig);
+                group.domains.push(idx);
+            }
+        }
     }
 
     /// Number of names in the permutation index.
@@ -442,16 +740,14 @@ impl Matcher {
         let unicode: &str = &unicode;
         // A name that is itself a public suffix (`barclays.sch.uk` under `*.sch.uk`, `cn.com`)
         // is looked up whole.
-        let registrable = psl::domain_str(ascii).unwrap_or(ascii);
+        let registrable = registrable_domain(ascii).unwrap_or(ascii);
         if self.own.contains(registrable)
             || (!self.allow.is_empty()
                 && (self.allow.contains(registrable) || self.allow.contains(ascii)))
         {
             return None;
         }
-        let reg_labels = registrable.bytes().filter(|b| *b == b'.').count() + 1;
-        let all_labels = ascii.bytes().filter(|b| *b == b'.').count() + 1;
-        let label = unicode.split('.').nth(all_labels - reg_labels)?;
+        let label = registrable_label(ascii, unicode, registrable)?;
         if let Some(hit) = self.by_permutation(ascii, registrable, unicode, label) {
             return Some(hit);
         }
@@ -474,7 +770,7 @@ impl Matcher {
         if let Some(hit) = self.by_distance(ascii, unicode, chars) {
             return Some(hit);
         }
-        let suffix_len = registrable.len() - registrable.find('.').unwrap_or(0);
+        let suffix_len = registrable.len() - first_dot(registrable).unwrap_or(0);
         let head = &ascii[..ascii.len() - suffix_len];
         self.by_keyword(ascii, unicode, head, chars)
     }
@@ -510,7 +806,13 @@ impl Matcher {
     ) -> Option<Hit> {
         let mut name = ascii;
         loop {
-            if let Some(&(idx, t, second)) = self.permutations.get(name) {
+            if let Some(&PermutationName {
+                domain: idx,
+                technique: t,
+                second,
+                ..
+            }) = self.permutations.get(name)
+            {
                 let bd = &self.domains[idx as usize];
                 let chars: Vec<char> = label.chars().collect();
                 let distance = strsim::generic_damerau_levenshtein(&chars, &bd.label_chars);
@@ -530,7 +832,7 @@ impl Matcher {
             if name.len() <= registrable.len() {
                 return None;
             }
-            name = &name[name.find('.')? + 1..];
+            name = &name[first_dot(name)? + 1..];
         }
     }
 
@@ -541,10 +843,14 @@ impl Matcher {
         let found = if is_own_skeleton(label) {
             self.skeletons.get(label)
         } else {
-            SKELETON.with_borrow_mut(|skel| {
-                skeleton_into(label, skel);
-                self.skeletons.get(skel.as_str())
-            })
+            let mut buf = [0u8; ASCII_SKELETON_BUF];
+            match skeleton_ascii(label, &mut buf) {
+                Some(skel) => self.skeletons.get(skel),
+                None => SKELETON.with_borrow_mut(|skel| {
+                    skeleton_into(label, skel);
+                    self.skeletons.get(skel.as_str())
+                }),
+            }
         };
         let idx = *found?.first()? as usize;
         // Only for the explanation of a hit (rare).
@@ -577,30 +883,23 @@ impl Matcher {
         if len + 2 < self.min_label_len || len > self.max_label_len + 2 {
             return None;
         }
+        let groups = self.distance_candidates.get(len)?;
+        if groups.is_empty() {
+            return None;
+        }
         let sig = signature(chars);
         // The closest brand domain; among equally close ones the first in inventory order.
         let mut best: Option<(usize, usize)> = None;
-        let end = (len + self.max_k + 1).min(self.distance_by_len.len());
-        let buckets = self
-            .distance_by_len
-            .get(len.saturating_sub(self.max_k)..end)
-            .unwrap_or_default();
-        for &idx in buckets.iter().flatten() {
-            let idx = idx as usize;
-            let Some(&(bsig, blen, k)) = self.distance_filter.get(idx) else {
-                continue;
-            };
-            let k = usize::from(k);
-            if len.abs_diff(usize::from(blen)) > k || (sig ^ bsig).count_ones() as usize > 2 * k {
-                continue;
-            }
-            let bd = &self.domains[idx];
-            if let Some(d) = osa_within(chars, &bd.label_chars, k)
-                && d > 0
-                && best.is_none_or(|(best_idx, best_d)| (d, idx) < (best_d, best_idx))
-            {
-                best = Some((idx, d));
-            }
+        for group in groups {
+            group.each_near(sig, |idx| {
+                let bd = &self.domains[idx];
+                if let Some(d) = osa_within(chars, &bd.label_chars, group.k)
+                    && d > 0
+                    && best.is_none_or(|(best_idx, best_d)| (d, idx) < (best_d, best_idx))
+                {
+                    best = Some((idx, d));
+                }
+            });
         }
         let (idx, d) = best?;
         let label: String = chars.iter().collect();
@@ -625,6 +924,9 @@ impl Matcher {
     fn by_keyword(&self, ascii: &str, unicode: &str, head: &str, chars: &[char]) -> Option<Hit> {
         let automaton = self.keyword_automaton.as_ref()?;
         let bytes = head.as_bytes();
+        if !self.keyword_starts.may_occur_in(bytes) {
+            return None;
+        }
         for m in automaton.find_overlapping_iter(head) {
             let kw = &self.keywords[m.pattern().as_usize()];
             let anchored = (kw.anywhere
@@ -689,17 +991,20 @@ fn osa_within(a: &[char], b: &[char], k: usize) -> Option<usize> {
         let d = strsim::generic_damerau_levenshtein(a, b);
         return (d <= k).then_some(d);
     }
-    let mut prev2 = [0usize; MAX];
-    let mut prev = [0usize; MAX];
-    let mut cur = [0usize; MAX];
-    for (j, slot) in prev.iter_mut().enumerate().take(m + 1) {
+    // Three rows of bytes (every value is at most MAX), rotated by swapping references
+    // (copying two 512-byte rows per row was a visible share of the scan).
+    let mut rows = [[0u8; MAX]; 3];
+    let [prev2, prev, cur] = &mut rows;
+    let (mut prev2, mut prev, mut cur) = (prev2, prev, cur);
+    for (j, slot) in (0u8..).zip(prev.iter_mut()).take(m + 1) {
         *slot = j;
     }
-    for i in 1..=n {
-        cur[0] = i;
-        let mut row_min = i;
+    let k8 = u8::try_from(k).unwrap_or(u8::MAX);
+    for (i, row) in (1..=n).zip(1u8..) {
+        cur[0] = row;
+        let mut row_min = row;
         for j in 1..=m {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let cost = u8::from(a[i - 1] != b[j - 1]);
             let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(prev2[j - 2] + 1);
@@ -707,13 +1012,55 @@ fn osa_within(a: &[char], b: &[char], k: usize) -> Option<usize> {
             cur[j] = v;
             row_min = row_min.min(v);
         }
-        if row_min > k {
+        if row_min > k8 {
             return None;
         }
-        prev2 = prev;
-        prev = cur;
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
     }
-    (prev[m] <= k).then_some(prev[m])
+    (prev[m] <= k8).then_some(usize::from(prev[m]))
+}
+
+/// Fills each anywhere-keyword's `inside_words`: the English words containing it, with the
+/// offset of its first occurrence. One Aho-Corasick pass over the word list (searching each
+/// keyword in each of the 13.6 k words was a tenth of building the matcher).
+fn find_inside_words(keywords: &mut [Keyword]) -> Result<(), DomainError> {
+    let mut texts: Vec<&str> = Vec::new();
+    let mut users: Vec<Vec<usize>> = Vec::new();
+    for (i, kw) in keywords.iter().enumerate().filter(|(_, k)| k.anywhere) {
+        match texts.iter().position(|t| *t == kw.text) {
+            Some(p) => users[p].push(i),
+            None => {
+                texts.push(&kw.text);
+                users.push(vec![i]);
+            }
+        }
+    }
+    if texts.is_empty() {
+        return Ok(());
+    }
+    let automaton = AhoCorasick::new(&texts).map_err(|e| DomainError::Inventory {
+        path: "keywords".into(),
+        reason: e.to_string(),
+    })?;
+    let mut found: Vec<(&'static str, usize, usize)> = Vec::new();
+    for word in ENGLISH.iter() {
+        let first_in_word = found.len();
+        // Overlapping matches come by end offset: a pattern's first report is its first
+        // occurrence (what `str::find` gives).
+        for m in automaton.find_overlapping_iter(*word) {
+            let p = m.pattern().as_usize();
+            if !found[first_in_word..].iter().any(|f| f.2 == p) {
+                found.push((word, m.start(), p));
+            }
+        }
+    }
+    for (word, offset, p) in found {
+        for &i in &users[p] {
+            keywords[i].inside_words.push((word, offset));
+        }
+    }
+    Ok(())
 }
 
 /// True when the keyword found at `start` is part of one of the English words containing it.
@@ -879,6 +1226,159 @@ mod tests {
         assert_eq!(osa_within(&c("paypal"), &c("pyapal"), 1), Some(1));
         assert_eq!(osa_within(&c("paypal"), &c("google"), 2), None);
         assert_eq!(osa_within(&c("abc"), &c("abc"), 0), Some(0));
+        // Agrees with strsim's OSA distance wherever that is within k.
+        let words = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "paypal",
+            "pyapal",
+            "paypa1",
+            "threatstream",
+            "thretstrem",
+            "ca",
+            "abc",
+            "acb",
+            "microsoft",
+            "rnicrosoft",
+            "xn--pypal-4ve",
+            "аррӏе",
+        ];
+        for a in words {
+            for b in words {
+                let d = strsim::osa_distance(a, b);
+                for k in 0..4 {
+                    let want = (d <= k).then_some(d);
+                    assert_eq!(osa_within(&c(a), &c(b), k), want, "{a} {b} {k}");
+                }
+            }
+        }
+    }
+
+    /// Labels from names of the shapes feeds carry, for the helpers below.
+    const SAMPLE_NAMES: &[&str] = &[
+        "paypal.com",
+        "www.paypal.com",
+        "a.b.c.paypal.co.uk",
+        "barclays.sch.uk",
+        "cn.com",
+        "com",
+        "paypal.com.",
+        "x..com",
+        ".com",
+        "xn--80ak6aa92e.com",
+        "login-xn--secure.net",
+        "my_host.example.org",
+        "*.wild.example.com",
+        "UPPER.example.com",
+        "a-b-c.d-e.f",
+        "blogspot.com",
+        "foo.blogspot.com",
+    ];
+
+    #[test]
+    fn registrable_domain_is_psl_domain_str() {
+        for name in SAMPLE_NAMES {
+            assert_eq!(registrable_domain(name), psl::domain_str(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn registrable_label_counts_labels_like_before() {
+        let by_counting = |ascii: &str, unicode: &str, registrable: &str| {
+            let reg_labels = registrable.bytes().filter(|b| *b == b'.').count() + 1;
+            let all_labels = ascii.bytes().filter(|b| *b == b'.').count() + 1;
+            unicode
+                .split('.')
+                .nth(all_labels.checked_sub(reg_labels)?)
+                .map(str::to_string)
+        };
+        for name in SAMPLE_NAMES {
+            let registrable = psl::domain_str(name).unwrap_or(name);
+            assert_eq!(
+                registrable_label(name, name, registrable).map(str::to_string),
+                by_counting(name, name, registrable),
+                "{name}"
+            );
+        }
+        let (ascii, unicode) = ("www.xn--80ak6aa92e.com", "www.аррӏе.com");
+        assert_eq!(
+            registrable_label(ascii, unicode, "xn--80ak6aa92e.com"),
+            Some("аррӏе")
+        );
+    }
+
+    #[test]
+    fn already_normal_is_the_plain_definition() {
+        let plain = |name: &str| {
+            !name.is_empty()
+                && name.len() <= crate::name::MAX_NAME_LEN
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_')
+                })
+                && !name.ends_with('.')
+                && !name.starts_with("*.")
+                && !name.contains("xn--")
+        };
+        let long = "a".repeat(254);
+        for name in SAMPLE_NAMES
+            .iter()
+            .copied()
+            .chain(["", "é.com", long.as_str(), "a-.com"])
+        {
+            assert_eq!(already_normal(name), plain(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn bit_limits_agree_with_count_ones() {
+        for x in [
+            0u64,
+            1,
+            3,
+            7,
+            15,
+            31,
+            0x8000_0000_0000_0001,
+            u64::MAX,
+            0b1010_1000,
+        ] {
+            for n in 0..8 {
+                assert_eq!(bits_at_most(x, n), x.count_ones() <= n, "{x:#x} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn prefilters_never_drop_a_present_key() {
+        let mut filter = HashFilter::with_capacity(1000);
+        let state = FixedState::default();
+        let names: Vec<String> = (0..1000).map(|i| format!("name{i}.com")).collect();
+        for n in &names {
+            filter.insert(state.hash_one(n.as_str()));
+        }
+        assert!(
+            names
+                .iter()
+                .all(|n| filter.may_contain(state.hash_one(n.as_str())))
+        );
+        let absent = (0..1000)
+            .filter(|i| filter.may_contain(state.hash_one(format!("other{i}.net").as_str())))
+            .count();
+        assert!(absent < 100, "{absent} false positives of 1000");
+
+        let m = matcher(&["paypal.com", "ups.com", "x.com"]);
+        for head in ["paypal", "my-ups", "xyz", "ox", "securepaypallogin"] {
+            assert!(m.keyword_starts.may_occur_in(head.as_bytes()), "{head}");
+        }
+        assert!(!m.keyword_starts.may_occur_in(b""));
+        let m = matcher(&["paypal.com", "ups.com"]);
+        assert!(!m.keyword_starts.may_occur_in(b"groq"));
+        assert!(
+            !m.keyword_starts.may_occur_in(b"up"),
+            "shorter than every keyword"
+        );
     }
 
     #[test]

@@ -34,16 +34,59 @@ static ASCII_SKELETON: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Bit `b` set when ASCII byte `b` is its own skeleton.
+static ASCII_OWN: LazyLock<u128> = LazyLock::new(|| {
+    ASCII_SKELETON
+        .iter()
+        .enumerate()
+        .filter(|(b, t)| t.len() == 1 && usize::from(t.as_bytes()[0]) == *b)
+        .fold(0u128, |mask, (b, _)| mask | (1u128 << b))
+});
+
 /// True when `s` is its own skeleton (checked without allocating for ASCII input).
 pub fn is_own_skeleton(s: &str) -> bool {
-    if !s.is_ascii() {
-        return false;
+    let own = *ASCII_OWN;
+    // Non-ASCII bytes are >= 128: never in the mask.
+    s.bytes().all(|b| b < 128 && own & (1u128 << b) != 0)
+}
+
+/// The skeletons of the ASCII characters as fixed 8-byte slots and lengths (`None` if one
+/// were longer: then [`skeleton_ascii`] always declines).
+struct AsciiSlots {
+    bytes: [[u8; 8]; 128],
+    lens: [u8; 128],
+}
+
+static ASCII_SLOTS: LazyLock<Option<AsciiSlots>> = LazyLock::new(|| {
+    let mut slots = AsciiSlots {
+        bytes: [[0; 8]; 128],
+        lens: [0; 128],
+    };
+    for (b, skel) in ASCII_SKELETON.iter().enumerate() {
+        let src = skel.as_bytes();
+        slots.bytes[b].get_mut(..src.len())?.copy_from_slice(src);
+        slots.lens[b] = u8::try_from(src.len()).ok()?;
     }
-    let table = &*ASCII_SKELETON;
-    s.bytes().all(|b| {
-        let t = table[usize::from(b)].as_bytes();
-        t.len() == 1 && t[0] == b
-    })
+    Some(slots)
+});
+
+/// Size of the buffer [`skeleton_ascii`] writes into.
+pub const ASCII_SKELETON_BUF: usize = 512;
+
+/// The skeleton of an ASCII label of at most 63 bytes, built in `buf` (fixed-size copies, no
+/// allocation); `None` for other input (use [`skeleton_into`]).
+pub fn skeleton_ascii<'b>(s: &str, buf: &'b mut [u8; ASCII_SKELETON_BUF]) -> Option<&'b str> {
+    let slots = ASCII_SLOTS.as_ref()?;
+    if s.len() * 8 + 8 > buf.len() || !s.is_ascii() {
+        return None;
+    }
+    let mut len = 0;
+    for b in s.bytes() {
+        let b = usize::from(b);
+        buf.get_mut(len..len + 8)?.copy_from_slice(&slots.bytes[b]);
+        len += usize::from(slots.lens[b]);
+    }
+    std::str::from_utf8(buf.get(..len)?).ok()
 }
 
 /// [`skeleton`] into `out` (cleared first), reusing its allocation for ASCII input.
@@ -51,8 +94,14 @@ pub fn skeleton_into(s: &str, out: &mut String) {
     out.clear();
     if s.is_ascii() {
         let table = &*ASCII_SKELETON;
+        let own = *ASCII_OWN;
+        out.reserve(s.len() * 2);
         for b in s.bytes() {
-            out.push_str(&table[usize::from(b)]);
+            if own & (1u128 << b) != 0 {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&table[usize::from(b)]);
+            }
         }
     } else {
         out.push_str(&slow_skeleton(s));
@@ -74,7 +123,42 @@ pub fn skeleton(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{skeleton, skeleton_into};
+    use super::{ASCII_SKELETON_BUF, is_own_skeleton, skeleton, skeleton_ascii, skeleton_into};
+
+    #[test]
+    fn ascii_skeletons_agree() {
+        let mut buf = [0u8; ASCII_SKELETON_BUF];
+        let all: String = (0u8..128).map(char::from).collect();
+        for s in [
+            "paypa1",
+            "rnicrosoft",
+            "g00gle",
+            "m-m_1l|",
+            &all[..63],
+            &all[64..127],
+        ] {
+            assert_eq!(
+                skeleton_ascii(s, &mut buf),
+                Some(skeleton(s).as_str()),
+                "{s:?}"
+            );
+        }
+        assert_eq!(skeleton_ascii("gооgle", &mut buf), None, "not ASCII");
+        assert_eq!(skeleton_ascii(&"a".repeat(64), &mut buf), None, "too long");
+    }
+
+    #[test]
+    fn own_skeleton_agrees_with_the_skeleton() {
+        for b in 0u8..128 {
+            let s = char::from(b).to_string();
+            assert_eq!(is_own_skeleton(&s), skeleton(&s) == s, "{b}");
+        }
+        // Non-ASCII labels always take the full skeleton path.
+        assert!(!is_own_skeleton("é"));
+        for s in ["paypal", "paypa1", "rnicrosoft", "apple-store", ""] {
+            assert_eq!(is_own_skeleton(s), skeleton(s) == s, "{s}");
+        }
+    }
 
     #[test]
     fn skeleton_into_reuses_the_buffer_and_agrees() {
