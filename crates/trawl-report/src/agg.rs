@@ -77,21 +77,104 @@ pub mod sflag {
     pub const MIRAI_SEQ: u8 = ENABLE | SYSTEM | SHELL | SH;
 }
 
-#[derive(Debug, Hash, PartialEq, Eq)]
-pub(crate) struct PairKey {
-    pub user: Box<str>,
-    pub pass: Box<str>,
+/// Bytes of a pair kept inside the map's own slot when they fit: looking a pair up
+/// then touches one slot instead of the slot plus two heap strings (the pair map
+/// holds ~600 k pairs on the benchmark log, so each of those was a cache miss).
+const INLINE_PAIR: usize = 28;
+
+/// A username/password pair as one byte string, user then pass; `Inline` whenever
+/// it fits (so equal pairs always have the same form and derived equality is exact).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PairKey {
+    Inline {
+        user_len: u8,
+        len: u8,
+        bytes: [u8; INLINE_PAIR],
+    },
+    Heap {
+        user_len: usize,
+        bytes: Box<[u8]>,
+    },
 }
 
-#[derive(Hash)]
-struct PairRef<'a> {
-    user: &'a str,
-    pass: &'a str,
+impl PairKey {
+    pub fn new(user: &str, pass: &str) -> Self {
+        let len = user.len() + pass.len();
+        match (u8::try_from(user.len()), u8::try_from(len)) {
+            (Ok(user_len), Ok(total)) if len <= INLINE_PAIR => {
+                let mut bytes = [0u8; INLINE_PAIR];
+                for (slot, b) in bytes.iter_mut().zip(user.bytes().chain(pass.bytes())) {
+                    *slot = b;
+                }
+                PairKey::Inline {
+                    user_len,
+                    len: total,
+                    bytes,
+                }
+            }
+            _ => PairKey::Heap {
+                user_len: user.len(),
+                bytes: [user.as_bytes(), pass.as_bytes()].concat().into(),
+            },
+        }
+    }
+
+    fn parts(&self) -> (&[u8], &[u8]) {
+        let (all, user_len) = match self {
+            PairKey::Inline {
+                user_len,
+                len,
+                bytes,
+            } => (
+                bytes.get(..usize::from(*len)).unwrap_or_default(),
+                usize::from(*user_len),
+            ),
+            PairKey::Heap { user_len, bytes } => (&bytes[..], *user_len),
+        };
+        all.split_at_checked(user_len).unwrap_or((all, &[]))
+    }
+
+    /// The username (built from a `&str`, so always valid UTF-8).
+    pub fn user(&self) -> &str {
+        std::str::from_utf8(self.parts().0).unwrap_or_default()
+    }
+
+    /// The password.
+    pub fn pass(&self) -> &str {
+        std::str::from_utf8(self.parts().1).unwrap_or_default()
+    }
+}
+
+/// Hashes like [`PairRef`] (same writes), so borrowed lookups find owned keys.
+impl Hash for PairKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (user, pass) = self.parts();
+        hash_pair(state, user, pass);
+    }
+}
+
+fn hash_pair<H: Hasher>(state: &mut H, user: &[u8], pass: &[u8]) {
+    state.write_usize(user.len());
+    state.write(user);
+    state.write(pass);
+}
+
+/// A borrowed pair for lookups without allocating.
+pub(crate) struct PairRef<'a> {
+    pub user: &'a str,
+    pub pass: &'a str,
+}
+
+impl Hash for PairRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_pair(state, self.user.as_bytes(), self.pass.as_bytes());
+    }
 }
 
 impl Equivalent<PairKey> for PairRef<'_> {
     fn equivalent(&self, key: &PairKey) -> bool {
-        *self.user == *key.user && *self.pass == *key.pass
+        let (user, pass) = key.parts();
+        self.user.as_bytes() == user && self.pass.as_bytes() == pass
     }
 }
 
@@ -390,6 +473,10 @@ pub struct Aggregator {
     block_new_sessions: Vec<u64>,
     /// The last protocol name seen and its [`feature::PROTO`] id (rows repeat it).
     last_protocol: Option<(Box<str>, u64)>,
+    /// The last session id seen and its key (rows of one session come in runs).
+    last_session: (String, Option<IpAddr>, u64),
+    /// Sessions are keyed by id and source address (see [`Aggregator::sessions_per_source`]).
+    session_per_source: bool,
 }
 
 /// Sessions longer than this are not assumed complete at the end of a block.
@@ -528,6 +615,8 @@ where
 pub(crate) struct Sources {
     index: Map<IpAddr, u32>,
     states: Vec<SourceState>,
+    /// The last address looked up and its slot (rows of one session come in runs).
+    last: Option<(IpAddr, u32)>,
 }
 
 impl Sources {
@@ -552,6 +641,11 @@ impl Sources {
 
     /// The slot of `ip`, created empty if new.
     fn slot(&mut self, ip: IpAddr) -> usize {
+        if let Some((last, i)) = self.last
+            && last == ip
+        {
+            return i as usize;
+        }
         let next = self.states.len();
         let i = *self
             .index
@@ -560,6 +654,7 @@ impl Sources {
         if i == next {
             self.states.push(SourceState::default());
         }
+        self.last = u32::try_from(i).ok().map(|slot| (ip, slot));
         i
     }
 
@@ -568,7 +663,9 @@ impl Sources {
     }
 
     fn merge(&mut self, other: Sources) {
-        let Sources { index, mut states } = other;
+        let Sources {
+            index, mut states, ..
+        } = other;
         for (ip, i) in index {
             let Some(state) = states.get_mut(i as usize).map(std::mem::take) else {
                 continue;
@@ -611,6 +708,16 @@ impl Aggregator {
         }
     }
 
+    /// Keys sessions by id *and* source address: a session is one connection from one
+    /// address, so rows that reuse an id from another address are another session.
+    /// Used for CSV logs, whose rows are split between workers by source address: a
+    /// session id shared by two addresses would otherwise be counted once or twice
+    /// depending on the number of threads.
+    pub fn sessions_per_source(mut self) -> Self {
+        self.session_per_source = true;
+        self
+    }
+
     /// Starts a block of time-ordered rows.
     pub fn begin_block(&mut self) {
         self.block_min = None;
@@ -636,6 +743,27 @@ impl Aggregator {
                 self.done_sessions.add(&state, false);
             }
         }
+    }
+
+    /// Ends a block of a worker that sees its rows in file order (every row of its
+    /// sources, see [`crate::input::csvlog::Shard`]): a session whose last row lies
+    /// more than [`SESSION_HORIZON_SECS`] before the newest row of the block is
+    /// complete (rows are written in time order and sessions are shorter than the
+    /// horizon), wherever it started, so it is folded into counters and forgotten.
+    pub fn end_block_in_order(&mut self) {
+        self.block_new_sessions.clear();
+        let Some(hi) = self.block_max else {
+            return;
+        };
+        let cut = hi.saturating_sub(SESSION_HORIZON_SECS * 1_000_000);
+        let done = &mut self.done_sessions;
+        self.sessions.retain(|_, s| {
+            let finished = s.last.is_some_and(|l| l <= cut);
+            if finished {
+                done.add(s, false);
+            }
+            !finished
+        });
     }
 
     /// Records a row that could not be read.
@@ -808,13 +936,7 @@ impl Aggregator {
                 id_of(feature::CRED, &[user, pass])
             },
         };
-        self.pairs.insert(
-            PairKey {
-                user: user.into(),
-                pass: pass.into(),
-            },
-            stats,
-        );
+        self.pairs.insert(PairKey::new(user, pass), stats);
         stats
     }
 
@@ -951,7 +1073,22 @@ impl Aggregator {
             declared_attempts: None,
         };
         if let Some(id) = ev.session.as_deref().filter(|s| !s.is_empty()) {
-            let key = id_of(0, &[id]);
+            let key = if self.last_session.0 == id && self.last_session.1 == ev.src {
+                self.last_session.2
+            } else {
+                let key = match ev.src {
+                    Some(src) if self.session_per_source => {
+                        foldhash::fast::FixedState::with_seed(0x7365_7373)
+                            .hash_one((id_of(0, &[id]), src))
+                    }
+                    _ => id_of(0, &[id]),
+                };
+                self.last_session.0.clear();
+                self.last_session.0.push_str(id);
+                self.last_session.1 = ev.src;
+                self.last_session.2 = key;
+                key
+            };
             match self.sessions.get_mut(&key) {
                 Some(state) => state.merge(add),
                 None => {
@@ -989,15 +1126,22 @@ impl Aggregator {
         add_counts(&mut self.ports, other.ports);
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
         add_counts(&mut self.downloads, other.downloads);
-        self.sources.merge(other.sources);
-        for (k, v) in other.pairs {
-            match self.pairs.get_mut(&k) {
-                Some(s) => s.count += v.count,
-                None => {
-                    self.pairs.insert(k, v);
+        // The two big maps merge side by side (each is ~1 M entries on a 10 M-row log).
+        let (sources, pairs, sessions) = (&mut self.sources, &mut self.pairs, &mut self.sessions);
+        let (other_sources, other_pairs, other_sessions) = (
+            std::mem::take(&mut other.sources),
+            std::mem::take(&mut other.pairs),
+            std::mem::take(&mut other.sessions),
+        );
+        rayon::join(
+            || sources.merge(other_sources),
+            || {
+                merge_pairs(pairs, other_pairs);
+                for (k, v) in other_sessions {
+                    sessions.entry(k).or_default().merge(v);
                 }
-            }
-        }
+            },
+        );
         for (k, v) in other.commands {
             match self.commands.get_mut(&k) {
                 Some(s) => s.count += v.count,
@@ -1010,9 +1154,6 @@ impl Aggregator {
             let slot = self.timeline.entry(k).or_default();
             slot[0] += v[0];
             slot[1] += v[1];
-        }
-        for (k, v) in other.sessions {
-            self.sessions.entry(k).or_default().merge(v);
         }
         for (k, v) in other.gap_sessions {
             let list = self.gap_sessions.entry(k).or_default();
@@ -1032,6 +1173,17 @@ impl Aggregator {
         self.bad_shown.extend(other.bad_shown);
         self.bad_shown.sort();
         self.bad_shown.truncate(MAX_BAD_SHOWN);
+    }
+}
+
+fn merge_pairs(into: &mut Map<PairKey, PairStats>, from: Map<PairKey, PairStats>) {
+    for (k, v) in from {
+        match into.get_mut(&k) {
+            Some(s) => s.count += v.count,
+            None => {
+                into.insert(k, v);
+            }
+        }
     }
 }
 
@@ -1069,5 +1221,67 @@ fn gap_overlaps(a: &SessionState, b: &SessionState, gap_secs: i64) -> bool {
     match (a.last, b.first) {
         (Some(l), Some(f)) => f <= l.saturating_add(gap_secs.saturating_mul(1_000_000)),
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_keys_inline_or_not_find_their_pairs() {
+        let long = "x".repeat(300);
+        let pairs = [
+            ("root", "5up"),
+            ("", ""),
+            ("", "pw"),
+            ("user", ""),
+            ("ré", "p\u{e9}ss"),
+            ("0123456789abcd", "0123456789abcd"),
+            ("0123456789abcd", "0123456789abcde"),
+            (long.as_str(), "a"),
+            ("a", long.as_str()),
+        ];
+        let mut map: Map<PairKey, u32> = Map::default();
+        for (i, (user, pass)) in pairs.iter().enumerate() {
+            map.insert(PairKey::new(user, pass), i as u32);
+        }
+        assert_eq!(map.len(), pairs.len());
+        for (i, (user, pass)) in pairs.iter().enumerate() {
+            let (key, value) = map.get_key_value(&PairRef { user, pass }).unwrap();
+            assert_eq!((key.user(), key.pass(), *value), (*user, *pass, i as u32));
+        }
+        // "ab" + "c" and "a" + "bc" are different pairs with the same bytes.
+        assert_ne!(PairKey::new("ab", "c"), PairKey::new("a", "bc"));
+        assert!(
+            map.get(&PairRef {
+                user: "root5",
+                pass: "up"
+            })
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn sessions_per_source_split_a_shared_id() {
+        let event = |src: [u8; 4]| Event {
+            ts: Some(1_000_000),
+            src: Some(IpAddr::from(src)),
+            src_port: Some(1),
+            dst_port: Some(23),
+            protocol: "telnet".into(),
+            session: Some("same".into()),
+            kind: EventKind::Connect,
+        };
+        for (per_source, expected) in [(false, 1), (true, 2)] {
+            let mut agg = Aggregator::new(300);
+            if per_source {
+                agg = agg.sessions_per_source();
+            }
+            for src in [[192, 0, 2, 1], [192, 0, 2, 2], [192, 0, 2, 1]] {
+                agg.ingest(0, &event(src), &Filters::default());
+            }
+            assert_eq!(agg.sessions.len(), expected);
+        }
     }
 }

@@ -162,32 +162,35 @@ pub(crate) fn top_campaigns(
     let mut index: hashbrown::HashTable<usize> = hashbrown::HashTable::new();
     let mut groups: Vec<Group> = Vec::new();
     let mut memberships: Vec<(usize, IpAddr, bool)> = Vec::with_capacity(sources.len());
-    let mut features = Vec::new();
-    for (ip, state) in sources.iter() {
-        fingerprint_into(state, &mut features);
-        if features.is_empty() {
-            continue;
-        }
-        let hash = features_hash(&features);
-        let found = index
-            .find(hash, |&g| {
-                groups.get(g).is_some_and(|o| o.features == features)
-            })
-            .copied();
-        let g = match found {
-            Some(g) => g,
-            None => {
-                let g = groups.len();
-                groups.push(Group {
-                    features: features.clone(),
-                });
-                index.insert_unique(hash, g, |&o| {
-                    groups.get(o).map_or(0, |x| features_hash(&x.features))
-                });
-                g
+    for prints in fingerprints(sources) {
+        let mut start = 0;
+        for ((ip, state), &(end, hash)) in prints.sources.iter().zip(&prints.ends) {
+            let features = prints.arena.get(start..end).unwrap_or_default();
+            start = end;
+            if features.is_empty() {
+                continue;
             }
-        };
-        memberships.push((g, *ip, notable(state)));
+            let hash = &hash;
+            let found = index
+                .find(*hash, |&g| {
+                    groups.get(g).is_some_and(|o| o.features == features)
+                })
+                .copied();
+            let g = match found {
+                Some(g) => g,
+                None => {
+                    let g = groups.len();
+                    groups.push(Group {
+                        features: features.to_vec(),
+                    });
+                    index.insert_unique(*hash, g, |&o| {
+                        groups.get(o).map_or(0, |x| features_hash(&x.features))
+                    });
+                    g
+                }
+            };
+            memberships.push((g, **ip, notable(state)));
+        }
     }
     drop(index);
     let mut uf = UnionFind((0..groups.len()).collect());
@@ -238,6 +241,45 @@ pub(crate) fn top_campaigns(
         members.sort_unstable();
     }
     out
+}
+
+/// Fingerprints of a run of sources: every feature set in one arena.
+struct Prints<'a> {
+    sources: Vec<(&'a IpAddr, &'a SourceState)>,
+    /// `(end in arena, hash)` per source; a set starts where the previous one ends.
+    ends: Vec<(usize, u64)>,
+    arena: Vec<u64>,
+}
+
+/// Sources (in [`Sources::iter`] order, in chunks) with their fingerprints and
+/// fingerprint hashes, computed in parallel.
+fn fingerprints(sources: &Sources) -> Vec<Prints<'_>> {
+    let entries: Vec<(&IpAddr, &SourceState)> = sources.iter().collect();
+    entries
+        .par_chunks(16_384)
+        .map(|part| {
+            let mut features = Vec::new();
+            let mut arena = Vec::with_capacity(part.len() * 4);
+            let ends = part
+                .iter()
+                .map(|(_, state)| {
+                    fingerprint_into(state, &mut features);
+                    let hash = if features.is_empty() {
+                        0
+                    } else {
+                        features_hash(&features)
+                    };
+                    arena.extend_from_slice(&features);
+                    (arena.len(), hash)
+                })
+                .collect();
+            Prints {
+                sources: part.to_vec(),
+                ends,
+                arena,
+            }
+        })
+        .collect()
 }
 
 fn join_similar(groups: &[Group], threshold: f64, uf: &mut UnionFind) {

@@ -7,8 +7,10 @@
 //! self-contained HTML page with charts.
 //!
 //! Memory grows with distinct values (sources, pairs, sessions), not with rows:
-//! files are cut into blocks of whole records, parsed by a pool of workers
-//! (one [`agg::Aggregator`] each) and the aggregators are merged at the end.
+//! files are cut into blocks of whole records and parsed by worker threads (one
+//! [`agg::Aggregator`] each) whose aggregators are merged at the end. CSV rows are
+//! split between the workers by source address, so no source is held twice; JSON
+//! blocks are shared out whole.
 
 pub mod agg;
 pub mod campaign;
@@ -32,7 +34,11 @@ pub use error::ReportError;
 pub use filter::Filters;
 pub use report::Report;
 
+use input::csvlog::Shard;
 use input::{Block, BlockReader, BufferPool, Format, InputFile};
+
+/// Worker threads at most, whatever `--threads` asks.
+pub const MAX_WORKERS: usize = 64;
 
 /// How to run the analysis.
 #[derive(Debug, Clone)]
@@ -78,6 +84,17 @@ impl Default for Options {
 
 /// Reads the inputs (files or glob patterns) and builds the report.
 pub fn analyze(patterns: &[String], opts: &Options) -> Result<Report, ReportError> {
+    analyze_with_counts(patterns, opts).map(|(report, _counts)| report)
+}
+
+/// [`analyze`], also handing back the merged counts the report was built from.
+///
+/// Freeing them (millions of small allocations for a 10 M-row log) takes about as
+/// long as building the report; a caller about to exit can `std::mem::forget` them.
+pub fn analyze_with_counts(
+    patterns: &[String],
+    opts: &Options,
+) -> Result<(Report, Aggregator), ReportError> {
     let paths = input::expand(patterns)?;
     let files: Vec<InputFile> = paths
         .iter()
@@ -85,7 +102,8 @@ pub fn analyze(patterns: &[String], opts: &Options) -> Result<Report, ReportErro
         .map(|(i, p)| input::detect(i, p))
         .collect::<Result<_, _>>()?;
     let agg = aggregate(&files, opts)?;
-    Ok(report::build(&agg, &files, opts))
+    let report = report::build(&agg, &files, opts);
+    Ok((report, agg))
 }
 
 fn progress_bar(opts: &Options, total: u64) -> indicatif::ProgressBar {
@@ -119,33 +137,62 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
     // Sessions can be folded early only when one file holds all of them: an auth log
     // and a session log of one sensor (or a trawl.db) would otherwise count them twice.
     let fold_sessions = files.len() == 1;
+    // Sharded workers each read every line: a huge `--threads` would multiply that.
     let threads = if opts.threads == 0 {
         rayon::current_num_threads()
     } else {
         opts.threads
     }
-    .max(1);
-    let (tx, rx) = mpsc::sync_channel::<Block>(threads * 2);
-    let rx = Arc::new(Mutex::new(rx));
+    .clamp(1, MAX_WORKERS);
+    // CSV rows are split between the workers by source address (every worker reads
+    // every block and takes its own sources' rows, in file order): no source, pair
+    // list or session is held twice, and the workers' counts merge without overlap in
+    // sources. JSON lines cost too much to parse twice, so their blocks are shared out.
+    let sharded = !text_files.is_empty()
+        && text_files
+            .iter()
+            .all(|f| matches!(f.format, Format::Csv(_)));
+    let mut senders = Vec::new();
+    let mut feeds = Vec::new();
+    if sharded {
+        for _ in 0..threads {
+            let (tx, rx) = mpsc::sync_channel::<Arc<Block>>(2);
+            senders.push(tx);
+            feeds.push(Feed::Own(rx));
+        }
+    } else {
+        let (tx, rx) = mpsc::sync_channel::<Arc<Block>>(threads * 2);
+        senders.push(tx);
+        let rx = Arc::new(Mutex::new(rx));
+        feeds.extend((0..threads).map(|_| Feed::Shared(Arc::clone(&rx))));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let results: Mutex<Vec<Result<Aggregator, ReportError>>> = Mutex::new(Vec::new());
     let pool = Arc::new(BufferPool::default());
     let mut read_error = None;
-    rayon::in_place_scope(|scope| {
-        for _ in 0..threads {
-            let rx = Arc::clone(&rx);
+    // Plain threads, not the rayon pool: with sharding every worker must run at once
+    // (`--threads` may exceed the pool), or a full channel would stall the reader.
+    std::thread::scope(|scope| {
+        for (index, feed) in feeds.into_iter().enumerate() {
             let stop = Arc::clone(&stop);
             let results = &results;
             let pool = Arc::clone(&pool);
-            scope.spawn(move |_| {
-                let result = worker(&rx, &stop, &pool, opts, fold_sessions);
+            let shard = if sharded {
+                Shard {
+                    index,
+                    count: threads,
+                }
+            } else {
+                Shard::ALL
+            };
+            scope.spawn(move || {
+                let result = worker(&feed, &stop, &pool, opts, fold_sessions, shard);
                 if let Ok(mut r) = results.lock() {
                     r.push(result);
                 }
             });
         }
-        // Only the workers hold the receiver: if they all stop, sending fails.
-        drop(rx);
+        // Only the workers hold the receivers: if they stop, sending fails.
         'files: for file in &text_files {
             let reader = match BlockReader::new(Arc::clone(file), Arc::clone(&counter)) {
                 Ok(r) if opts.block_size > 0 => r
@@ -164,8 +211,11 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
                 }
                 match block {
                     Ok(b) => {
-                        if tx.send(b).is_err() {
-                            break 'files;
+                        let b = Arc::new(b);
+                        for tx in &senders {
+                            if tx.send(Arc::clone(&b)).is_err() {
+                                break 'files;
+                            }
                         }
                     }
                     Err(e) => {
@@ -175,7 +225,7 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
                 }
             }
         }
-        drop(tx);
+        drop(senders);
     });
     bar.finish_and_clear();
     if let Some(e) = read_error {
@@ -200,26 +250,47 @@ fn clone_file(f: &InputFile) -> InputFile {
     }
 }
 
+/// Where a worker gets its blocks.
+enum Feed {
+    /// Every block, in file order (sharded CSV).
+    Own(mpsc::Receiver<Arc<Block>>),
+    /// The next block not taken by another worker.
+    Shared(Arc<Mutex<mpsc::Receiver<Arc<Block>>>>),
+}
+
+impl Feed {
+    fn next(&self) -> Option<Arc<Block>> {
+        match self {
+            Feed::Own(rx) => rx.recv().ok(),
+            Feed::Shared(rx) => loop {
+                let guard = rx.lock().ok()?;
+                match guard.recv_timeout(Duration::from_millis(200)) {
+                    Ok(b) => return Some(b),
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                }
+            },
+        }
+    }
+}
+
 fn worker(
-    rx: &Mutex<mpsc::Receiver<Block>>,
+    feed: &Feed,
     stop: &AtomicBool,
     pool: &BufferPool,
     opts: &Options,
     fold_sessions: bool,
+    shard: Shard,
 ) -> Result<Aggregator, ReportError> {
+    let in_order = matches!(feed, Feed::Own(_));
     let mut agg = Aggregator::new(opts.session_gap_secs);
-    loop {
-        let block = {
-            let Ok(guard) = rx.lock() else { break };
-            match guard.recv_timeout(Duration::from_millis(200)) {
-                Ok(b) => b,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        };
+    if in_order {
+        agg = agg.sessions_per_source();
+    }
+    while let Some(block) = feed.next() {
         agg.begin_block();
         let result = match &block.file.format {
-            Format::Csv(map) => input::csvlog::parse_block(&block, map, &mut agg, opts),
+            Format::Csv(map) => input::csvlog::parse_block(&block, map, &mut agg, opts, shard),
             Format::JsonLines => input::jsonlog::parse_block(&block, &mut agg, opts),
             Format::Sqlite => Ok(()),
         };
@@ -227,10 +298,15 @@ fn worker(
             stop.store(true, Ordering::Relaxed);
             return Err(e);
         }
-        if fold_sessions {
+        if fold_sessions && in_order {
+            agg.end_block_in_order();
+        } else if fold_sessions {
             agg.end_block();
         }
-        pool.put(block.data);
+        // The last worker done with a block hands its buffer back.
+        if let Some(b) = Arc::into_inner(block) {
+            pool.put(b.data);
+        }
     }
     Ok(agg)
 }

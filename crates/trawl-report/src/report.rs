@@ -2,10 +2,11 @@
 
 use std::net::IpAddr;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::Options;
-use crate::agg::{Aggregator, BadRow, PairKey, SourceState, feature, id_of, sflag};
+use crate::agg::{Aggregator, BadRow, PairKey, PairRef, SourceState, feature, id_of, sflag};
 use crate::agg::{Map, Set};
 use crate::campaign;
 use crate::command::marker;
@@ -322,8 +323,8 @@ fn counts<K: Ord + Clone + ToString>(
 
 fn pair_count(key: &PairKey, count: u64, is_command: bool, label: Option<CredLabel>) -> PairCount {
     PairCount {
-        username: key.user.to_string(),
-        password: key.pass.to_string(),
+        username: key.user().to_string(),
+        password: key.pass().to_string(),
         count,
         kind: if is_command { "command" } else { "credential" },
         label: label.map(CredLabel::as_str),
@@ -385,7 +386,7 @@ impl<'a> Names<'a> {
                 .pairs
                 .iter()
                 .filter(|(_, s)| !s.is_command)
-                .map(|(k, s)| (id_of(feature::CRED, &[&k.user, &k.pass]), (k, s.label)))
+                .map(|(k, s)| (s.id, (k, s.label)))
                 .collect(),
             lines: agg
                 .commands
@@ -425,8 +426,29 @@ impl<'a> Names<'a> {
 
 /// Builds the report from the merged counts.
 pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Report {
+    // Campaign grouping (over every source) runs beside the name tables and the
+    // other tables; only the listed campaigns' rows need the names.
+    let (members, (names, mut report)) = rayon::join(
+        || campaign_members(agg, opts),
+        || {
+            let names = Names::new(agg);
+            let report = tables(agg, &names, files, opts);
+            (names, report)
+        },
+    );
+    // Big campaigns have ~100 k members each: their rows are built in parallel.
+    report.campaigns = members
+        .par_iter()
+        .enumerate()
+        .map(|(i, m)| campaign_row(agg, &names, opts, i + 1, m))
+        .collect();
+    report.totals.distinct_credentials = names.creds.len() as u64;
+    report
+}
+
+/// Every table but the campaigns.
+fn tables(agg: &Aggregator, names: &Names<'_>, files: &[InputFile], opts: &Options) -> Report {
     let n = opts.top;
-    let names = Names::new(agg);
     let mut report = Report {
         inputs: files
             .iter()
@@ -460,7 +482,7 @@ pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Re
     report.timeline = timeline(agg);
     report.sessions = sessions(agg, n);
     report.iot = iot(agg, n);
-    report.payload_hosts = payload_hosts(agg, &names, n);
+    report.payload_hosts = payload_hosts(agg, names, n);
     report.downloads = top_n(
         agg.downloads.iter().map(|(k, v)| (k.clone(), *v)),
         n.max(20),
@@ -474,7 +496,6 @@ pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Re
         count,
     })
     .collect();
-    report.campaigns = campaigns(agg, &names, opts);
     report.totals = Totals {
         events: agg.events,
         filtered_out: agg.filtered_out,
@@ -486,7 +507,7 @@ pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Re
         recorded_downloads: agg.recorded_downloads,
         sources: agg.sources.len() as u64,
         sessions: report.sessions.total,
-        distinct_credentials: names.creds.len() as u64,
+        distinct_credentials: 0,
         bad_rows: agg.bad_total,
     };
     report.bad_rows = BadRows {
@@ -502,11 +523,12 @@ fn fill_pair_tables(agg: &Aggregator, report: &mut Report, n: usize) {
     let mut cred_users: Map<&str, u64> = Map::default();
     let mut cred_passes: Map<&str, u64> = Map::default();
     for (k, s) in &agg.pairs {
-        *users.entry(&k.user).or_default() += s.count;
-        *passes.entry(&k.pass).or_default() += s.count;
+        let (user, pass) = (k.user(), k.pass());
+        *users.entry(user).or_default() += s.count;
+        *passes.entry(pass).or_default() += s.count;
         if !s.is_command {
-            *cred_users.entry(&k.user).or_default() += s.count;
-            *cred_passes.entry(&k.pass).or_default() += s.count;
+            *cred_users.entry(user).or_default() += s.count;
+            *cred_passes.entry(pass).or_default() += s.count;
         }
     }
     report.top_usernames = counts(users.into_iter(), n);
@@ -518,14 +540,11 @@ fn fill_pair_tables(agg: &Aggregator, report: &mut Report, n: usize) {
             .pairs
             .iter()
             .filter(|(_, s)| !only_creds || !s.is_command)
-            .map(|(k, s)| ((&*k.user, &*k.pass), s.count));
+            .map(|(k, s)| ((k.user(), k.pass()), s.count));
         top_n(refs, n)
             .into_iter()
             .filter_map(|((u, p), c)| {
-                let (key, stats) = agg.pairs.get_key_value(&PairKey {
-                    user: u.into(),
-                    pass: p.into(),
-                })?;
+                let (key, stats) = agg.pairs.get_key_value(&PairRef { user: u, pass: p })?;
                 Some(pair_count(key, c, stats.is_command, stats.label))
             })
             .collect()
@@ -667,14 +686,11 @@ fn iot(agg: &Aggregator, n: usize) -> Iot {
         .pairs
         .iter()
         .filter(|(_, s)| s.label.is_some())
-        .map(|(k, s)| ((&*k.user, &*k.pass), s.count));
+        .map(|(k, s)| ((k.user(), k.pass()), s.count));
     out.top_default_credentials = top_n(labelled, n)
         .into_iter()
         .filter_map(|((u, p), c)| {
-            let (key, stats) = agg.pairs.get_key_value(&PairKey {
-                user: u.into(),
-                pass: p.into(),
-            })?;
+            let (key, stats) = agg.pairs.get_key_value(&PairRef { user: u, pass: p })?;
             Some(pair_count(key, c, false, stats.label))
         })
         .collect();
@@ -722,7 +738,8 @@ fn payload_hosts(agg: &Aggregator, names: &Names<'_>, n: usize) -> Vec<PayloadHo
         .collect()
 }
 
-fn campaigns(agg: &Aggregator, names: &Names<'_>, opts: &Options) -> Vec<Campaign> {
+/// Member lists of the listed campaigns, largest first.
+fn campaign_members(agg: &Aggregator, opts: &Options) -> Vec<Vec<IpAddr>> {
     // A campaign is listed when it has two or more sources, or one that typed commands.
     campaign::top_campaigns(
         &agg.sources,
@@ -731,10 +748,6 @@ fn campaigns(agg: &Aggregator, names: &Names<'_>, opts: &Options) -> Vec<Campaig
         |s| s.cmd_attempts > 0 || !s.lines().is_empty(),
         |len, notable| len >= 2 || notable,
     )
-    .iter()
-    .enumerate()
-    .map(|(i, m)| campaign_row(agg, names, opts, i + 1, m))
-    .collect()
 }
 
 fn campaign_row(
@@ -791,7 +804,7 @@ fn campaign_row(
         names
             .creds
             .get(id)
-            .is_some_and(|(k, _)| data::is_mirai_cred(&k.user, &k.pass))
+            .is_some_and(|(k, _)| data::is_mirai_cred(k.user(), k.pass()))
     });
     if distinct > 0 && distinct <= opts.tiny_dictionary as u64 && !known {
         flags.push(format!(

@@ -5,6 +5,7 @@
 //! of all instructions on the benchmark log. Every other line is read by the `csv` crate.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use crate::Options;
@@ -121,19 +122,62 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
-/// Parses every row of a CSV block into the aggregator.
+/// Which rows of a CSV block one worker takes: every worker reads every block and
+/// takes the rows whose source address hashes to its shard, so each source (and each
+/// session, which belongs to one source) lives in exactly one worker, seen in file
+/// order. Rows without a readable source go to shard 0 (they are counted once, as bad).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This worker's shard.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// One worker takes every row.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// True if this shard takes rows from `src` (`None`: no readable source).
+    pub fn owns(&self, src: Option<IpAddr>) -> bool {
+        if self.count <= 1 {
+            return true;
+        }
+        let owner = src.map_or(0, |ip| {
+            // A seed of its own: the maps keyed by address use the low hash bits, and
+            // a shard must not be left with only half of their buckets.
+            let h = foldhash::fast::FixedState::with_seed(0x7368_6172_6473).hash_one(ip);
+            (h % self.count as u64) as usize
+        });
+        owner == self.index
+    }
+
+    /// Whether this shard takes a row, by its source column.
+    fn owns_fields(&self, fields: &[&str], map: &ColumnMap) -> bool {
+        self.count <= 1 || self.owns(source_of(fields, map))
+    }
+}
+
+/// The source address of a row, if its source column is there and readable.
+fn source_of(fields: &[&str], map: &ColumnMap) -> Option<IpAddr> {
+    fields.get(map.src).and_then(|text| parse_ip(text))
+}
+
+/// Parses the rows of a CSV block that `shard` takes into the aggregator.
 ///
 /// Fast path (hand-written on purpose): a line with no `"` and no `\r` cannot hold
-/// quoting or a CRLF terminator, so it is checked as UTF-8 once and split on commas
+/// quoting or a CRLF terminator, so it is split on commas and checked as UTF-8 once
 /// — the same fields the `csv` crate yields, at a fraction of the cost of its
 /// byte-at-a-time state machine plus one UTF-8 check per field (measured: the DFA
-/// alone was a quarter of all instructions). Every other line (quotes, quoted
-/// newlines, `\r`, invalid UTF-8) is read by the `csv` crate, one record at a time.
+/// alone was a quarter of all instructions). A row of another shard costs only the
+/// split and its source address. Every other line (quotes, quoted newlines, `\r`,
+/// invalid UTF-8) is read by the `csv` crate, one record at a time.
 pub fn parse_block(
     block: &Block,
     map: &ColumnMap,
     agg: &mut Aggregator,
     opts: &Options,
+    shard: Shard,
 ) -> Result<(), ReportError> {
     let data = block.data.as_slice();
     let mut pos = 0usize;
@@ -142,17 +186,25 @@ pub fn parse_block(
     while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
         let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
         let raw = rest.get(..end).unwrap_or_default();
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) if memchr::memchr2(b'"', b'\r', raw).is_none() => t,
-            _ => {
-                let (consumed, lines) = slow_record(rest, line, map, agg, opts, block)?;
-                pos += consumed;
-                line += lines;
-                continue;
-            }
+        if memchr::memchr2(b'"', b'\r', raw).is_some() {
+            let (consumed, lines) = slow_record(rest, line, map, agg, opts, block, shard)?;
+            pos += consumed;
+            line += lines;
+            continue;
+        }
+        let this_line = line;
+        if shard.count > 1 && !(this_line == 1 && map.has_header) && !owns_raw(raw, map, shard) {
+            pos += end + 1;
+            line += 1;
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(raw) else {
+            let (consumed, lines) = slow_record(rest, line, map, agg, opts, block, shard)?;
+            pos += consumed;
+            line += lines;
+            continue;
         };
         pos += end + 1;
-        let this_line = line;
         line += 1;
         if text.is_empty() || (this_line == 1 && map.has_header) {
             continue;
@@ -164,9 +216,34 @@ pub fn parse_block(
             start = comma + 1;
         }
         fields.push(text.get(start..).unwrap_or_default());
-        row(&fields, this_line, map, agg, opts, block)?;
+        row(&fields, this_line, map, agg, opts, block, Shard::ALL)?;
     }
     Ok(())
+}
+
+/// Whether `shard` takes an unquoted line, looking only as far as its source column
+/// (the same rule as [`Shard::owns_fields`]: a line whose source column is missing
+/// or unreadable is shard 0's, a blank line every shard's, and one that is not valid
+/// UTF-8 there goes to the `csv` crate, whose lossy fields decide).
+fn owns_raw(raw: &[u8], map: &ColumnMap, shard: Shard) -> bool {
+    let mut start = 0;
+    let mut src = None;
+    for (column, end) in memchr::memchr_iter(b',', raw)
+        .chain(std::iter::once(raw.len()))
+        .enumerate()
+    {
+        if column == map.src {
+            src = raw.get(start..end);
+            break;
+        }
+        start = end + 1;
+    }
+    match src.map(std::str::from_utf8) {
+        Some(Ok(text)) => shard.owns(parse_ip(text)),
+        Some(Err(_)) => true,
+        None if raw.iter().all(u8::is_ascii_whitespace) => true,
+        None => shard.owns(None),
+    }
 }
 
 /// Reads one record at the start of `rest` with the `csv` crate; returns the bytes
@@ -178,6 +255,7 @@ fn slow_record(
     agg: &mut Aggregator,
     opts: &Options,
     block: &Block,
+    shard: Shard,
 ) -> Result<(usize, u64), ReportError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -210,10 +288,10 @@ fn slow_record(
             if !(record_line == 1 && map.has_header) {
                 let owned: Vec<Cow<'_, str>> = record.iter().map(String::from_utf8_lossy).collect();
                 let fields: Vec<&str> = owned.iter().map(AsRef::as_ref).collect();
-                row(&fields, record_line, map, agg, opts, block)?;
+                row(&fields, record_line, map, agg, opts, block, shard)?;
             }
         }
-        Err(e) => bad(
+        Err(e) if shard.owns(None) => bad(
             agg,
             opts,
             file.index,
@@ -221,11 +299,12 @@ fn slow_record(
             line,
             format!("unreadable CSV: {e}"),
         )?,
+        Err(_) => {}
     }
     Ok((consumed, lines))
 }
 
-/// Ingests one row's fields (or counts it as bad).
+/// Ingests one row's fields (or counts it as bad) if `shard` takes it.
 fn row(
     fields: &[&str],
     line: u64,
@@ -233,10 +312,14 @@ fn row(
     agg: &mut Aggregator,
     opts: &Options,
     block: &Block,
+    shard: Shard,
 ) -> Result<(), ReportError> {
     if let [only] = fields
         && only.bytes().all(|b| b.is_ascii_whitespace())
     {
+        return Ok(());
+    }
+    if !shard.owns_fields(fields, map) {
         return Ok(());
     }
     let file = &block.file;
@@ -353,7 +436,7 @@ mod tests {
             data,
         };
         let mut agg = Aggregator::new(300);
-        parse_block(&block, &map, &mut agg, &Options::default()).unwrap();
+        parse_block(&block, &map, &mut agg, &Options::default(), Shard::ALL).unwrap();
         assert_eq!(
             agg.events, 5,
             "header, blank and whitespace lines are skipped"
@@ -373,7 +456,7 @@ mod tests {
         let has = |user: &str, pass: &str| {
             agg.pairs
                 .keys()
-                .any(|k| &*k.user == user && &*k.pass == pass)
+                .any(|k| k.user() == user && k.pass() == pass)
         };
         assert!(
             has("a,b", "multi\nline")
@@ -382,6 +465,67 @@ mod tests {
                 && has("u\u{fffd}", "x")
         );
         assert!(agg.protocols.contains_key("telnet") && !agg.protocols.contains_key("TELNET"));
+    }
+
+    #[test]
+    fn shards_take_every_row_exactly_once() {
+        let map = ColumnMap::detect(AUTH_10).unwrap();
+        let file = std::sync::Arc::new(crate::input::InputFile {
+            index: 0,
+            path: "t.csv".into(),
+            display: "t.csv".into(),
+            format: crate::input::Format::Csv(map.clone()),
+            format_name: String::new(),
+            gzip: false,
+            size: 0,
+        });
+        let mut text = format!("{AUTH_10}\n");
+        for i in 0..200 {
+            text.push_str(&format!(
+                "2016-12-14 21:50:{:02}.1,a,s{i},192.0.2.{},1,,23,telnet,root,{i}\n",
+                i % 60,
+                i % 37
+            ));
+        }
+        text.push_str(
+            "2016-12-14 21:51:15.1,a,q,192.0.2.1,1,,23,telnet,\"a,b\",\"multi\nline\"\n\
+             2016-12-14 21:51:16.1,a,r,192.0.2.2,1,,23,telnet,admin,admin\r\n\
+             \x20\x20\n\
+             \n\
+             2016-12-14 21:51:17.1,a,s,not-an-ip,1,,23,telnet,admin,admin\n\
+             2016-12-14 21:51:18.1,a,s,192.0.2.2,1\n\
+             short,row\n\
+             2016-12-14 21:51:19.1,a,t,192.0.2.3,1,,23,telnet,r\u{e9},x\n",
+        );
+        let mut data = text.into_bytes();
+        data.extend_from_slice(b"2016-12-14 21:51:20.1,a,u,192.0.2.3,1,,23,telnet,u\xff,x\n");
+        data.extend_from_slice(b"2016-12-14 21:51:21.1,a,v,192.0.\xff.3,1,,23,telnet,u,x\n");
+        let block = Block {
+            file,
+            first_line: 1,
+            data,
+        };
+        let mut whole = Aggregator::new(300);
+        parse_block(&block, &map, &mut whole, &Options::default(), Shard::ALL).unwrap();
+        for count in [2, 3, 5] {
+            let (mut events, mut bad, mut lines) = (0, 0, Vec::new());
+            for index in 0..count {
+                let mut part = Aggregator::new(300);
+                let shard = Shard { index, count };
+                parse_block(&block, &map, &mut part, &Options::default(), shard).unwrap();
+                events += part.events;
+                bad += part.bad_total;
+                lines.extend(part.bad_shown.iter().map(|b| b.line));
+            }
+            lines.sort_unstable();
+            let whole_lines: Vec<u64> = whole.bad_shown.iter().map(|b| b.line).collect();
+            assert_eq!(
+                (events, bad, lines),
+                (whole.events, whole.bad_total, whole_lines),
+                "{count} shards"
+            );
+        }
+        assert_eq!((whole.events, whole.bad_total), (204, 4));
     }
 
     #[test]
