@@ -316,17 +316,21 @@ impl Analyzer {
             .iter()
             .map(|h| h.host.as_deref().map(host_without_port))
             .collect();
-        // The DGA list on a helper thread, the rest here.
-        let (dga, (resolvers, endpoints, scans, iocs)) = parallel::join(
-            || dga_flags(&dns, &hosts, &self.tls),
+        // On a helper thread: the DGA list, the resolvers and the IOC candidates; here: the
+        // endpoints and scans. The IOC list is completed with the contacted endpoints after.
+        let ((dga, resolvers, candidates), (endpoints, scans)) = parallel::join(
             || {
+                let dga = dga_flags(&dns, &hosts, &self.tls);
                 let resolvers = resolvers(&dns);
+                let candidates = ioc_candidates(&self, &hosts, &dns);
+                (dga, resolvers, candidates)
+            },
+            || {
                 let names_by_ip = names_by_ip(&dns);
-                let (endpoints, scans) = self.endpoints_and_scans(groups, &names_by_ip);
-                let iocs = iocs(&self, &hosts, &dns, &endpoints, &resolvers);
-                (resolvers, endpoints, scans, iocs)
+                self.endpoints_and_scans(groups, &names_by_ip)
             },
         );
+        let iocs = candidates.finish(self.options.include_private, &endpoints, &resolvers);
         Report {
             summary: Summary {
                 files: self.files,
@@ -617,15 +621,21 @@ fn looks_like_domain(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
-fn iocs(
-    analyzer: &Analyzer,
-    hosts: &[Option<String>],
-    dns: &[DnsQuery],
-    endpoints: &[Endpoint],
-    resolvers: &[Resolver],
-) -> Iocs {
+/// The IOC list before the contacted endpoints are added: names sorted and deduplicated,
+/// addresses and URLs as found.
+struct IocCandidates<'a> {
+    domains: Vec<&'a str>,
+    ips: Vec<IpAddr>,
+    urls: Vec<String>,
+}
+
+/// Names and addresses from the DNS rows, HTTP requests, TLS hellos and TFTP requests.
+fn ioc_candidates<'a>(
+    analyzer: &'a Analyzer,
+    hosts: &'a [Option<String>],
+    dns: &'a [DnsQuery],
+) -> IocCandidates<'a> {
     let keep_private = analyzer.options.include_private;
-    let keep_name = |n: &str| looks_like_domain(n) && (keep_private || !is_reserved_name(n));
     let keep_ip = |ip: IpAddr| keep_private || !is_reserved_ip(ip);
     let hosts = hosts.iter().map(|h| h.as_deref().filter(|h| !h.is_empty()));
     // Borrowed names and plain addresses, sorted and deduplicated once at
@@ -644,16 +654,6 @@ fn iocs(
                 "CNAME" => domains.push(&answer.value),
                 _ => {}
             }
-        }
-    }
-    let well_known: BTreeSet<IpAddr> = resolvers
-        .iter()
-        .filter(|r| r.operator.is_some())
-        .map(|r| r.ip)
-        .collect();
-    for endpoint in endpoints.iter().filter(|e| e.role == "contact") {
-        if !well_known.contains(&endpoint.ip) {
-            ips.push(endpoint.ip);
         }
     }
     let mut urls = Vec::new();
@@ -693,22 +693,49 @@ fn iocs(
     let mut seen = FastMap::default();
     domains.retain(|d| seen.insert(*d, ()).is_none());
     domains.sort_unstable();
-    ips.sort_unstable();
-    ips.dedup();
-    urls.sort_unstable();
-    urls.dedup();
-    Iocs {
-        domains: domains
-            .into_iter()
-            .filter(|d| keep_name(d))
-            .map(str::to_string)
-            .collect(),
-        ips: ips
-            .into_iter()
-            .filter(|ip| keep_ip(*ip))
-            .map(ip_text)
-            .collect(),
-        urls,
+    IocCandidates { domains, ips, urls }
+}
+
+impl IocCandidates<'_> {
+    /// Adds the contacted endpoints (not the well-known public resolvers) and filters out
+    /// reserved names and addresses unless `keep_private`.
+    fn finish(
+        mut self,
+        keep_private: bool,
+        endpoints: &[Endpoint],
+        resolvers: &[Resolver],
+    ) -> Iocs {
+        let keep_name = |n: &str| looks_like_domain(n) && (keep_private || !is_reserved_name(n));
+        let keep_ip = |ip: IpAddr| keep_private || !is_reserved_ip(ip);
+        let well_known: BTreeSet<IpAddr> = resolvers
+            .iter()
+            .filter(|r| r.operator.is_some())
+            .map(|r| r.ip)
+            .collect();
+        for endpoint in endpoints.iter().filter(|e| e.role == "contact") {
+            if !well_known.contains(&endpoint.ip) {
+                self.ips.push(endpoint.ip);
+            }
+        }
+        self.ips.sort_unstable();
+        self.ips.dedup();
+        self.urls.sort_unstable();
+        self.urls.dedup();
+        Iocs {
+            domains: self
+                .domains
+                .into_iter()
+                .filter(|d| keep_name(d))
+                .map(str::to_string)
+                .collect(),
+            ips: self
+                .ips
+                .into_iter()
+                .filter(|ip| keep_ip(*ip))
+                .map(ip_text)
+                .collect(),
+            urls: self.urls,
+        }
     }
 }
 
