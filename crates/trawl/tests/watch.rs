@@ -288,25 +288,32 @@ fn wait_for_alert(lines: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<Stri
     }
 }
 
-#[test]
-fn follow_tails_appends_rotation_and_truncation_until_sigterm() {
+/// `trawl watch --follow` on `source` with `args` (the fixtures' inventory, state under
+/// `dir`): the child, its stdout lines as they come, and the thread reading them (it ends
+/// with the process).
+fn spawn_follow(
+    dir: &Path,
+    args: &[&str],
+    source: &Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<()>,
+) {
     use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("dump.log");
-    std::fs::write(&log, "start@acmebank.com:pw0\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .arg("watch")
-        .arg("--follow")
-        .args(["--format", "jsonl", "--inventory"])
+        .args(["watch", "--follow"])
+        .args(args)
+        .arg("--inventory")
         .arg(fixtures().join("inventory.toml"))
         .arg("--data-dir")
-        .arg(dir.path().join("state"))
-        .arg(&log)
+        .arg(dir.join("state"))
+        .arg(source)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run trawl");
-    let stdout = child.stdout.take().unwrap();
+    let stdout = child.stdout.take().expect("stdout piped");
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)
@@ -316,6 +323,15 @@ fn follow_tails_appends_rotation_and_truncation_until_sigterm() {
             let _ = tx.send(line);
         }
     });
+    (child, rx, reader)
+}
+
+#[test]
+fn follow_tails_appends_rotation_and_truncation_until_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dump.log");
+    std::fs::write(&log, "start@acmebank.com:pw0\n").unwrap();
+    let (mut child, rx, reader) = spawn_follow(dir.path(), &["--format", "jsonl"], &log);
     let mut seen = Vec::new();
     wait_for_alert(&rx, &mut seen, "start@acmebank.com");
 
@@ -917,30 +933,10 @@ fn follow_on_stdin_reads_to_its_end_and_stops() {
 /// `--follow --format csv` is one CSV stream: the header once, then each round's rows.
 #[test]
 fn follow_csv_output_has_one_header_across_rounds() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("dump.log");
     std::fs::write(&log, "first@acmebank.com:pw0\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["watch", "--follow", "--format", "csv", "--inventory"])
-        .arg(fixtures().join("inventory.toml"))
-        .arg("--data-dir")
-        .arg(dir.path().join("state"))
-        .arg(&log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run trawl");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx, reader) = spawn_follow(dir.path(), &["--format", "csv"], &log);
     let mut lines = Vec::new();
     let wait_for = |needle: &str, lines: &mut Vec<String>| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -986,38 +982,11 @@ fn follow_csv_output_has_one_header_across_rounds() {
 /// rotated inside it (`dump.log` -> `dump.log.1`) is not read a second time.
 #[test]
 fn follow_picks_up_new_files_in_a_directory() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let drop_dir = dir.path().join("dumps");
     std::fs::create_dir(&drop_dir).unwrap();
     std::fs::write(drop_dir.join("dump.log"), "early@acmebank.com:pw0\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args([
-            "watch",
-            "--follow",
-            "--all",
-            "--format",
-            "jsonl",
-            "--inventory",
-        ])
-        .arg(fixtures().join("inventory.toml"))
-        .arg("--data-dir")
-        .arg(dir.path().join("state"))
-        .arg(&drop_dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run trawl");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let (child, rx, reader) = spawn_follow(dir.path(), &["--all", "--format", "jsonl"], &drop_dir);
     let mut seen = Vec::new();
     wait_for_alert(&rx, &mut seen, "early@acmebank.com");
     std::fs::rename(drop_dir.join("dump.log"), drop_dir.join("dump.log.1")).unwrap();

@@ -45,11 +45,22 @@ pub fn launch(
     let config_path = dir.join("sensor.toml");
     std::fs::write(&config_path, config).expect("write config");
     let only: Vec<&str> = ports.keys().copied().collect();
+    spawn(&config_path, &dir.join("data"), &only, flags)
+}
+
+/// Starts `trawl sensor --config <config> --data-dir <data> --only <only> <flags>` and
+/// collects its stderr (TRAWL_LOG=info) in the returned log as it arrives.
+pub fn spawn(
+    config: &Path,
+    data: &Path,
+    only: &[&str],
+    flags: &[&str],
+) -> (Child, Arc<Mutex<String>>) {
     let mut child = Command::new(BIN)
         .args(["sensor", "--config"])
-        .arg(&config_path)
+        .arg(config)
         .arg("--data-dir")
-        .arg(dir.join("data"))
+        .arg(data)
         .args(["--only", &only.join(",")])
         .args(flags)
         .env("TRAWL_LOG", "info")
