@@ -405,10 +405,9 @@ pub fn clip(text: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn fast_path_and_csv_crate_read_the_same_rows() {
-        let map = ColumnMap::detect(AUTH_10).unwrap();
-        let file = std::sync::Arc::new(crate::input::InputFile {
+    /// An in-memory CSV input with column map `map`.
+    fn csv_input(map: &ColumnMap) -> std::sync::Arc<crate::input::InputFile> {
+        std::sync::Arc::new(crate::input::InputFile {
             index: 0,
             path: "t.csv".into(),
             display: "t.csv".into(),
@@ -416,7 +415,13 @@ mod tests {
             format_name: String::new(),
             gzip: false,
             size: 0,
-        });
+        })
+    }
+
+    #[test]
+    fn fast_path_and_csv_crate_read_the_same_rows() {
+        let map = ColumnMap::detect(AUTH_10).unwrap();
+        let file = csv_input(&map);
         let text = format!(
             "{AUTH_10}\n\
              2016-12-14 21:50:14.1,a,s1,192.0.2.1,1,,23,telnet,root,5up\n\
@@ -470,15 +475,7 @@ mod tests {
     #[test]
     fn shards_take_every_row_exactly_once() {
         let map = ColumnMap::detect(AUTH_10).unwrap();
-        let file = std::sync::Arc::new(crate::input::InputFile {
-            index: 0,
-            path: "t.csv".into(),
-            display: "t.csv".into(),
-            format: crate::input::Format::Csv(map.clone()),
-            format_name: String::new(),
-            gzip: false,
-            size: 0,
-        });
+        let file = csv_input(&map);
         let mut text = format!("{AUTH_10}\n");
         for i in 0..200 {
             text.push_str(&format!(
