@@ -28,6 +28,30 @@ pub struct RangeOwner {
     pub executive: Option<String>,
 }
 
+impl RangeOwner {
+    /// The ranges entity `entity` answers for: `own` (its ranges) and its executives'
+    /// home ranges, appended to `out`.
+    pub fn push_entity<'a>(
+        out: &mut Vec<RangeOwner>,
+        entity: usize,
+        own: impl IntoIterator<Item = &'a IpNet>,
+        executives: &[crate::inventory::Executive],
+    ) {
+        out.extend(own.into_iter().map(|range| RangeOwner {
+            entity,
+            range: *range,
+            executive: None,
+        }));
+        for x in executives {
+            out.extend(x.home_ranges.iter().map(|range| RangeOwner {
+                entity,
+                range: *range,
+                executive: Some(x.name.clone()),
+            }));
+        }
+    }
+}
+
 /// Disjoint intervals, each with the owners covering it.
 #[derive(Debug, Default)]
 pub struct IpIndex {

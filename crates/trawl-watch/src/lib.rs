@@ -233,29 +233,8 @@ impl Watcher {
         let mut owners = Vec::new();
         let mut allowed = Vec::new();
         for (i, e) in inventory.entities.iter().enumerate() {
-            for r in &e.ip_ranges {
-                owners.push(RangeOwner {
-                    entity: i,
-                    range: *r,
-                    executive: None,
-                });
-            }
-            for x in &e.executives {
-                for r in &x.home_ranges {
-                    owners.push(RangeOwner {
-                        entity: i,
-                        range: *r,
-                        executive: Some(x.name.clone()),
-                    });
-                }
-            }
-            for r in &e.allow.ips {
-                allowed.push(RangeOwner {
-                    entity: i,
-                    range: *r,
-                    executive: None,
-                });
-            }
+            RangeOwner::push_entity(&mut owners, i, &e.ip_ranges, &e.executives);
+            RangeOwner::push_entity(&mut allowed, i, &e.allow.ips, &[]);
         }
         let creds = CredScanner::new(&inventory.entities);
         let services = scan::ServiceIndex::new(&inventory.entities);

@@ -124,22 +124,7 @@ impl ServiceIndex {
                 .ip_ranges
                 .iter()
                 .chain(e.services.iter().map(|s| &s.range));
-            for range in own {
-                owners.push(RangeOwner {
-                    entity: i,
-                    range: *range,
-                    executive: None,
-                });
-            }
-            for x in &e.executives {
-                for range in &x.home_ranges {
-                    owners.push(RangeOwner {
-                        entity: i,
-                        range: *range,
-                        executive: Some(x.name.clone()),
-                    });
-                }
-            }
+            RangeOwner::push_entity(&mut owners, i, own, &e.executives);
             expected.push(
                 e.services
                     .iter()
