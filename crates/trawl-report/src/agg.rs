@@ -479,6 +479,9 @@ pub struct Aggregator {
     session_per_source: bool,
 }
 
+/// Rows whose entries [`Aggregator::ingest_batch`] reads ahead in one go.
+const WARM_ROWS: usize = 16;
+
 /// Sessions longer than this are not assumed complete at the end of a block.
 pub const SESSION_HORIZON_SECS: i64 = 600;
 const MAX_TOP_SESSIONS: usize = 1_024;
@@ -777,6 +780,70 @@ impl Aggregator {
                 reason: reason.into(),
             });
         }
+    }
+
+    /// Adds events in order, after looking up the map entries they will touch: the
+    /// lookups of different rows do not depend on each other, so the processor
+    /// overlaps their cache misses, and the ingest that follows finds the entries in
+    /// the cache. (On the 10 M-row benchmark log the pair and source tables are far
+    /// larger than the cache, and one row at a time their misses came in series.)
+    pub fn ingest_batch(&mut self, file_index: usize, events: &[Event<'_>], filters: &Filters) {
+        if events.len() > 1 {
+            std::hint::black_box(self.warm(events));
+        }
+        for ev in events {
+            self.ingest(file_index, ev, filters);
+        }
+    }
+
+    /// Reads the pair, source and session entries of `events` (see
+    /// [`Self::ingest_batch`]) in stages, so that each stage's reads are independent
+    /// of one another: the tables first, then the source states the index points
+    /// to, then the credential lists those states point to.
+    fn warm(&self, events: &[Event<'_>]) -> u64 {
+        let mut sum = 0u64;
+        for part in events.chunks(WARM_ROWS) {
+            let mut slots = [u32::MAX; WARM_ROWS];
+            for (ev, slot) in part.iter().zip(slots.iter_mut()) {
+                if let EventKind::Auth {
+                    username, password, ..
+                } = &ev.kind
+                    && let Some(stats) = self.pairs.get(&PairRef {
+                        user: username,
+                        pass: password,
+                    })
+                {
+                    sum = sum.wrapping_add(stats.count);
+                }
+                if let Some(ip) = ev.src
+                    && let Some(&i) = self.sources.index.get(&ip)
+                {
+                    *slot = i;
+                }
+                if let Some(id) = ev.session.as_deref()
+                    && let Some(src) = ev.src
+                    && self.session_per_source
+                {
+                    let key = foldhash::fast::FixedState::with_seed(0x7365_7373)
+                        .hash_one((id_of(0, &[id]), src));
+                    if let Some(s) = self.sessions.get(&key) {
+                        sum = sum.wrapping_add(u64::from(s.attempts));
+                    }
+                }
+            }
+            let states = || {
+                slots
+                    .iter()
+                    .filter_map(|&i| self.sources.states.get(i as usize))
+            };
+            for state in states() {
+                sum = sum.wrapping_add(state.events);
+            }
+            for state in states() {
+                sum = sum.wrapping_add(state.creds.first().map_or(0, |c| c.0));
+            }
+        }
+        sum
     }
 
     /// Adds one event (after the filters).

@@ -101,8 +101,13 @@ pub fn analyze_with_counts(
         .enumerate()
         .map(|(i, p)| input::detect(i, p))
         .collect::<Result<_, _>>()?;
+    let t0 = std::time::Instant::now();
     let agg = aggregate(&files, opts)?;
+    let t1 = std::time::Instant::now();
     let report = report::build(&agg, &files, opts);
+    if std::env::var_os("TRAWL_PHASES").is_some() {
+        eprintln!("phases: aggregate {:?} build {:?}", t1 - t0, t1.elapsed());
+    }
     Ok((report, agg))
 }
 
@@ -144,98 +149,236 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
         opts.threads
     }
     .clamp(1, MAX_WORKERS);
-    // CSV rows are split between the workers by source address (every worker reads
-    // every block and takes its own sources' rows, in file order): no source, pair
-    // list or session is held twice, and the workers' counts merge without overlap in
-    // sources. JSON lines cost too much to parse twice, so their blocks are shared out.
+    // CSV rows are split between the workers by source address: every worker reads
+    // every file itself, in small blocks that stay in its core's cache, and takes its
+    // own sources' rows, in file order. No source, pair list or session is held twice,
+    // and the workers' counts merge without overlap in sources. JSON lines cost too
+    // much to parse twice, so one reader shares their blocks out.
     let sharded = !text_files.is_empty()
         && text_files
             .iter()
             .all(|f| matches!(f.format, Format::Csv(_)));
-    let mut senders = Vec::new();
-    let mut feeds = Vec::new();
-    if sharded {
-        for _ in 0..threads {
-            let (tx, rx) = mpsc::sync_channel::<Arc<Block>>(2);
-            senders.push(tx);
-            feeds.push(Feed::Own(rx));
-        }
+    let shared = Shared {
+        files: &text_files,
+        opts,
+        fold_sessions,
+        counter: &counter,
+        bar: &bar,
+    };
+    let results = if sharded {
+        shared.read_sharded(threads)
     } else {
-        let (tx, rx) = mpsc::sync_channel::<Arc<Block>>(threads * 2);
-        senders.push(tx);
-        let rx = Arc::new(Mutex::new(rx));
-        feeds.extend((0..threads).map(|_| Feed::Shared(Arc::clone(&rx))));
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let results: Mutex<Vec<Result<Aggregator, ReportError>>> = Mutex::new(Vec::new());
-    let pool = Arc::new(BufferPool::default());
-    let mut read_error = None;
-    // Plain threads, not the rayon pool: with sharding every worker must run at once
-    // (`--threads` may exceed the pool), or a full channel would stall the reader.
-    std::thread::scope(|scope| {
-        for (index, feed) in feeds.into_iter().enumerate() {
-            let stop = Arc::clone(&stop);
-            let results = &results;
-            let pool = Arc::clone(&pool);
-            let shard = if sharded {
-                Shard {
-                    index,
-                    count: threads,
-                }
-            } else {
-                Shard::ALL
-            };
-            scope.spawn(move || {
-                let result = worker(&feed, &stop, &pool, opts, fold_sessions, shard);
-                if let Ok(mut r) = results.lock() {
-                    r.push(result);
-                }
-            });
-        }
-        // Only the workers hold the receivers: if they stop, sending fails.
-        'files: for file in &text_files {
-            let reader = match BlockReader::new(Arc::clone(file), Arc::clone(&counter)) {
-                Ok(r) if opts.block_size > 0 => r
-                    .with_pool(Arc::clone(&pool))
-                    .with_block_size(opts.block_size),
-                Ok(r) => r.with_pool(Arc::clone(&pool)),
-                Err(e) => {
-                    read_error = Some(e);
-                    break;
-                }
-            };
-            for block in reader {
-                bar.set_position(counter.load(Ordering::Relaxed));
-                if stop.load(Ordering::Relaxed) {
-                    break 'files;
-                }
-                match block {
-                    Ok(b) => {
-                        let b = Arc::new(b);
-                        for tx in &senders {
-                            if tx.send(Arc::clone(&b)).is_err() {
-                                break 'files;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        read_error = Some(e);
-                        break 'files;
-                    }
-                }
-            }
-        }
-        drop(senders);
-    });
+        shared.read_shared(threads)?
+    };
     bar.finish_and_clear();
-    if let Some(e) = read_error {
-        return Err(e);
-    }
-    let results = results.into_inner().unwrap_or_default();
+    let tm = std::time::Instant::now();
     for r in results {
         merged.merge(r?);
     }
+    if std::env::var_os("TRAWL_PHASES").is_some() {
+        eprintln!("phases: merge {:?}", tm.elapsed());
+    }
     Ok(merged)
+}
+
+/// Block size for sharded workers: small enough that a block read is still in the
+/// core's cache when it is parsed (4 MiB blocks cost a cache miss per line twice:
+/// once in the kernel's copy, once in the parse).
+const SHARD_BLOCK: usize = 256 << 10;
+/// A sharded worker folds finished sessions after about this many bytes (each fold
+/// walks the open sessions).
+const FOLD_EVERY: usize = 4 << 20;
+
+/// What every worker of one run shares.
+struct Shared<'a> {
+    files: &'a [Arc<InputFile>],
+    opts: &'a Options,
+    fold_sessions: bool,
+    counter: &'a Arc<AtomicU64>,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl Shared<'_> {
+    /// One worker per shard, each reading every file; the calling thread moves the
+    /// progress bar.
+    fn read_sharded(&self, threads: usize) -> Vec<Result<Aggregator, ReportError>> {
+        let stop = AtomicBool::new(false);
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|index| {
+                    let shard = Shard {
+                        index,
+                        count: threads,
+                    };
+                    let (stop, done) = (&stop, done_tx.clone());
+                    scope.spawn(move || {
+                        let result = self.sharded_worker(shard, stop);
+                        if result.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        let _ = done.send(());
+                        result
+                    })
+                })
+                .collect();
+            drop(done_tx);
+            // Wakes when a worker ends (or its sender is dropped by a panic) and
+            // every 50 ms to move the bar.
+            let mut running = threads;
+            while running > 0 {
+                match done_rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(()) => running -= 1,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                self.bar.set_position(self.counter.load(Ordering::Relaxed));
+            }
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
+    /// Reads every file and aggregates the rows of `shard`. Only shard 0 counts bytes
+    /// for the progress bar (every shard reads them all).
+    fn sharded_worker(&self, shard: Shard, stop: &AtomicBool) -> Result<Aggregator, ReportError> {
+        let mut agg = Aggregator::new(self.opts.session_gap_secs).sessions_per_source();
+        let counter = if shard.index == 0 {
+            Arc::clone(self.counter)
+        } else {
+            Arc::default()
+        };
+        let pool = Arc::new(BufferPool::default());
+        let (block_size, fold_every) = match self.opts.block_size {
+            0 => (SHARD_BLOCK, FOLD_EVERY),
+            n => (n, n),
+        };
+        let mut since_fold = 0;
+        for file in self.files {
+            let Format::Csv(map) = &file.format else {
+                continue;
+            };
+            let reader = BlockReader::new(Arc::clone(file), Arc::clone(&counter))?
+                .with_pool(Arc::clone(&pool))
+                .with_block_size(block_size);
+            for block in reader {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(agg);
+                }
+                let block = block?;
+                agg.begin_block();
+                input::csvlog::parse_block(&block, map, &mut agg, self.opts, shard)?;
+                since_fold += block.data.len();
+                if self.fold_sessions && since_fold >= fold_every {
+                    agg.end_block_in_order();
+                    since_fold = 0;
+                }
+                pool.put(block.data);
+            }
+        }
+        Ok(agg)
+    }
+
+    /// One reader (this thread) cutting blocks that any free worker takes.
+    fn read_shared(
+        &self,
+        threads: usize,
+    ) -> Result<Vec<Result<Aggregator, ReportError>>, ReportError> {
+        let (tx, rx) = mpsc::sync_channel::<Block>(threads * 2);
+        // Only the workers hold the receiver: when they have all stopped (an error
+        // under --strict), it is dropped and the reader's next send fails.
+        let feed = Arc::new(Mutex::new(rx));
+        let stop = AtomicBool::new(false);
+        let results: Mutex<Vec<Result<Aggregator, ReportError>>> = Mutex::new(Vec::new());
+        let pool = Arc::new(BufferPool::default());
+        let mut read_error = None;
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let (stop, results, pool, feed) = (&stop, &results, &pool, Arc::clone(&feed));
+                scope.spawn(move || {
+                    let result = self.shared_worker(&feed, stop, pool);
+                    if let Ok(mut r) = results.lock() {
+                        r.push(result);
+                    }
+                });
+            }
+            drop(feed);
+            'files: for file in self.files {
+                let reader = match BlockReader::new(Arc::clone(file), Arc::clone(self.counter)) {
+                    Ok(r) if self.opts.block_size > 0 => r
+                        .with_pool(Arc::clone(&pool))
+                        .with_block_size(self.opts.block_size),
+                    Ok(r) => r.with_pool(Arc::clone(&pool)),
+                    Err(e) => {
+                        read_error = Some(e);
+                        break;
+                    }
+                };
+                for block in reader {
+                    self.bar.set_position(self.counter.load(Ordering::Relaxed));
+                    if stop.load(Ordering::Relaxed) {
+                        break 'files;
+                    }
+                    match block {
+                        Ok(b) => {
+                            if tx.send(b).is_err() {
+                                break 'files;
+                            }
+                        }
+                        Err(e) => {
+                            read_error = Some(e);
+                            break 'files;
+                        }
+                    }
+                }
+            }
+            drop(tx);
+        });
+        match read_error {
+            Some(e) => Err(e),
+            None => Ok(results.into_inner().unwrap_or_default()),
+        }
+    }
+
+    /// Takes blocks from the shared feed until it runs dry.
+    fn shared_worker(
+        &self,
+        feed: &Mutex<mpsc::Receiver<Block>>,
+        stop: &AtomicBool,
+        pool: &BufferPool,
+    ) -> Result<Aggregator, ReportError> {
+        let mut agg = Aggregator::new(self.opts.session_gap_secs);
+        loop {
+            let next = match feed.lock() {
+                Ok(rx) => rx.recv().ok(),
+                Err(_) => None,
+            };
+            let Some(block) = next else {
+                return Ok(agg);
+            };
+            agg.begin_block();
+            let result = match &block.file.format {
+                Format::Csv(map) => {
+                    input::csvlog::parse_block(&block, map, &mut agg, self.opts, Shard::ALL)
+                }
+                Format::JsonLines => input::jsonlog::parse_block(&block, &mut agg, self.opts),
+                Format::Sqlite => Ok(()),
+            };
+            if let Err(e) = result {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+            if self.fold_sessions {
+                agg.end_block();
+            }
+            pool.put(block.data);
+        }
+    }
 }
 
 fn clone_file(f: &InputFile) -> InputFile {
@@ -248,67 +391,6 @@ fn clone_file(f: &InputFile) -> InputFile {
         gzip: f.gzip,
         size: f.size,
     }
-}
-
-/// Where a worker gets its blocks.
-enum Feed {
-    /// Every block, in file order (sharded CSV).
-    Own(mpsc::Receiver<Arc<Block>>),
-    /// The next block not taken by another worker.
-    Shared(Arc<Mutex<mpsc::Receiver<Arc<Block>>>>),
-}
-
-impl Feed {
-    fn next(&self) -> Option<Arc<Block>> {
-        match self {
-            Feed::Own(rx) => rx.recv().ok(),
-            Feed::Shared(rx) => loop {
-                let guard = rx.lock().ok()?;
-                match guard.recv_timeout(Duration::from_millis(200)) {
-                    Ok(b) => return Some(b),
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return None,
-                }
-            },
-        }
-    }
-}
-
-fn worker(
-    feed: &Feed,
-    stop: &AtomicBool,
-    pool: &BufferPool,
-    opts: &Options,
-    fold_sessions: bool,
-    shard: Shard,
-) -> Result<Aggregator, ReportError> {
-    let in_order = matches!(feed, Feed::Own(_));
-    let mut agg = Aggregator::new(opts.session_gap_secs);
-    if in_order {
-        agg = agg.sessions_per_source();
-    }
-    while let Some(block) = feed.next() {
-        agg.begin_block();
-        let result = match &block.file.format {
-            Format::Csv(map) => input::csvlog::parse_block(&block, map, &mut agg, opts, shard),
-            Format::JsonLines => input::jsonlog::parse_block(&block, &mut agg, opts),
-            Format::Sqlite => Ok(()),
-        };
-        if let Err(e) = result {
-            stop.store(true, Ordering::Relaxed);
-            return Err(e);
-        }
-        if fold_sessions && in_order {
-            agg.end_block_in_order();
-        } else if fold_sessions {
-            agg.end_block();
-        }
-        // The last worker done with a block hands its buffer back.
-        if let Some(b) = Arc::into_inner(block) {
-            pool.put(b.data);
-        }
-    }
-    Ok(agg)
 }
 
 /// Paths helper for callers that already hold paths.

@@ -10,6 +10,7 @@
 
 pub mod csvlog;
 pub mod jsonlog;
+pub mod lines;
 pub mod sqlite;
 
 use std::fs::File;
@@ -111,21 +112,41 @@ fn is_gzip(path: &Path) -> Result<bool, ReportError> {
     Ok(n == 2 && magic == [0x1f, 0x8b])
 }
 
-/// Opens a text input, decompressing gzip transparently.
+/// Opens a text input, decompressing gzip transparently; `counter` counts the
+/// bytes read from disk.
 pub fn open_text(
     path: &Path,
     gzip: bool,
     counter: Arc<AtomicU64>,
 ) -> Result<Box<dyn Read + Send>, ReportError> {
+    let (reader, uncounted) = open_uncounted(path, gzip, counter)?;
+    Ok(match uncounted {
+        Some(counter) => Box::new(CountingReader {
+            inner: reader,
+            counter,
+        }),
+        None => reader,
+    })
+}
+
+/// A reader, and the counter it leaves to its caller (see [`open_uncounted`]).
+type Opened = (Box<dyn Read + Send>, Option<Arc<AtomicU64>>);
+
+/// Opens a text input like [`open_text`], but a plain file comes back bare, with
+/// the counter its reader must add to: reads of a bare `File` go straight into a
+/// vector's spare capacity (a counting wrapper would zero it first), and no
+/// `BufReader` copies the bytes once more (the callers read hundreds of KiB at once;
+/// the gzip decoder buffers its own input).
+fn open_uncounted(path: &Path, gzip: bool, counter: Arc<AtomicU64>) -> Result<Opened, ReportError> {
     let file = File::open(path).map_err(io_err(path))?;
-    let counted = CountingReader {
-        inner: BufReader::with_capacity(1 << 20, file),
-        counter,
-    };
     Ok(if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(counted))
+        let counted = CountingReader {
+            inner: file,
+            counter,
+        };
+        (Box::new(flate2::read::MultiGzDecoder::new(counted)), None)
     } else {
-        Box::new(counted)
+        (Box::new(file), Some(counter))
     })
 }
 
@@ -242,6 +263,8 @@ pub struct BlockReader {
     file: Arc<InputFile>,
     reader: Box<dyn Read + Send>,
     pending: Vec<u8>,
+    /// Counts the bytes read when the reader does not count them itself.
+    counter: Option<Arc<AtomicU64>>,
     next_line: u64,
     done: bool,
     quoted_csv: bool,
@@ -251,13 +274,14 @@ pub struct BlockReader {
 impl BlockReader {
     /// Starts reading a text file.
     pub fn new(file: Arc<InputFile>, counter: Arc<AtomicU64>) -> Result<Self, ReportError> {
-        let reader = open_text(&file.path, file.gzip, counter)?;
+        let (reader, counter) = open_uncounted(&file.path, file.gzip, counter)?;
         let quoted_csv = matches!(file.format, Format::Csv(_));
         Ok(Self {
             pool: Arc::default(),
             file,
             reader,
             pending: Vec::new(),
+            counter,
             next_line: 1,
             done: false,
             quoted_csv,
@@ -277,28 +301,22 @@ impl BlockReader {
         self
     }
 
+    /// Appends up to `want` bytes to `pending` (into its spare capacity).
     fn fill(&mut self, want: usize) -> Result<(), ReportError> {
-        let start = self.pending.len();
-        self.pending.resize(start + want, 0);
-        let mut filled = start;
-        while filled < self.pending.len() {
-            match self.reader.read(&mut self.pending[filled..]) {
-                Ok(0) => {
-                    self.done = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.pending.truncate(filled);
-                    return Err(ReportError::Io {
-                        path: self.file.path.clone(),
-                        source: e,
-                    });
-                }
-            }
+        let want = want as u64;
+        let got = (&mut self.reader)
+            .take(want)
+            .read_to_end(&mut self.pending)
+            .map_err(|source| ReportError::Io {
+                path: self.file.path.clone(),
+                source,
+            })? as u64;
+        if let Some(counter) = &self.counter {
+            counter.fetch_add(got, Ordering::Relaxed);
         }
-        self.pending.truncate(filled);
+        if got < want {
+            self.done = true;
+        }
         Ok(())
     }
 }
