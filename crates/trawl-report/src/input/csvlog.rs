@@ -132,25 +132,26 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
 /// then goes to that parser, so the result is always the one it would give.
 fn dotted_quad(text: &[u8]) -> Option<std::net::Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = text.split(|&b| b == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part.first() == Some(&b'0')) {
-            return None;
-        }
-        let mut value = 0u16;
-        for &b in part {
-            if !b.is_ascii_digit() {
+    let (mut index, mut value, mut digits) = (0usize, 0u16, 0u8);
+    for &b in text {
+        if b.is_ascii_digit() {
+            if digits == 3 || (digits == 1 && value == 0) {
                 return None;
             }
             value = value * 10 + u16::from(b - b'0');
+            digits += 1;
+        } else if b == b'.' && digits > 0 && index < 3 {
+            *octets.get_mut(index)? = u8::try_from(value).ok()?;
+            (index, value, digits) = (index + 1, 0, 0);
+        } else {
+            return None;
         }
-        *octet = u8::try_from(value).ok()?;
     }
-    match parts.next() {
-        Some(_) => None,
-        None => Some(std::net::Ipv4Addr::from(octets)),
+    if index != 3 || digits == 0 {
+        return None;
     }
+    *octets.get_mut(3)? = u8::try_from(value).ok()?;
+    Some(std::net::Ipv4Addr::from(octets))
 }
 
 /// Which rows of a CSV block one worker takes: every worker reads every block and
@@ -644,7 +645,9 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn dotted_quad_never_disagrees(text in "[0-9.]{0,16}") {
+        fn dotted_quad_never_disagrees(
+            text in "[0-9.]{0,16}|([0-9]{1,4}\\.){3}[0-9]{1,4}|([0-2]?[0-9]{1,2}\\.){3}[0-9]{1,3}"
+        ) {
             let std = text.parse::<std::net::Ipv4Addr>().ok();
             if let Some(v4) = dotted_quad(text.as_bytes()) {
                 proptest::prop_assert_eq!(Some(v4), std);
