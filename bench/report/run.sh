@@ -10,7 +10,7 @@
 #
 # Env: ROWS (10000000), CSVKIT_ROWS (1000000: csvkit is measured on the first N rows
 # because it needs minutes per column at 10 M; the ratio compares equal row counts),
-# OUT (bench/out), TRAWL_BIN (use this trawl binary instead of building one). Needs python3 with pip; installs csvkit (PyPI) and xsv (crates.io,
+# OUT (bench/out), PROFILE (release-lto), TRAWL_BIN (use this trawl binary instead of building one). Needs python3 with pip; installs csvkit (PyPI) and xsv (crates.io,
 # built into $OUT/xsv, not into the repository) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,11 +20,14 @@ OUT=${OUT:-bench/out}
 mkdir -p "$OUT"
 TARGET=${CARGO_TARGET_DIR:-target}
 
-echo "== building (release)"
+# The shipped build: the release-lto profile (root Cargo.toml); PROFILE=release for the
+# quicker build.
+PROFILE=${PROFILE:-release-lto}
+echo "== building ($PROFILE)"
 if [ -z "${TRAWL_BIN:-}" ]; then
-  cargo build --release -q -p trawl
+  cargo build --profile "$PROFILE" -q -p trawl
 fi
-TRAWL=${TRAWL_BIN:-$TARGET/release/trawl}
+TRAWL=${TRAWL_BIN:-$TARGET/$PROFILE/trawl}
 CARGO_TARGET_DIR="$TARGET/bench-gen" cargo build --release -q --manifest-path bench/report/gen/Cargo.toml
 GEN="$TARGET/bench-gen/release/trawl-bench-report-gen"
 command -v csvcut >/dev/null || python3 -m pip install -q csvkit
