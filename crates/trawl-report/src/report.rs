@@ -1,12 +1,13 @@
 //! The finished report: every table, built once from the merged counts.
 
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::Options;
-use crate::agg::{Aggregator, BadRow, PairKey, PairRef, SourceState, feature, id_of, sflag};
+use crate::agg::{Aggregator, BadRow, PairKey, PairStats, SourceState, feature, id_of, sflag};
 use crate::agg::{Map, Set};
 use crate::campaign;
 use crate::command::marker;
@@ -296,24 +297,105 @@ pub struct Report {
 }
 
 /// The N largest by count, ties by value.
-pub fn top_n<K: Ord + Clone>(items: impl Iterator<Item = (K, u64)>, n: usize) -> Vec<(K, u64)> {
-    let mut all: Vec<(K, u64)> = items.collect();
-    let cmp = |a: &(K, u64), b: &(K, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
-    if all.len() > n && n > 0 {
-        all.select_nth_unstable_by(n - 1, cmp);
-        all.truncate(n);
+pub fn top_n<K: Ord>(items: impl Iterator<Item = (K, u64)>, n: usize) -> Vec<(K, u64)> {
+    let mut top = TopN::new(n);
+    for (k, c) in items {
+        top.offer(k, c);
     }
-    all.sort_by(cmp);
-    all.truncate(n);
-    all
+    top.finish()
 }
 
-fn counts<K: Ord + Clone + ToString>(
-    items: impl Iterator<Item = (K, u64)>,
+/// The N largest `(key, count)` of a stream by count, ties by smallest key, kept in
+/// a buffer of at most 2·N: once N are held, a count below the N-th is refused
+/// without building its key, so a top 10 of a million values costs a million
+/// integer comparisons, not a million-element vector and its partition.
+pub(crate) struct TopN<K> {
     n: usize,
-) -> Vec<Count> {
-    top_n(items, n)
-        .into_iter()
+    items: Vec<(K, u64)>,
+    /// `items[n - 1]` is the worst of the best N seen so far (after a shrink).
+    floor_known: bool,
+}
+
+fn by_count_then_key<K: Ord>(a: &(K, u64), b: &(K, u64)) -> std::cmp::Ordering {
+    b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+}
+
+impl<K: Ord> TopN<K> {
+    /// Keeps the `n` largest.
+    pub fn new(n: usize) -> Self {
+        TopN {
+            n,
+            items: Vec::new(),
+            floor_known: false,
+        }
+    }
+
+    /// Offers one value.
+    pub fn offer(&mut self, key: K, count: u64) {
+        self.offer_with(count, || key);
+    }
+
+    /// Offers one value whose key is built only if the count can make the top.
+    pub fn offer_with(&mut self, count: u64, key: impl FnOnce() -> K) {
+        if self.n == 0 {
+            return;
+        }
+        if self.floor_known
+            && let Some((floor_key, floor)) = self.n.checked_sub(1).and_then(|i| self.items.get(i))
+        {
+            if count < *floor {
+                return;
+            }
+            if count == *floor {
+                let key = key();
+                if key > *floor_key {
+                    return;
+                }
+                self.push(key, count);
+                return;
+            }
+        }
+        self.push(key(), count);
+    }
+
+    fn push(&mut self, key: K, count: u64) {
+        self.items.push((key, count));
+        if self.items.len() >= self.n.saturating_mul(2).max(64) {
+            self.shrink();
+        }
+    }
+
+    fn shrink(&mut self) {
+        if self.items.len() > self.n && self.n > 0 {
+            self.items
+                .select_nth_unstable_by(self.n - 1, by_count_then_key);
+            self.items.truncate(self.n);
+            self.floor_known = true;
+        }
+    }
+
+    /// Adds the values another `TopN` kept.
+    pub fn merge(&mut self, other: TopN<K>) {
+        for (k, c) in other.items {
+            self.offer(k, c);
+        }
+    }
+
+    /// The best `n`, best first.
+    pub fn finish(mut self) -> Vec<(K, u64)> {
+        self.shrink();
+        self.items.sort_by(by_count_then_key);
+        self.items.truncate(self.n);
+        self.items
+    }
+}
+
+fn counts<K: Ord + ToString>(items: impl Iterator<Item = (K, u64)>, n: usize) -> Vec<Count> {
+    to_counts(top_n(items, n))
+}
+
+fn to_counts<K: ToString>(top: Vec<(K, u64)>) -> Vec<Count> {
+    top.into_iter()
         .map(|(k, c)| Count {
             value: k.to_string(),
             count: c,
@@ -372,8 +454,8 @@ pub(crate) fn family_of(s: &SourceState) -> &'static str {
     }
 }
 
+/// Names of the command lines, payload hosts and protocols behind fingerprint ids.
 struct Names<'a> {
-    creds: Map<u64, (&'a PairKey, Option<CredLabel>)>,
     lines: Map<u64, &'a str>,
     hosts: Map<u64, &'a str>,
     protocols: Map<u64, &'a str>,
@@ -382,12 +464,6 @@ struct Names<'a> {
 impl<'a> Names<'a> {
     fn new(agg: &'a Aggregator) -> Self {
         Names {
-            creds: agg
-                .pairs
-                .iter()
-                .filter(|(_, s)| !s.is_command)
-                .map(|(k, s)| (s.id, (k, s.label)))
-                .collect(),
             lines: agg
                 .commands
                 .keys()
@@ -405,49 +481,181 @@ impl<'a> Names<'a> {
                 .collect(),
         }
     }
+}
 
-    fn cred_table(&self, totals: &Map<u64, u64>, n: usize) -> Vec<PairCount> {
-        top_n(totals.iter().map(|(id, c)| (*id, *c)), usize::MAX)
-            .into_iter()
-            .filter_map(|(id, c)| {
-                self.creds
-                    .get(&id)
-                    .map(|(k, label)| pair_count(k, c, false, *label))
-            })
-            .take(n)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .fold(Vec::new(), |mut v, p| {
-                v.push(p);
-                v
-            })
+/// Credential pair ids named, with their labels.
+type CredNames<'a> = Map<u64, (&'a PairKey, Option<CredLabel>)>;
+
+/// Names the credential ids in `ids`: one pass over the pairs, instead of a map of
+/// every pair (~600 k) of which only the few dozen shown are ever looked up. A
+/// credential id is the pair's [`id_of`]; every id in a source's list comes from a
+/// credential (not command) pair, so each one shown is found.
+fn name_creds<'a>(agg: &'a Aggregator, ids: &Set<u64>) -> CredNames<'a> {
+    let mut out = Map::default();
+    if ids.is_empty() {
+        return out;
     }
+    for (k, s) in &agg.pairs {
+        if !s.is_command && ids.contains(&s.id) {
+            out.insert(s.id, (k, s.label));
+        }
+    }
+    out
+}
+
+/// The credential rows of the ids `top` (best first), as named in `names`.
+fn cred_rows(top: &[(u64, u64)], names: &CredNames<'_>) -> Vec<PairCount> {
+    top.iter()
+        .filter_map(|(id, c)| {
+            names
+                .get(id)
+                .map(|(k, label)| pair_count(k, *c, false, *label))
+        })
+        .collect()
+}
+
+/// What the one parallel pass over every source yields.
+struct SourcePass {
+    /// Campaign fingerprints, chunk after chunk in the order of the entries.
+    prints: Vec<campaign::Prints>,
+    /// Sources and events per family.
+    families: Map<&'static str, (u64, u64)>,
+    /// The top sources by events.
+    top_sources: Vec<(IpAddr, u64)>,
+}
+
+/// A campaign is listed when it has two or more sources, or one that typed commands.
+fn is_notable(s: &SourceState) -> bool {
+    s.cmd_attempts > 0 || !s.lines().is_empty()
+}
+
+/// A source, its state, and its position in [`Sources::iter`] order.
+type Entry<'a> = (&'a IpAddr, &'a SourceState, u32);
+
+/// Every source, in the memory order of the states: a pass over ~1 M states (which
+/// do not fit in the caches) then streams through memory instead of jumping around
+/// it. Each keeps its position in [`Sources::iter`] order, which numbers the
+/// campaign groups (so the report does not depend on where states live).
+fn entries_in_memory_order(agg: &Aggregator) -> Vec<Entry<'_>> {
+    let mut entries: Vec<Entry<'_>> = agg
+        .sources
+        .iter()
+        .zip(0u32..)
+        .map(|((ip, s), pos)| (ip, s, pos))
+        .collect();
+    entries.par_sort_unstable_by_key(|(_, s, _)| std::ptr::from_ref(*s).addr());
+    entries
+}
+
+/// Sources whose heap parts [`warm`] loads ahead of the work on them.
+const WARM_BLOCK: usize = 128;
+
+/// Loads the heap parts of a block of source states (command lists, long
+/// credential lists) that a pass over them is about to read, in tight loops with
+/// no other work: their cache misses then overlap, where inside the pass each
+/// source would wait for its own, one after another.
+fn warm<'a>(states: impl Iterator<Item = &'a SourceState> + Clone) {
+    let mut x = 0usize;
+    for s in states.clone() {
+        x ^= s.creds.len()
+            ^ s.cmds
+                .as_ref()
+                .map_or(0, |c| c.features.len() ^ c.lines.len());
+    }
+    for s in states {
+        x ^= s.creds.first().map_or(0, |c| c.0 as usize)
+            ^ s.features().first().map_or(0, |&f| f as usize)
+            ^ s.lines().first().map_or(0, |&l| l as usize);
+    }
+    std::hint::black_box(x);
+}
+
+/// Fingerprints, families and the top sources in one parallel pass (each source's
+/// state is read once).
+fn source_pass(entries: &[Entry<'_>], n: usize) -> SourcePass {
+    type Part = (
+        campaign::Prints,
+        Map<&'static str, (u64, u64)>,
+        TopN<IpAddr>,
+    );
+    let parts: Vec<Part> = entries
+        .par_chunks(campaign::PRINT_CHUNK)
+        .map(|part| {
+            let mut prints = campaign::Prints::with_capacity(part.len());
+            let mut families: Map<&'static str, (u64, u64)> = Map::default();
+            let mut top = TopN::new(n);
+            for block in part.chunks(WARM_BLOCK) {
+                warm(block.iter().map(|(_, s, _)| *s));
+                for &(ip, s, pos) in block {
+                    prints.push(s, is_notable(s), pos);
+                    let slot = families.entry(family_of(s)).or_default();
+                    slot.0 += 1;
+                    slot.1 += s.events;
+                    top.offer_with(s.events, || *ip);
+                }
+            }
+            (prints, families, top)
+        })
+        .collect();
+    let mut pass = SourcePass {
+        prints: Vec::with_capacity(parts.len()),
+        families: Map::default(),
+        top_sources: Vec::new(),
+    };
+    let mut top = TopN::new(n);
+    for (prints, families, part_top) in parts {
+        pass.prints.push(prints);
+        for (f, (s, e)) in families {
+            let slot = pass.families.entry(f).or_default();
+            slot.0 += s;
+            slot.1 += e;
+        }
+        top.merge(part_top);
+    }
+    pass.top_sources = top.finish();
+    pass
 }
 
 /// Builds the report from the merged counts.
 pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Report {
-    // Campaign grouping (over every source) runs beside the name tables and the
-    // other tables; only the listed campaigns' rows need the names.
-    let (members, (names, mut report)) = rayon::join(
-        || campaign_members(agg, opts),
-        || {
-            let names = Names::new(agg);
-            let report = tables(agg, &names, files, opts);
-            (names, report)
-        },
+    let entries = entries_in_memory_order(agg);
+    let pass = source_pass(&entries, opts.top);
+    // Campaign grouping (over every source) runs beside the other tables.
+    let (members, (names, (mut report, host_creds))) = rayon::join(
+        || campaign_members(&entries, &pass.prints, opts),
+        || rayon::join(|| Names::new(agg), || tables(agg, &pass, files, opts)),
     );
+    drop(pass);
     // Big campaigns have ~100 k members each: their rows are built in parallel.
-    report.campaigns = members
+    let drafts: Vec<CampaignDraft> = members
         .par_iter()
         .enumerate()
-        .map(|(i, m)| campaign_row(agg, &names, opts, i + 1, m))
+        .map(|(i, m)| campaign_draft(&entries, &names, opts, i + 1, m))
         .collect();
-    report.totals.distinct_credentials = names.creds.len() as u64;
+    let mut wanted: Set<u64> = Set::default();
+    for top in &host_creds {
+        wanted.extend(top.iter().map(|(id, _)| *id));
+    }
+    for d in &drafts {
+        wanted.extend(d.top_creds.iter().map(|(id, _)| *id));
+        wanted.extend(d.tiny_dictionary.iter().copied());
+    }
+    let cred_names = name_creds(agg, &wanted);
+    for (host, top) in report.payload_hosts.iter_mut().zip(&host_creds) {
+        host.credentials = cred_rows(top, &cred_names);
+    }
+    report.campaigns = drafts.into_iter().map(|d| d.finish(&cred_names)).collect();
     report
 }
 
-/// Every table but the campaigns.
-fn tables(agg: &Aggregator, names: &Names<'_>, files: &[InputFile], opts: &Options) -> Report {
+/// Every table but the campaigns, and the payload hosts' top credential ids (in
+/// the order of `payload_hosts`), to be named once the campaigns' are known.
+fn tables(
+    agg: &Aggregator,
+    pass: &SourcePass,
+    files: &[InputFile],
+    opts: &Options,
+) -> (Report, Vec<Vec<(u64, u64)>>) {
     let n = opts.top;
     let mut report = Report {
         inputs: files
@@ -466,25 +674,53 @@ fn tables(agg: &Aggregator, names: &Names<'_>, files: &[InputFile], opts: &Optio
             .first
             .zip(agg.last)
             .map(|(a, b)| (format_timestamp(a), format_timestamp(b))),
-        protocols: counts(
-            agg.protocols.iter().map(|(k, v)| (k.to_string(), *v)),
-            usize::MAX,
-        ),
+        protocols: counts(agg.protocols.iter().map(|(k, v)| (&**k, *v)), usize::MAX),
         ports: counts(agg.ports.iter().map(|(k, v)| (*k, *v)), n.max(20)),
-        top_sources: counts(agg.sources.iter().map(|(k, v)| (*k, v.events)), n),
+        top_sources: to_counts(pass.top_sources.clone()),
         ..Report::default()
     };
-    fill_pair_tables(agg, &mut report, n);
-    report.top_commands = counts(
-        agg.commands.iter().map(|(k, v)| (k.to_string(), v.count)),
-        n,
+    let (pairs, (hosts, rest)) = rayon::join(
+        || pair_tables(agg, n),
+        || {
+            rayon::join(
+                || payload_hosts(agg, n),
+                || (timeline(agg), sessions(agg, n)),
+            )
+        },
     );
-    report.timeline = timeline(agg);
-    report.sessions = sessions(agg, n);
-    report.iot = iot(agg, n);
-    report.payload_hosts = payload_hosts(agg, names, n);
+    let (payload_hosts, host_creds) = hosts;
+    (report.timeline, report.sessions) = rest;
+    report.payload_hosts = payload_hosts;
+    report.top_usernames = pairs.users;
+    report.top_credential_usernames = pairs.cred_users;
+    report.top_passwords = pairs.passes;
+    report.top_credential_passwords = pairs.cred_passes;
+    report.top_pairs = pairs.pairs;
+    report.top_credentials = pairs.credentials;
+    report.top_commands = counts(agg.commands.iter().map(|(k, v)| (&**k, v.count)), n);
+    report.iot = Iot {
+        credential_attempts: agg.cred_attempts,
+        command_entries: agg.cmd_attempts,
+        mirai_default_attempts: pairs.mirai_attempts,
+        iot_default_attempts: pairs.iot_attempts,
+        families: top_n(
+            pass.families.iter().map(|(f, (s, e))| ((*f, *e), *s)),
+            usize::MAX,
+        )
+        .into_iter()
+        .map(|((family, events), sources)| FamilyCount {
+            family,
+            sources,
+            events,
+        })
+        .collect(),
+        busybox_tokens: counts(agg.busybox_tokens.iter().map(|(k, v)| (&**k, *v)), n),
+        top_default_credentials: pairs.defaults,
+    };
     report.downloads = top_n(
-        agg.downloads.iter().map(|(k, v)| (k.clone(), *v)),
+        agg.downloads
+            .iter()
+            .map(|((method, host, port, file), v)| ((*method, &**host, *port, &**file), *v)),
         n.max(20),
     )
     .into_iter()
@@ -507,50 +743,258 @@ fn tables(agg: &Aggregator, names: &Names<'_>, files: &[InputFile], opts: &Optio
         recorded_downloads: agg.recorded_downloads,
         sources: agg.sources.len() as u64,
         sessions: report.sessions.total,
-        distinct_credentials: 0,
+        distinct_credentials: pairs.distinct_credentials,
         bad_rows: agg.bad_total,
     };
     report.bad_rows = BadRows {
         total: agg.bad_total,
         shown: agg.bad_shown.clone(),
     };
-    report
+    (report, host_creds)
 }
 
-fn fill_pair_tables(agg: &Aggregator, report: &mut Report, n: usize) {
-    let mut users: Map<&str, u64> = Map::default();
-    let mut passes: Map<&str, u64> = Map::default();
-    let mut cred_users: Map<&str, u64> = Map::default();
-    let mut cred_passes: Map<&str, u64> = Map::default();
+/// The tables drawn from the credential pairs.
+struct PairTables {
+    users: Vec<Count>,
+    cred_users: Vec<Count>,
+    passes: Vec<Count>,
+    cred_passes: Vec<Count>,
+    pairs: Vec<PairCount>,
+    credentials: Vec<PairCount>,
+    defaults: Vec<PairCount>,
+    mirai_attempts: u64,
+    iot_attempts: u64,
+    distinct_credentials: u64,
+}
+
+/// Three passes over the pairs side by side: usernames, passwords, pairs.
+fn pair_tables(agg: &Aggregator, n: usize) -> PairTables {
+    let ((users, passes), pairs) = rayon::join(
+        || {
+            rayon::join(
+                || column_tables(agg, n, PairKey::user),
+                || column_tables(agg, n, PairKey::pass),
+            )
+        },
+        || pair_rows(agg, n),
+    );
+    PairTables {
+        users: users.0,
+        cred_users: users.1,
+        passes: passes.0,
+        cred_passes: passes.1,
+        ..pairs
+    }
+}
+
+/// Pairs per hash partition of [`column_tables`] (its table then stays in cache).
+const COLUMN_PART: usize = 8_192;
+
+/// One pair's value in a column: hash, text, count as logged, count as credential.
+type ColumnRow<'a> = (u64, Text<'a>, u64, u64);
+
+/// Top values of one column of the pairs (username or password): as logged, and
+/// of credential attempts only.
+///
+/// The pairs are first split by the hash of their value into partitions small
+/// enough for the counting table to stay in cache (one table over ~600 k pairs
+/// spent most of its time waiting for memory); the partitions are counted in
+/// parallel and their top values merged.
+fn column_tables<'a>(
+    agg: &'a Aggregator,
+    n: usize,
+    column: fn(&'a PairKey) -> &'a str,
+) -> (Vec<Count>, Vec<Count>) {
+    let parts = (agg.pairs.len() / COLUMN_PART)
+        .next_power_of_two()
+        .clamp(1, 1024);
+    let bits = parts.trailing_zeros();
+    let hasher = foldhash::fast::FixedState::with_seed(0x636f_6c75);
+    let mut partitions: Vec<Vec<ColumnRow<'a>>> = (0..parts)
+        .map(|_| Vec::with_capacity(agg.pairs.len() / parts + 16))
+        .collect();
     for (k, s) in &agg.pairs {
-        let (user, pass) = (k.user(), k.pass());
-        *users.entry(user).or_default() += s.count;
-        *passes.entry(pass).or_default() += s.count;
-        if !s.is_command {
-            *cred_users.entry(user).or_default() += s.count;
-            *cred_passes.entry(pass).or_default() += s.count;
+        let text = Text::new(column(k));
+        let hash = hasher.hash_one(text);
+        let part = if bits == 0 {
+            0
+        } else {
+            (hash >> (64 - bits)) as usize
+        };
+        if let Some(rows) = partitions.get_mut(part) {
+            // A value seen only in commands is not in the credential table.
+            let cred = if s.is_command { 0 } else { s.count };
+            rows.push((hash, text, s.count, cred));
         }
     }
-    report.top_usernames = counts(users.into_iter(), n);
-    report.top_passwords = counts(passes.into_iter(), n);
-    report.top_credential_usernames = counts(cred_users.into_iter(), n);
-    report.top_credential_passwords = counts(cred_passes.into_iter(), n);
-    let pair_rows = |only_creds: bool| -> Vec<PairCount> {
-        let refs = agg
-            .pairs
+    let tops: Vec<(TopN<Text<'a>>, TopN<Text<'a>>)> = partitions
+        .par_iter()
+        .map(|rows| count_partition(rows, n))
+        .collect();
+    let mut all = TopN::new(n);
+    let mut creds = TopN::new(n);
+    for (a, c) in tops {
+        all.merge(a);
+        creds.merge(c);
+    }
+    (to_counts(all.finish()), to_counts(creds.finish()))
+}
+
+/// Totals of one partition of [`column_tables`], as its top values.
+fn count_partition<'a>(rows: &[ColumnRow<'a>], n: usize) -> (TopN<Text<'a>>, TopN<Text<'a>>) {
+    // (hash, value, [as logged, credential attempts])
+    let mut table: hashbrown::HashTable<(u64, Text<'a>, [u64; 2])> =
+        hashbrown::HashTable::with_capacity(rows.len() / 2);
+    for &(hash, text, logged, cred) in rows {
+        match table.find_mut(hash, |e| e.0 == hash && e.1 == text) {
+            Some(e) => {
+                e.2[0] += logged;
+                e.2[1] += cred;
+            }
+            None => {
+                table.insert_unique(hash, (hash, text, [logged, cred]), |e| e.0);
+            }
+        }
+    }
+    let mut all = TopN::new(n);
+    let mut creds = TopN::new(n);
+    for (_, value, [logged, cred]) in table {
+        all.offer(value, logged);
+        if cred > 0 {
+            creds.offer(value, cred);
+        }
+    }
+    (all, creds)
+}
+
+/// Longest text kept inline by [`Text`].
+const INLINE_TEXT: usize = 22;
+
+/// A username or password as a map key: short ones (nearly all) are kept inline,
+/// so the map compares keys without following a pointer into the pair map.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Text<'a> {
+    Inline { len: u8, bytes: [u8; INLINE_TEXT] },
+    Borrowed(&'a str),
+}
+
+impl<'a> Text<'a> {
+    fn new(text: &'a str) -> Self {
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE_TEXT => {
+                let mut bytes = [0u8; INLINE_TEXT];
+                for (slot, b) in bytes.iter_mut().zip(text.bytes()) {
+                    *slot = b;
+                }
+                Text::Inline { len, bytes }
+            }
+            _ => Text::Borrowed(text),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Text::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Text::Borrowed(text) => text.as_bytes(),
+        }
+    }
+}
+
+/// Ordered as the strings are (byte order).
+impl Ord for Text<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl PartialOrd for Text<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The text (built from a `&str`, so always valid UTF-8).
+impl std::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(std::str::from_utf8(self.as_bytes()).unwrap_or_default())
+    }
+}
+
+/// A pair ordered by its text (username, then password), as the tables break ties.
+struct ByText<'a>(&'a PairKey, &'a PairStats);
+
+impl ByText<'_> {
+    fn text(&self) -> (&str, &str) {
+        (self.0.user(), self.0.pass())
+    }
+
+    fn row(&self, count: u64, is_command: bool) -> PairCount {
+        pair_count(self.0, count, is_command, self.1.label)
+    }
+}
+
+impl PartialEq for ByText<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for ByText<'_> {}
+
+impl PartialOrd for ByText<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByText<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text().cmp(&other.text())
+    }
+}
+
+/// Top pairs as logged, top credentials, top known defaults and the label counts,
+/// in one pass.
+fn pair_rows(agg: &Aggregator, n: usize) -> PairTables {
+    let mut pairs = TopN::new(n);
+    let mut credentials = TopN::new(n);
+    let mut defaults = TopN::new(n);
+    let (mut mirai_attempts, mut iot_attempts, mut distinct_credentials) = (0, 0, 0);
+    for (k, s) in &agg.pairs {
+        pairs.offer_with(s.count, || ByText(k, s));
+        if s.is_command {
+            continue;
+        }
+        // Credential ids are 64-bit hashes of distinct pairs: one per pair.
+        distinct_credentials += 1;
+        credentials.offer_with(s.count, || ByText(k, s));
+        match s.label {
+            Some(CredLabel::Mirai) => mirai_attempts += s.count,
+            Some(CredLabel::IotDefault) => iot_attempts += s.count,
+            None => {}
+        }
+        if s.label.is_some() {
+            defaults.offer_with(s.count, || ByText(k, s));
+        }
+    }
+    let rows = |top: TopN<ByText<'_>>, default_kind: bool| -> Vec<PairCount> {
+        top.finish()
             .iter()
-            .filter(|(_, s)| !only_creds || !s.is_command)
-            .map(|(k, s)| ((k.user(), k.pass()), s.count));
-        top_n(refs, n)
-            .into_iter()
-            .filter_map(|((u, p), c)| {
-                let (key, stats) = agg.pairs.get_key_value(&PairRef { user: u, pass: p })?;
-                Some(pair_count(key, c, stats.is_command, stats.label))
-            })
+            .map(|(p, c)| p.row(*c, !default_kind && p.1.is_command))
             .collect()
     };
-    report.top_pairs = pair_rows(false);
-    report.top_credentials = pair_rows(true);
+    PairTables {
+        users: Vec::new(),
+        cred_users: Vec::new(),
+        passes: Vec::new(),
+        cred_passes: Vec::new(),
+        pairs: rows(pairs, false),
+        credentials: rows(credentials, false),
+        defaults: rows(defaults, true),
+        mirai_attempts,
+        iot_attempts,
+        distinct_credentials,
+    }
 }
 
 fn timeline(agg: &Aggregator) -> Timeline {
@@ -651,79 +1095,33 @@ fn behaviour(f: u8) -> String {
     parts.join("+")
 }
 
-fn iot(agg: &Aggregator, n: usize) -> Iot {
-    let mut out = Iot {
-        credential_attempts: agg.cred_attempts,
-        command_entries: agg.cmd_attempts,
-        ..Iot::default()
-    };
-    for s in agg.pairs.values() {
-        match s.label {
-            Some(CredLabel::Mirai) => out.mirai_default_attempts += s.count,
-            Some(CredLabel::IotDefault) => out.iot_default_attempts += s.count,
-            None => {}
-        }
+/// Credential totals of some sources (counts of the pairs each kept).
+fn add_creds(totals: &mut Map<u64, u64>, s: &SourceState) {
+    for (id, c) in &s.creds {
+        *totals.entry(*id).or_default() += u64::from(*c);
     }
-    let mut fams: Map<&'static str, (u64, u64)> = Map::default();
-    for s in agg.sources.iter().map(|(_, s)| s) {
-        let slot = fams.entry(family_of(s)).or_default();
-        slot.0 += 1;
-        slot.1 += s.events;
-    }
-    out.families = top_n(fams.into_iter().map(|(f, (s, e))| ((f, e), s)), usize::MAX)
-        .into_iter()
-        .map(|((family, events), sources)| FamilyCount {
-            family,
-            sources,
-            events,
-        })
-        .collect();
-    out.busybox_tokens = counts(
-        agg.busybox_tokens.iter().map(|(k, v)| (k.to_string(), *v)),
-        n,
-    );
-    let labelled = agg
-        .pairs
-        .iter()
-        .filter(|(_, s)| s.label.is_some())
-        .map(|(k, s)| ((k.user(), k.pass()), s.count));
-    out.top_default_credentials = top_n(labelled, n)
-        .into_iter()
-        .filter_map(|((u, p), c)| {
-            let (key, stats) = agg.pairs.get_key_value(&PairRef { user: u, pass: p })?;
-            Some(pair_count(key, c, false, stats.label))
-        })
-        .collect();
-    out
 }
 
-fn scanner_creds(agg: &Aggregator, scanners: impl Iterator<Item = IpAddr>) -> Map<u64, u64> {
-    let mut totals: Map<u64, u64> = Map::default();
-    for ip in scanners {
-        if let Some(s) = agg.sources.get(&ip) {
-            for (id, c) in &s.creds {
-                *totals.entry(*id).or_default() += u64::from(*c);
-            }
-        }
-    }
-    totals
-}
-
-fn payload_hosts(agg: &Aggregator, names: &Names<'_>, n: usize) -> Vec<PayloadHost> {
+/// The payload hosts, and the ids of the top credentials their scanners used (to
+/// be named later, with the campaigns').
+fn payload_hosts(agg: &Aggregator, n: usize) -> (Vec<PayloadHost>, Vec<Vec<(u64, u64)>>) {
     let ranked = top_n(
         agg.payloads.iter().map(|(k, v)| (&**k, v.attempts)),
         n.max(20),
     );
     ranked
-        .into_iter()
+        .par_iter()
         .filter_map(|(host, _)| {
-            let p = agg.payloads.get(host)?;
+            let p = agg.payloads.get(*host)?;
             let mut sample: Vec<IpAddr> = p.scanners.iter().copied().collect();
             sample.sort_unstable();
-            let creds = scanner_creds(agg, sample.iter().copied());
+            let mut creds: Map<u64, u64> = Map::default();
+            for s in sample.iter().filter_map(|ip| agg.sources.get(ip)) {
+                add_creds(&mut creds, s);
+            }
             sample.truncate(10);
-            Some(PayloadHost {
-                host: host.to_string(),
+            let row = PayloadHost {
+                host: (*host).to_string(),
                 methods: p.methods.iter().map(|m| (*m).to_string()).collect(),
                 ports: p.ports.clone(),
                 files: p.files.iter().map(|f| f.to_string()).collect(),
@@ -732,101 +1130,224 @@ fn payload_hosts(agg: &Aggregator, names: &Names<'_>, n: usize) -> Vec<PayloadHo
                 attempts: p.attempts,
                 scanners: p.scanners.len() as u64,
                 scanner_sample: sample.iter().map(ToString::to_string).collect(),
-                credentials: names.cred_table(&creds, 10),
-            })
+                credentials: Vec::new(),
+            };
+            Some((row, top_n(creds.into_iter(), 10)))
         })
-        .collect()
+        .unzip()
 }
 
-/// Member lists of the listed campaigns, largest first.
-fn campaign_members(agg: &Aggregator, opts: &Options) -> Vec<Vec<IpAddr>> {
-    // A campaign is listed when it has two or more sources, or one that typed commands.
+/// Member lists (numbers in `entries`, ascending) of the listed campaigns, largest
+/// first.
+fn campaign_members(
+    entries: &[Entry<'_>],
+    prints: &[campaign::Prints],
+    opts: &Options,
+) -> Vec<Vec<u32>> {
     campaign::top_campaigns(
-        &agg.sources,
+        prints,
         opts.jaccard,
         opts.campaigns,
-        |s| s.cmd_attempts > 0 || !s.lines().is_empty(),
+        |i| entries.get(i as usize).map(|(ip, _, _)| **ip),
         |len, notable| len >= 2 || notable,
     )
 }
 
-fn campaign_row(
-    agg: &Aggregator,
+/// A listed campaign whose credentials are still ids.
+struct CampaignDraft {
+    row: Campaign,
+    /// The most used credential ids, best first.
+    top_creds: Vec<(u64, u64)>,
+    /// Every credential id, when there are at most `--tiny-dictionary` of them.
+    tiny_dictionary: Vec<u64>,
+}
+
+impl CampaignDraft {
+    fn finish(mut self, names: &CredNames<'_>) -> Campaign {
+        let distinct = self.row.distinct_credentials;
+        let known = self.tiny_dictionary.iter().any(|id| {
+            names
+                .get(id)
+                .is_some_and(|(k, _)| data::is_mirai_cred(k.user(), k.pass()))
+        });
+        if !self.tiny_dictionary.is_empty() && !known {
+            self.row.flags.push(format!(
+                "tiny-unknown-dictionary: only {distinct} credential pair(s), none in Mirai's table (new variant?)"
+            ));
+        }
+        self.row.credentials = cred_rows(&self.top_creds, names);
+        self.row
+    }
+}
+
+fn campaign_draft(
+    entries: &[Entry<'_>],
     names: &Names<'_>,
     opts: &Options,
     id: usize,
-    members: &[IpAddr],
-) -> Campaign {
+    members: &[u32],
+) -> CampaignDraft {
     let mut first = None;
     let mut last = None;
     let mut events = 0;
     let mut fams: Map<&'static str, u64> = Map::default();
-    let mut protocols: Set<&str> = Set::default();
-    let mut lines: Map<&str, u64> = Map::default();
-    let mut hosts: Set<&str> = Set::default();
-    for ip in members {
-        let Some(s) = agg.sources.get(ip) else {
-            continue;
-        };
-        events += s.events;
-        for t in [s.first, s.last].into_iter().flatten() {
-            first = Some(first.map_or(t, |f: Micros| f.min(t)));
-            last = Some(last.map_or(t, |l: Micros| l.max(t)));
-        }
-        *fams.entry(family_of(s)).or_default() += 1;
-        protocols.extend(
-            s.protocols
-                .iter()
-                .filter_map(|p| names.protocols.get(p).copied()),
-        );
-        for l in s.lines() {
-            if let Some(line) = names.lines.get(l) {
-                *lines.entry(line).or_default() += 1;
+    let mut protocols: Set<u64> = Set::default();
+    let mut lines: Map<u64, u64> = Map::default();
+    let mut features: Set<u64> = Set::default();
+    let mut creds: Map<u64, u64> = Map::default();
+    let member_entries = || members.iter().filter_map(|&i| entries.get(i as usize));
+    let member_states: Vec<&SourceState> = member_entries().map(|&(_, s, _)| s).collect();
+    for block in member_states.chunks(WARM_BLOCK) {
+        warm(block.iter().copied());
+        for &s in block {
+            events += s.events;
+            for t in [s.first, s.last].into_iter().flatten() {
+                first = Some(first.map_or(t, |f: Micros| f.min(t)));
+                last = Some(last.map_or(t, |l: Micros| l.max(t)));
             }
+            *fams.entry(family_of(s)).or_default() += 1;
+            protocols.extend(s.protocols.iter().copied());
+            for l in s.lines() {
+                *lines.entry(*l).or_default() += 1;
+            }
+            features.extend(s.features().iter().copied());
+            add_creds(&mut creds, s);
         }
-        hosts.extend(
-            s.features()
-                .iter()
-                .filter_map(|f| names.hosts.get(f).copied()),
-        );
     }
-    let creds = scanner_creds(agg, members.iter().copied());
     let family = top_n(fams.into_iter(), 1)
         .first()
         .map_or(family::NONE, |(f, _)| *f);
-    let mut protocols: Vec<String> = protocols.into_iter().map(str::to_string).collect();
-    protocols.sort();
-    let mut hosts: Vec<String> = hosts.into_iter().map(str::to_string).collect();
-    hosts.sort();
-    let mut flags = Vec::new();
-    let distinct = creds.len() as u64;
-    let known = creds.keys().any(|id| {
-        names
-            .creds
-            .get(id)
-            .is_some_and(|(k, _)| data::is_mirai_cred(k.user(), k.pass()))
-    });
-    if distinct > 0 && distinct <= opts.tiny_dictionary as u64 && !known {
-        flags.push(format!(
-            "tiny-unknown-dictionary: only {distinct} credential pair(s), none in Mirai's table (new variant?)"
-        ));
-    }
-    Campaign {
+    let sorted_names = |ids: Set<u64>, table: &Map<u64, &str>| -> Vec<String> {
+        let mut v: Vec<&str> = ids
+            .iter()
+            .filter_map(|id| table.get(id).copied())
+            .collect::<Set<&str>>()
+            .into_iter()
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(str::to_string).collect()
+    };
+    let distinct = creds.len();
+    let tiny_dictionary = if distinct > 0 && distinct <= opts.tiny_dictionary {
+        creds.keys().copied().collect()
+    } else {
+        Vec::new()
+    };
+    let commands = top_n(
+        lines
+            .iter()
+            .filter_map(|(l, c)| names.lines.get(l).map(|line| (*line, *c))),
+        10,
+    );
+    let row = Campaign {
         id,
         family,
         sources: members.len() as u64,
-        source_sample: members.iter().take(10).map(ToString::to_string).collect(),
+        source_sample: smallest(member_entries().map(|(ip, _, _)| **ip), 10)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         events,
         first_seen: fmt_opt(first),
         last_seen: fmt_opt(last),
-        protocols,
-        distinct_credentials: distinct,
-        credentials: names.cred_table(&creds, 10),
-        commands: top_n(lines.into_iter(), 10)
-            .into_iter()
-            .map(|(l, _)| l.to_string())
-            .collect(),
-        payload_hosts: hosts,
-        flags,
+        protocols: sorted_names(protocols, &names.protocols),
+        distinct_credentials: distinct as u64,
+        credentials: Vec::new(),
+        commands: commands.into_iter().map(|(l, _)| l.to_string()).collect(),
+        payload_hosts: sorted_names(features, &names.hosts),
+        flags: Vec::new(),
+    };
+    CampaignDraft {
+        row,
+        top_creds: top_n(creds.into_iter(), 10),
+        tiny_dictionary,
+    }
+}
+
+/// The `n` smallest values, ascending.
+fn smallest<T: Ord>(items: impl Iterator<Item = T>, n: usize) -> Vec<T> {
+    let mut all: Vec<T> = items.collect();
+    if n == 0 {
+        return Vec::new();
+    }
+    if all.len() > n {
+        all.select_nth_unstable(n - 1);
+        all.truncate(n);
+    }
+    all.sort_unstable();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(items: &[(u32, u64)], n: usize) -> Vec<(u32, u64)> {
+        let mut all = items.to_vec();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(n);
+        all
+    }
+
+    #[test]
+    fn bounded_top_n_equals_a_full_sort() {
+        let mut x = 12_345u64;
+        for len in [0usize, 1, 5, 63, 64, 65, 200, 5_000] {
+            // Few distinct counts, so ties (broken by key) are everywhere.
+            let items: Vec<(u32, u64)> = (0..len as u32)
+                .map(|k| {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    (k.wrapping_mul(2_654_435_761), (x >> 40) % 7)
+                })
+                .collect();
+            for n in [0usize, 1, 3, 10, 31, 32, 33, 100, usize::MAX] {
+                assert_eq!(
+                    top_n(items.iter().copied(), n),
+                    naive(&items, n),
+                    "{len} items, top {n}"
+                );
+                let mut merged = TopN::new(n);
+                for part in items.chunks(17) {
+                    let mut t = TopN::new(n);
+                    for &(k, c) in part {
+                        t.offer_with(c, || k);
+                    }
+                    merged.merge(t);
+                }
+                assert_eq!(
+                    merged.finish(),
+                    naive(&items, n),
+                    "merged, {len} items, top {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn inline_text_orders_and_prints_like_the_string() {
+        let words = [
+            "",
+            "a",
+            "root",
+            "admin",
+            "Admin",
+            "x".repeat(22).leak(),
+            "y".repeat(23).leak(),
+            "é",
+        ];
+        for a in words {
+            assert_eq!(Text::new(a).to_string(), a);
+            for b in words {
+                assert_eq!(Text::new(a).cmp(&Text::new(b)), a.cmp(b), "{a:?} {b:?}");
+                assert_eq!(Text::new(a) == Text::new(b), a == b);
+            }
+        }
+    }
+
+    #[test]
+    fn smallest_takes_the_n_least_in_order() {
+        assert_eq!(smallest([5, 1, 4, 2, 3].into_iter(), 3), vec![1, 2, 3]);
+        assert_eq!(smallest([2, 1].into_iter(), 10), vec![1, 2]);
+        assert!(smallest([1].into_iter(), 0).is_empty());
     }
 }
