@@ -101,13 +101,8 @@ pub fn analyze_with_counts(
         .enumerate()
         .map(|(i, p)| input::detect(i, p))
         .collect::<Result<_, _>>()?;
-    let t0 = std::time::Instant::now();
     let agg = aggregate(&files, opts)?;
-    let t1 = std::time::Instant::now();
     let report = report::build(&agg, &files, opts);
-    if std::env::var_os("TRAWL_PHASES").is_some() {
-        eprintln!("phases: aggregate {:?} build {:?}", t1 - t0, t1.elapsed());
-    }
     Ok((report, agg))
 }
 
@@ -171,12 +166,8 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
         shared.read_shared(threads)?
     };
     bar.finish_and_clear();
-    let tm = std::time::Instant::now();
     for r in results {
         merged.merge(r?);
-    }
-    if std::env::var_os("TRAWL_PHASES").is_some() {
-        eprintln!("phases: merge {:?}", tm.elapsed());
     }
     Ok(merged)
 }
