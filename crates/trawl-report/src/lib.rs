@@ -180,6 +180,33 @@ const SHARD_BLOCK: usize = 256 << 10;
 /// walks the open sessions).
 const FOLD_EVERY: usize = 4 << 20;
 
+/// When a sharded worker folds its finished sessions: every [`FOLD_EVERY`] bytes, or
+/// every block when a block size is given (tests use tiny blocks).
+struct Folds {
+    every: usize,
+    since: usize,
+}
+
+impl Folds {
+    fn new(opts: &Options) -> Self {
+        let every = match opts.block_size {
+            0 => FOLD_EVERY,
+            n => n,
+        };
+        Folds { every, since: 0 }
+    }
+
+    /// Counts `bytes` more; true when a fold is due.
+    fn due(&mut self, bytes: usize) -> bool {
+        self.since += bytes;
+        let due = self.since >= self.every;
+        if due {
+            self.since = 0;
+        }
+        due
+    }
+}
+
 /// What every worker of one run shares.
 struct Shared<'a> {
     files: &'a [Arc<InputFile>],
@@ -190,11 +217,15 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// One worker per shard, each reading every file; the calling thread moves the
+    /// One worker per shard. Each reads every plain file itself; when an input is
+    /// gzip-compressed, this thread reads (and decompresses, once) every file and
+    /// hands each block to all the workers instead. Either way this thread moves the
     /// progress bar.
     fn read_sharded(&self, threads: usize) -> Vec<Result<Aggregator, ReportError>> {
+        let broadcast = self.files.iter().any(|f| f.gzip);
         let stop = AtomicBool::new(false);
         let (done_tx, done_rx) = mpsc::channel::<()>();
+        let mut feeds = Vec::new();
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|index| {
@@ -202,9 +233,17 @@ impl Shared<'_> {
                         index,
                         count: threads,
                     };
+                    let feed = broadcast.then(|| {
+                        let (tx, rx) = mpsc::sync_channel::<Arc<Block>>(2);
+                        feeds.push(tx);
+                        rx
+                    });
                     let (stop, done) = (&stop, done_tx.clone());
                     scope.spawn(move || {
-                        let result = self.sharded_worker(shard, stop);
+                        let result = match feed {
+                            Some(rx) => self.fed_worker(shard, &rx),
+                            None => self.sharded_worker(shard, stop),
+                        };
                         if result.is_err() {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -214,25 +253,97 @@ impl Shared<'_> {
                 })
                 .collect();
             drop(done_tx);
-            // Wakes when a worker ends (or its sender is dropped by a panic) and
-            // every 50 ms to move the bar.
-            let mut running = threads;
-            while running > 0 {
-                match done_rx.recv_timeout(Duration::from_millis(50)) {
-                    Ok(()) => running -= 1,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-                self.bar.set_position(self.counter.load(Ordering::Relaxed));
-            }
-            handles
+            let read_error = if broadcast {
+                self.broadcast(feeds, &stop).err()
+            } else {
+                self.wait(&done_rx, threads);
+                None
+            };
+            let mut results: Vec<_> = handles
                 .into_iter()
                 .map(|h| {
                     h.join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
-                .collect()
+                .collect();
+            if let Some(e) = read_error {
+                results.insert(0, Err(e));
+            }
+            results
         })
+    }
+
+    /// Moves the progress bar until `threads` workers have ended (or dropped their
+    /// senders in a panic), waking every 50 ms.
+    fn wait(&self, done: &mpsc::Receiver<()>, threads: usize) {
+        let mut running = threads;
+        while running > 0 {
+            match done.recv_timeout(Duration::from_millis(50)) {
+                Ok(()) => running -= 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            self.bar.set_position(self.counter.load(Ordering::Relaxed));
+        }
+    }
+
+    /// Reads every file and sends each block to every worker; stops early when a
+    /// worker failed (its receiver is then gone, or `stop` is set). The senders are
+    /// dropped on return, which ends the workers' loops.
+    fn broadcast(
+        &self,
+        feeds: Vec<mpsc::SyncSender<Arc<Block>>>,
+        stop: &AtomicBool,
+    ) -> Result<(), ReportError> {
+        for file in self.files {
+            let mut reader = BlockReader::new(Arc::clone(file), Arc::clone(self.counter))?;
+            if self.opts.block_size > 0 {
+                reader = reader.with_block_size(self.opts.block_size);
+            }
+            for block in reader {
+                self.bar.set_position(self.counter.load(Ordering::Relaxed));
+                let block = Arc::new(block?);
+                if stop.load(Ordering::Relaxed)
+                    || feeds.iter().any(|tx| tx.send(Arc::clone(&block)).is_err())
+                {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A sharded worker fed by [`Self::broadcast`].
+    fn fed_worker(
+        &self,
+        shard: Shard,
+        feed: &mpsc::Receiver<Arc<Block>>,
+    ) -> Result<Aggregator, ReportError> {
+        let mut agg = Aggregator::new(self.opts.session_gap_secs).sessions_per_source();
+        let mut folds = Folds::new(self.opts);
+        while let Ok(block) = feed.recv() {
+            self.shard_block(&mut agg, &block, shard, &mut folds)?;
+        }
+        Ok(agg)
+    }
+
+    /// Parses `shard`'s rows of one CSV block, in file order.
+    fn shard_block(
+        &self,
+        agg: &mut Aggregator,
+        block: &Block,
+        shard: Shard,
+        folds: &mut Folds,
+    ) -> Result<(), ReportError> {
+        let Format::Csv(map) = &block.file.format else {
+            return Ok(());
+        };
+        agg.begin_block();
+        input::csvlog::parse_block(block, map, agg, self.opts, shard)?;
+        if self.fold_sessions && folds.due(block.data.len()) {
+            agg.end_block_in_order();
+        }
+        Ok(())
     }
 
     /// Reads every file and aggregates the rows of `shard`. Only shard 0 counts bytes
@@ -245,15 +356,12 @@ impl Shared<'_> {
             Arc::default()
         };
         let pool = Arc::new(BufferPool::default());
-        let (block_size, fold_every) = match self.opts.block_size {
-            0 => (SHARD_BLOCK, FOLD_EVERY),
-            n => (n, n),
+        let block_size = match self.opts.block_size {
+            0 => SHARD_BLOCK,
+            n => n,
         };
-        let mut since_fold = 0;
+        let mut folds = Folds::new(self.opts);
         for file in self.files {
-            let Format::Csv(map) = &file.format else {
-                continue;
-            };
             let reader = BlockReader::new(Arc::clone(file), Arc::clone(&counter))?
                 .with_pool(Arc::clone(&pool))
                 .with_block_size(block_size);
@@ -262,13 +370,7 @@ impl Shared<'_> {
                     return Ok(agg);
                 }
                 let block = block?;
-                agg.begin_block();
-                input::csvlog::parse_block(&block, map, &mut agg, self.opts, shard)?;
-                since_fold += block.data.len();
-                if self.fold_sessions && since_fold >= fold_every {
-                    agg.end_block_in_order();
-                    since_fold = 0;
-                }
+                self.shard_block(&mut agg, &block, shard, &mut folds)?;
                 pool.put(block.data);
             }
         }
@@ -405,5 +507,53 @@ mod tests {
         let agg = aggregate(std::slice::from_ref(&file), &opts).unwrap();
         assert!(agg.done_sessions.by_id > 0, "no session was folded early");
         assert_eq!(agg.done_sessions.by_id + agg.sessions.len() as u64, 697);
+    }
+
+    /// A gzip input is decompressed once and its blocks handed to every sharded
+    /// worker: the counts equal the plain file's, and a bad row under `--strict`
+    /// ends the run with its error instead of leaving the reader blocked.
+    #[test]
+    fn gzip_inputs_are_shared_out_to_the_shards() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = format!("{}/tests/fixtures/seed_7up.csv", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read(&plain).unwrap();
+        let gz = |name: &str, body: &[u8]| {
+            let path = dir.path().join(name);
+            let mut enc = flate2::write::GzEncoder::new(
+                std::fs::File::create(&path).unwrap(),
+                flate2::Compression::fast(),
+            );
+            enc.write_all(body).unwrap();
+            enc.finish().unwrap();
+            input::detect(0, &path).unwrap()
+        };
+        let counts = |file: &InputFile, threads: usize| {
+            let opts = Options {
+                block_size: 4_096,
+                threads,
+                ..Options::default()
+            };
+            let agg = aggregate(std::slice::from_ref(file), &opts).unwrap();
+            let sessions = agg.done_sessions.by_id + agg.sessions.len() as u64;
+            (agg.events, agg.sources.len(), agg.pairs.len(), sessions)
+        };
+        let compressed = gz("seed.csv.gz", &text);
+        let want = counts(&input::detect(0, std::path::Path::new(&plain)).unwrap(), 1);
+        for threads in [1, 2, 3] {
+            assert_eq!(counts(&compressed, threads), want, "{threads} threads");
+        }
+        let mut bad = text.clone();
+        bad.extend_from_slice(b"not,a,row\n");
+        bad.extend(text.iter().skip_while(|&&b| b != b'\n').skip(1));
+        let bad = gz("bad.csv.gz", &bad);
+        let strict = Options {
+            block_size: 4_096,
+            threads: 2,
+            strict: true,
+            ..Options::default()
+        };
+        let err = aggregate(std::slice::from_ref(&bad), &strict).unwrap_err();
+        assert!(err.to_string().contains("expected 10 columns"), "{err}");
     }
 }
