@@ -35,7 +35,7 @@ pub use filter::Filters;
 pub use report::Report;
 
 use input::csvlog::Shard;
-use input::{Block, BlockReader, BufferPool, Format, InputFile};
+use input::{BLOCK_SIZE, Block, BlockReader, BufferPool, Format, InputFile};
 
 /// Worker threads at most, whatever `--threads` asks.
 pub const MAX_WORKERS: usize = 64;
@@ -226,6 +226,7 @@ impl Shared<'_> {
         let stop = AtomicBool::new(false);
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let mut feeds = Vec::new();
+        let pool = Arc::new(BufferPool::default());
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|index| {
@@ -238,10 +239,10 @@ impl Shared<'_> {
                         feeds.push(tx);
                         rx
                     });
-                    let (stop, done) = (&stop, done_tx.clone());
+                    let (stop, done, pool) = (&stop, done_tx.clone(), &pool);
                     scope.spawn(move || {
                         let result = match feed {
-                            Some(rx) => self.fed_worker(shard, &rx),
+                            Some(rx) => self.fed_worker(shard, &rx, pool),
                             None => self.sharded_worker(shard, stop),
                         };
                         if result.is_err() {
@@ -254,7 +255,7 @@ impl Shared<'_> {
                 .collect();
             drop(done_tx);
             let read_error = if broadcast {
-                self.broadcast(feeds, &stop).err()
+                self.broadcast(feeds, &stop, &pool).err()
             } else {
                 self.wait(&done_rx, threads);
                 None
@@ -294,13 +295,10 @@ impl Shared<'_> {
         &self,
         feeds: Vec<mpsc::SyncSender<Arc<Block>>>,
         stop: &AtomicBool,
+        pool: &Arc<BufferPool>,
     ) -> Result<(), ReportError> {
         for file in self.files {
-            let mut reader = BlockReader::new(Arc::clone(file), Arc::clone(self.counter))?;
-            if self.opts.block_size > 0 {
-                reader = reader.with_block_size(self.opts.block_size);
-            }
-            for block in reader {
+            for block in self.reader(file, self.counter, pool, BLOCK_SIZE)? {
                 self.bar.set_position(self.counter.load(Ordering::Relaxed));
                 let block = Arc::new(block?);
                 if stop.load(Ordering::Relaxed)
@@ -318,13 +316,36 @@ impl Shared<'_> {
         &self,
         shard: Shard,
         feed: &mpsc::Receiver<Arc<Block>>,
+        pool: &BufferPool,
     ) -> Result<Aggregator, ReportError> {
         let mut agg = Aggregator::new(self.opts.session_gap_secs).sessions_per_source();
         let mut folds = Folds::new(self.opts);
         while let Ok(block) = feed.recv() {
             self.shard_block(&mut agg, &block, shard, &mut folds)?;
+            // The last worker done with a block hands its buffer back.
+            if let Some(b) = Arc::into_inner(block) {
+                pool.put(b.data);
+            }
         }
         Ok(agg)
+    }
+
+    /// A block reader for `file` taking its buffers from `pool`, with the run's
+    /// block size or else `default`.
+    fn reader(
+        &self,
+        file: &Arc<InputFile>,
+        counter: &Arc<AtomicU64>,
+        pool: &Arc<BufferPool>,
+        default: usize,
+    ) -> Result<BlockReader, ReportError> {
+        let size = match self.opts.block_size {
+            0 => default,
+            n => n,
+        };
+        Ok(BlockReader::new(Arc::clone(file), Arc::clone(counter))?
+            .with_pool(Arc::clone(pool))
+            .with_block_size(size))
     }
 
     /// Parses `shard`'s rows of one CSV block, in file order.
@@ -356,16 +377,9 @@ impl Shared<'_> {
             Arc::default()
         };
         let pool = Arc::new(BufferPool::default());
-        let block_size = match self.opts.block_size {
-            0 => SHARD_BLOCK,
-            n => n,
-        };
         let mut folds = Folds::new(self.opts);
         for file in self.files {
-            let reader = BlockReader::new(Arc::clone(file), Arc::clone(&counter))?
-                .with_pool(Arc::clone(&pool))
-                .with_block_size(block_size);
-            for block in reader {
+            for block in self.reader(file, &counter, &pool, SHARD_BLOCK)? {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(agg);
                 }
@@ -402,11 +416,8 @@ impl Shared<'_> {
             }
             drop(feed);
             'files: for file in self.files {
-                let reader = match BlockReader::new(Arc::clone(file), Arc::clone(self.counter)) {
-                    Ok(r) if self.opts.block_size > 0 => r
-                        .with_pool(Arc::clone(&pool))
-                        .with_block_size(self.opts.block_size),
-                    Ok(r) => r.with_pool(Arc::clone(&pool)),
+                let reader = match self.reader(file, self.counter, &pool, BLOCK_SIZE) {
+                    Ok(r) => r,
                     Err(e) => {
                         read_error = Some(e);
                         break;
