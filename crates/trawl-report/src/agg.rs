@@ -477,6 +477,12 @@ pub struct Aggregator {
     last_session: (String, Option<IpAddr>, u64),
     /// Sessions are keyed by id and source address (see [`Aggregator::sessions_per_source`]).
     session_per_source: bool,
+    /// The minute being counted and its counts, not yet in `timeline` (rows come in
+    /// time order, so one minute is hundreds of rows in a row): see [`Self::flush_runs`].
+    minute_run: Option<(i64, [u64; 2])>,
+    /// Attempts per destination port, indexed by port, not yet in `ports` (a map
+    /// entry per row cost a hash and a probe).
+    port_counts: Vec<u64>,
 }
 
 /// Rows whose entries [`Aggregator::ingest_batch`] reads ahead in one go.
@@ -788,11 +794,12 @@ impl Aggregator {
     /// the cache. (On the 10 M-row benchmark log the pair and source tables are far
     /// larger than the cache, and one row at a time their misses came in series.)
     pub fn ingest_batch(&mut self, file_index: usize, events: &[Event<'_>], filters: &Filters) {
-        if events.len() > 1 {
-            std::hint::black_box(self.warm(events));
-        }
-        for ev in events {
-            self.ingest(file_index, ev, filters);
+        for part in events.chunks(WARM_ROWS) {
+            let mut keys = [None; WARM_ROWS];
+            std::hint::black_box(self.warm(part, &mut keys));
+            for (ev, key) in part.iter().zip(keys) {
+                self.ingest_keyed(file_index, ev, filters, key);
+            }
         }
     }
 
@@ -800,11 +807,13 @@ impl Aggregator {
     /// [`Self::ingest_batch`]) in stages, so that each stage's reads are independent
     /// of one another: the tables first, then the source states the index points
     /// to, then the credential lists those states point to.
-    fn warm(&self, events: &[Event<'_>]) -> u64 {
+    ///
+    /// Each row's session key goes to `keys`, so that it is hashed once.
+    fn warm(&self, part: &[Event<'_>], keys: &mut [Option<u64>; WARM_ROWS]) -> u64 {
         let mut sum = 0u64;
-        for part in events.chunks(WARM_ROWS) {
+        {
             let mut slots = [u32::MAX; WARM_ROWS];
-            for (ev, slot) in part.iter().zip(slots.iter_mut()) {
+            for ((ev, slot), key) in part.iter().zip(slots.iter_mut()).zip(keys.iter_mut()) {
                 if let EventKind::Auth {
                     username, password, ..
                 } = &ev.kind
@@ -820,13 +829,10 @@ impl Aggregator {
                 {
                     *slot = i;
                 }
-                if let Some(id) = ev.session.as_deref()
-                    && let Some(src) = ev.src
-                    && self.session_per_source
-                {
-                    let key = foldhash::fast::FixedState::with_seed(0x7365_7373)
-                        .hash_one((id_of(0, &[id]), src));
-                    if let Some(s) = self.sessions.get(&key) {
+                if let Some(id) = ev.session.as_deref().filter(|id| !id.is_empty()) {
+                    let k = self.session_key(id, ev.src);
+                    *key = Some(k);
+                    if let Some(s) = self.sessions.get(&k) {
                         sum = sum.wrapping_add(u64::from(s.attempts));
                     }
                 }
@@ -848,6 +854,17 @@ impl Aggregator {
 
     /// Adds one event (after the filters).
     pub fn ingest(&mut self, file_index: usize, ev: &Event<'_>, filters: &Filters) {
+        self.ingest_keyed(file_index, ev, filters, None);
+    }
+
+    /// [`Self::ingest`] with the event's session key when it is already known.
+    fn ingest_keyed(
+        &mut self,
+        file_index: usize,
+        ev: &Event<'_>,
+        filters: &Filters,
+        key: Option<u64>,
+    ) {
         let gap_secs = self.gap_secs;
         if !filters.accepts(ev) {
             self.filtered_out += 1;
@@ -862,25 +879,25 @@ impl Aggregator {
                 username,
                 password,
                 success,
-            } => self.auth(ev, username, password, *success, gap_secs),
+            } => self.auth(ev, (username, password), *success, gap_secs, key),
             EventKind::Command { line } => {
                 self.shell_commands += 1;
                 let slot = self.touch_source(ev);
                 self.timeline_add(ev.ts, 1);
                 let flags = self.command_line(ev, slot, line);
-                self.touch_session(ev, gap_secs, 0, flags);
+                self.touch_session(ev, gap_secs, (0, flags), key);
             }
-            EventKind::Download { url } => self.recorded_download(ev, url, gap_secs),
+            EventKind::Download { url } => self.recorded_download(ev, url, gap_secs, key),
             EventKind::Connect => {
                 self.connects += 1;
                 self.touch_source(ev);
-                self.touch_session(ev, gap_secs, 0, 0);
+                self.touch_session(ev, gap_secs, (0, 0), key);
             }
             EventKind::SessionEnd {
                 duration_ms,
                 attempts,
             } => {
-                let key = self.touch_session(ev, gap_secs, 0, 0);
+                let key = self.touch_session(ev, gap_secs, (0, 0), key);
                 if let Some(state) = key.and_then(|k| self.sessions.get_mut(&k)) {
                     state.duration_ms = state.duration_ms.max(*duration_ms);
                     state.declared_attempts = state.declared_attempts.max(*attempts);
@@ -910,10 +927,43 @@ impl Aggregator {
     }
 
     fn timeline_add(&mut self, ts: Option<Micros>, column: usize) {
-        if let Some(t) = ts {
-            let slot = self.timeline.entry(t.div_euclid(60_000_000)).or_default();
-            if let Some(c) = slot.get_mut(column) {
-                *c += 1;
+        let Some(t) = ts else {
+            return;
+        };
+        let minute = t.div_euclid(60_000_000);
+        let run = match &mut self.minute_run {
+            Some((m, counts)) if *m == minute => counts,
+            _ => {
+                self.flush_minute();
+                &mut self.minute_run.get_or_insert((minute, [0; 2])).1
+            }
+        };
+        if let Some(c) = run.get_mut(column) {
+            *c += 1;
+        }
+    }
+
+    fn flush_minute(&mut self) {
+        if let Some((minute, counts)) = self.minute_run.take() {
+            let slot = self.timeline.entry(minute).or_default();
+            slot[0] += counts[0];
+            slot[1] += counts[1];
+        }
+    }
+
+    /// Moves the counts held aside for speed (the current minute, the per-port
+    /// array) into the maps the report reads; done by [`Self::merge`] on both sides
+    /// and at the end of [`crate::aggregate`].
+    pub fn flush_runs(&mut self) {
+        self.flush_minute();
+        for (port, n) in std::mem::take(&mut self.port_counts)
+            .into_iter()
+            .enumerate()
+        {
+            if n > 0
+                && let Ok(port) = u16::try_from(port)
+            {
+                *self.ports.entry(port).or_default() += n;
             }
         }
     }
@@ -934,10 +984,10 @@ impl Aggregator {
     fn auth(
         &mut self,
         ev: &Event<'_>,
-        user: &str,
-        pass: &str,
+        (user, pass): (&str, &str),
         success: Option<bool>,
         gap_secs: i64,
+        key: Option<u64>,
     ) {
         self.auth_attempts += 1;
         if success == Some(true) {
@@ -951,7 +1001,12 @@ impl Aggregator {
             }
         }
         if let Some(port) = ev.dst_port {
-            *self.ports.entry(port).or_default() += 1;
+            if self.port_counts.is_empty() {
+                self.port_counts = vec![0; usize::from(u16::MAX) + 1];
+            }
+            if let Some(n) = self.port_counts.get_mut(usize::from(port)) {
+                *n += 1;
+            }
         }
         let stats = self.count_pair(user, pass);
         let mut flags = 0;
@@ -978,7 +1033,7 @@ impl Aggregator {
                 s.add_cred(stats.id, 1);
             }
         }
-        self.touch_session(ev, gap_secs, 1, flags);
+        self.touch_session(ev, gap_secs, (1, flags), key);
     }
 
     fn count_pair(&mut self, user: &str, pass: &str) -> PairStats {
@@ -1094,7 +1149,7 @@ impl Aggregator {
         }
     }
 
-    fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64) {
+    fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64, key: Option<u64>) {
         self.recorded_downloads += 1;
         let slot = self.touch_source(ev);
         if let Some(d) = command::parse_url(url) {
@@ -1119,16 +1174,27 @@ impl Aggregator {
                 }
             }
         }
-        self.touch_session(ev, gap_secs, 0, sflag::DOWNLOAD);
+        self.touch_session(ev, gap_secs, (0, sflag::DOWNLOAD), key);
     }
 
-    /// Adds the event to its session; returns the session-id key when the log had ids.
+    /// The key of session `id` (of source `src`), see [`Self::sessions_per_source`].
+    fn session_key(&self, id: &str, src: Option<IpAddr>) -> u64 {
+        match src {
+            Some(src) if self.session_per_source => {
+                foldhash::fast::FixedState::with_seed(0x7365_7373).hash_one((id_of(0, &[id]), src))
+            }
+            _ => id_of(0, &[id]),
+        }
+    }
+
+    /// Adds the event, with its `(attempts, flags)`, to its session; returns the
+    /// session-id key when the log had ids. `known` is that key if already computed.
     fn touch_session(
         &mut self,
         ev: &Event<'_>,
         gap_secs: i64,
-        attempts: u32,
-        flags: u8,
+        (attempts, flags): (u32, u8),
+        known: Option<u64>,
     ) -> Option<u64> {
         let add = SessionState {
             first: ev.ts,
@@ -1140,16 +1206,12 @@ impl Aggregator {
             declared_attempts: None,
         };
         if let Some(id) = ev.session.as_deref().filter(|s| !s.is_empty()) {
-            let key = if self.last_session.0 == id && self.last_session.1 == ev.src {
+            let key = if let Some(key) = known {
+                key
+            } else if self.last_session.0 == id && self.last_session.1 == ev.src {
                 self.last_session.2
             } else {
-                let key = match ev.src {
-                    Some(src) if self.session_per_source => {
-                        foldhash::fast::FixedState::with_seed(0x7365_7373)
-                            .hash_one((id_of(0, &[id]), src))
-                    }
-                    _ => id_of(0, &[id]),
-                };
+                let key = self.session_key(id, ev.src);
                 self.last_session.0.clear();
                 self.last_session.0.push_str(id);
                 self.last_session.1 = ev.src;
@@ -1176,6 +1238,8 @@ impl Aggregator {
 
     /// Folds another worker's counts into this one.
     pub fn merge(&mut self, mut other: Aggregator) {
+        self.flush_runs();
+        other.flush_runs();
         if other.sources.len() > self.sources.len() {
             std::mem::swap(self, &mut other);
         }

@@ -12,11 +12,60 @@ pub type Micros = i64;
 /// Parses `YYYY-MM-DD[ T]HH:MM[:SS[.fraction]][Z|±HH[:]MM]`, or a plain number of
 /// epoch seconds (fractional allowed). Returns `None` for anything else.
 pub fn parse_timestamp(text: &str) -> Option<Micros> {
+    if let Some(ts) = parse_heralding(text.as_bytes()) {
+        return Some(ts);
+    }
     let s = text.trim().as_bytes();
     if s.len() >= 16 && s.get(4) == Some(&b'-') {
         return parse_iso(s);
     }
     parse_epoch(text.trim())
+}
+
+/// The layout of Heralding's and trawl's CSV logs, `YYYY-MM-DD HH:MM:SS.ffffff`
+/// (26 bytes, `T` allowed for the space, one trailing `Z` allowed), read at fixed
+/// offsets with one digit check for all 20 digits; `None` sends anything else,
+/// invalid values included, to the general parser. The same value as
+/// [`parse_iso`] (the general parse was 8 % of all instructions on the benchmark
+/// log).
+fn parse_heralding(s: &[u8]) -> Option<Micros> {
+    let s: &[u8; 26] = match s {
+        [head @ .., b'Z'] => head.try_into().ok()?,
+        _ => s.try_into().ok()?,
+    };
+    let separators_ok = s[4] == b'-'
+        && s[7] == b'-'
+        && matches!(s[10], b' ' | b'T')
+        && s[13] == b':'
+        && s[16] == b':'
+        && s[19] == b'.';
+    const DIGITS: [usize; 20] = [
+        0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25,
+    ];
+    let mut not_digit = 0u8;
+    for i in DIGITS {
+        not_digit |= u8::from(s[i].wrapping_sub(b'0') > 9);
+    }
+    if !separators_ok || not_digit != 0 {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| {
+        s[range]
+            .iter()
+            .fold(0i64, |acc, &b| acc * 10 + i64::from(b - b'0'))
+    };
+    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
+    let (hour, minute, second) = (num(11..13), num(14..16), num(17..19));
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(secs * 1_000_000 + num(20..26))
 }
 
 fn parse_epoch(text: &str) -> Option<Micros> {
@@ -161,5 +210,26 @@ mod tests {
             parse_bound("2016-12-14"),
             parse_timestamp("2016-12-14 00:00:00")
         );
+    }
+
+    proptest::proptest! {
+        /// The fixed-layout reader agrees with the general one on every input it
+        /// takes, and takes every well-formed Heralding timestamp.
+        #[test]
+        fn fixed_layout_agrees_with_the_general_parser(
+            noise in proptest::collection::vec(
+                proptest::sample::select(b"0123456789-: T.Z,x9".to_vec()), 25..=28),
+            (y, mo, d, h, mi, sec, frac) in
+                (0u32..10_000, 0u32..14, 0u32..33, 0u32..25, 0u32..61, 0u32..62, 0u32..1_000_000),
+            tail in proptest::sample::select(vec!["", "Z"]),
+        ) {
+            if let Some(fast) = parse_heralding(&noise) {
+                proptest::prop_assert_eq!(Some(fast), parse_iso(&noise));
+            }
+            let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02}.{frac:06}{tail}");
+            let general = parse_iso(text.as_bytes());
+            proptest::prop_assert_eq!(parse_heralding(text.as_bytes()), general);
+            proptest::prop_assert_eq!(parse_timestamp(&text), general);
+        }
     }
 }
