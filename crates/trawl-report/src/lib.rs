@@ -96,11 +96,12 @@ pub fn analyze_with_counts(
     opts: &Options,
 ) -> Result<(Report, Aggregator), ReportError> {
     let paths = input::expand(patterns)?;
-    let files: Vec<InputFile> = paths
+    let mut files: Vec<InputFile> = paths
         .iter()
         .enumerate()
         .map(|(i, p)| input::detect(i, p))
         .collect::<Result<_, _>>()?;
+    input::mark_nested_duplicates(&mut files);
     let agg = aggregate(&files, opts)?;
     let report = report::build(&agg, &files, opts);
     Ok((report, agg))
@@ -515,6 +516,7 @@ fn clone_file(f: &InputFile) -> InputFile {
         format_name: f.format_name.clone(),
         gzip: f.gzip,
         size: f.size,
+        nested_attempts_elsewhere: f.nested_attempts_elsewhere,
     }
 }
 

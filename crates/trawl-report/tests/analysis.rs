@@ -287,6 +287,64 @@ fn every_heralding_layout_and_gzip_give_the_same_counts() {
     assert!(with_sessions.inputs[1].format.contains("session CSV"));
 }
 
+/// Heralding's `log_session.json` alone holds every attempt (nested in its
+/// sessions); read together with the `log_auth.csv` beside it, each attempt is
+/// counted once. Logs of two directories (two sensors) are both counted.
+#[test]
+fn heralding_session_json_and_its_auth_log_count_each_attempt_once() {
+    let csv_alone = run(&["seed_heralding.csv"]);
+    let json_alone = run(&["log_session.json"]);
+    assert!(
+        json_alone.inputs[0]
+            .format
+            .starts_with("Heralding session JSON")
+    );
+    assert_eq!(json_alone.totals.login_prompt_entries, 19);
+    assert_eq!(
+        json_alone.totals.credential_attempts,
+        csv_alone.totals.credential_attempts
+    );
+    assert_eq!(json_alone.top_credentials, csv_alone.top_credentials);
+    assert_eq!(json_alone.top_commands, csv_alone.top_commands);
+    assert_eq!(json_alone.sessions.total, 10);
+
+    let sensor = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let copy = |dir: &std::path::Path, from: &str, to: &str| {
+        let path = dir.join(to);
+        std::fs::copy(fixture(from), &path).unwrap();
+        path.display().to_string()
+    };
+    let auth = copy(sensor.path(), "seed_heralding.csv", "log_auth.csv");
+    let beside = copy(sensor.path(), "log_session.json", "log_session.json");
+    let elsewhere = copy(other.path(), "log_session.json", "log_session.json");
+    let both = analyze(&[auth.clone(), beside], &Options::default()).unwrap();
+    assert_eq!(both.totals.login_prompt_entries, 19);
+    assert_eq!(
+        both.totals.credential_attempts,
+        csv_alone.totals.credential_attempts
+    );
+    assert_eq!(both.top_credentials, csv_alone.top_credentials);
+    assert_eq!(both.top_sources, csv_alone.top_sources);
+    assert_eq!(both.sessions.total, 10);
+    assert!(
+        both.inputs[1]
+            .format
+            .contains("counted from the auth log beside it"),
+        "{}",
+        both.inputs[1].format
+    );
+    // A glob over the sensor's directory gives the same.
+    let glob = format!("{}/log_*", sensor.path().display());
+    let globbed = analyze(&[glob], &Options::default()).unwrap();
+    assert_eq!(globbed.totals.login_prompt_entries, 19);
+    assert_eq!(globbed.top_credentials, csv_alone.top_credentials);
+
+    let two_sensors = analyze(&[auth, elsewhere], &Options::default()).unwrap();
+    assert_eq!(two_sensors.totals.login_prompt_entries, 38);
+    assert_eq!(two_sensors.inputs[1].format, "Heralding session JSON");
+}
+
 #[test]
 fn cowrie_sample() {
     let r = run(&["cowrie.json"]);

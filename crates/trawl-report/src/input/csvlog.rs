@@ -498,6 +498,7 @@ mod tests {
             format_name: String::new(),
             gzip: false,
             size: 0,
+            nested_attempts_elsewhere: false,
         })
     }
 

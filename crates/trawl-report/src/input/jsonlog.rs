@@ -13,8 +13,8 @@ use crate::Options;
 use crate::agg::Aggregator;
 use crate::error::ReportError;
 use crate::event::{Event, EventKind};
-use crate::input::Block;
 use crate::input::csvlog::{bad, clip};
+use crate::input::{Block, InputFile};
 use crate::time::parse_timestamp;
 
 /// A number or a string holding one (Cowrie writes ports as numbers, some shippers as strings).
@@ -108,13 +108,16 @@ struct Line<'a> {
     logdata: Option<LogData<'a>>,
 }
 
+/// The format name of Heralding's `log_session.json`.
+pub const HERALDING_SESSION_JSON: &str = "Heralding session JSON";
+
 /// Names the format of a first line, for the input summary.
 pub fn describe(line: &str) -> String {
     match serde_json::from_str::<Line<'_>>(line) {
         Ok(l) if l.eventid.is_some() => "Cowrie JSON".into(),
         Ok(l) if l.logtype.is_some() => "OpenCanary JSON".into(),
         Ok(l) if l.kind.is_some() => "trawl events.jsonl".into(),
-        Ok(l) if l.auth_attempts.is_some() => "Heralding session JSON".into(),
+        Ok(l) if l.auth_attempts.is_some() => HERALDING_SESSION_JSON.into(),
         _ => "JSON lines".into(),
     }
 }
@@ -154,7 +157,7 @@ pub fn parse_block(block: &Block, agg: &mut Aggregator, opts: &Options) -> Resul
                 continue;
             }
         };
-        if let Err(reason) = ingest_line(&line, agg, file.index, opts) {
+        if let Err(reason) = ingest_line(&line, agg, file, opts) {
             bad(agg, opts, file.index, &file.display, line_no, reason)?;
         }
     }
@@ -164,9 +167,10 @@ pub fn parse_block(block: &Block, agg: &mut Aggregator, opts: &Options) -> Resul
 fn ingest_line(
     line: &Line<'_>,
     agg: &mut Aggregator,
-    index: usize,
+    file: &InputFile,
     opts: &Options,
 ) -> Result<(), String> {
+    let index = file.index;
     if let Some(eventid) = &line.eventid {
         return cowrie(line, eventid, agg, index, opts);
     }
@@ -174,7 +178,7 @@ fn ingest_line(
         return opencanary(line, code, agg, index, opts);
     }
     if line.kind.is_some() || line.auth_attempts.is_some() {
-        return trawl_or_heralding(line, agg, index, opts);
+        return trawl_or_heralding(line, agg, file, opts);
     }
     Err("JSON line is not a Cowrie, OpenCanary, Heralding or trawl record".into())
 }
@@ -290,9 +294,10 @@ fn opencanary(
 fn trawl_or_heralding(
     line: &Line<'_>,
     agg: &mut Aggregator,
-    index: usize,
+    file: &InputFile,
     opts: &Options,
 ) -> Result<(), String> {
+    let index = file.index;
     if !matches!(
         line.kind.as_deref(),
         None | Some("auth_attempt" | "session")
@@ -326,8 +331,9 @@ fn trawl_or_heralding(
             agg.ingest(index, &make(ts, kind), &opts.filters);
         }
         Some("session") | None => {
-            if line.kind.is_none() {
-                // Heralding's log_session.json: the attempts exist only here.
+            if line.kind.is_none() && !file.nested_attempts_elsewhere {
+                // Heralding's log_session.json without its log_auth.csv: the
+                // attempts are only here.
                 for attempt in line.auth_attempts.iter().flatten() {
                     let at = attempt
                         .timestamp

@@ -55,6 +55,9 @@ pub struct InputFile {
     pub gzip: bool,
     /// Size on disk.
     pub size: u64,
+    /// A Heralding session log whose attempts are also in an auth log given with it
+    /// (see [`mark_nested_duplicates`]): its nested attempts are not counted again.
+    pub nested_attempts_elsewhere: bool,
 }
 
 /// Expands globs (patterns with `*?[`) and checks plain paths exist.
@@ -150,6 +153,39 @@ fn open_uncounted(path: &Path, gzip: bool, counter: Arc<AtomicU64>) -> Result<Op
     })
 }
 
+/// Heralding writes every attempt twice, in `log_auth.csv` as it happens and again
+/// nested in its session's line of `log_session.json`. When an auth log and a
+/// session log of one directory (one sensor) are read together, the session log's
+/// nested attempts are marked to be skipped (its sessions still count), so an
+/// analyst can point the report at a Heralding directory, or a glob of it, and get
+/// each attempt once. Logs of different directories are kept whole: they are
+/// different sensors.
+pub fn mark_nested_duplicates(files: &mut [InputFile]) {
+    let auth_dirs: Vec<Option<PathBuf>> = files
+        .iter()
+        .filter(|f| matches!(&f.format, Format::Csv(map) if !map.session_rows))
+        .map(|f| f.path.canonicalize().ok()?.parent().map(Path::to_path_buf))
+        .collect();
+    for file in files.iter_mut() {
+        if !file
+            .format_name
+            .starts_with(jsonlog::HERALDING_SESSION_JSON)
+        {
+            continue;
+        }
+        let dir = file
+            .path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        if dir.is_some() && auth_dirs.contains(&dir) {
+            file.nested_attempts_elsewhere = true;
+            file.format_name
+                .push_str(" (its attempts are counted from the auth log beside it)");
+        }
+    }
+}
+
 /// Looks at a file and decides how to read it.
 pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
     let size = std::fs::metadata(path).map_err(io_err(path))?.len();
@@ -170,6 +206,7 @@ pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
             format_name: "trawl.db (SQLite)".into(),
             gzip: false,
             size,
+            nested_attempts_elsewhere: false,
         });
     }
     let gzip = is_gzip(path)?;
@@ -213,6 +250,7 @@ pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
         format_name,
         gzip,
         size,
+        nested_attempts_elsewhere: false,
     })
 }
 
