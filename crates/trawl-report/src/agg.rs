@@ -504,8 +504,14 @@ pub(crate) struct SessionSummary {
     pub histogram: [u64; 5],
     pub durations_ms: Vec<u32>,
     /// (entries, -start, source, duration ms, flags), the longest few.
-    pub top: Vec<(u64, i64, IpAddr, u64, u8)>,
+    pub top: Vec<TopSession>,
+    /// The smallest of `top` once it has been cut to [`MAX_TOP_SESSIONS`]: a session
+    /// not above it cannot enter (most sessions are one or two attempts).
+    top_floor: Option<TopSession>,
 }
+
+/// (entries, -start, source, duration ms, flags) of one session.
+pub(crate) type TopSession = (u64, i64, IpAddr, u64, u8);
 
 impl SessionSummary {
     /// Folds one session in.
@@ -539,8 +545,11 @@ impl SessionSummary {
         self.durations_ms
             .push(u32::try_from(duration).unwrap_or(u32::MAX));
         if let Some(src) = s.src {
-            self.top
-                .push((attempts, -s.first.unwrap_or(0), src, duration, f));
+            let entry = (attempts, -s.first.unwrap_or(0), src, duration, f);
+            if self.top_floor.is_some_and(|floor| entry <= floor) {
+                return;
+            }
+            self.top.push(entry);
             if self.top.len() > 2 * MAX_TOP_SESSIONS {
                 self.trim_top();
             }
@@ -554,6 +563,7 @@ impl SessionSummary {
             self.top
                 .select_nth_unstable_by(MAX_TOP_SESSIONS - 1, |a, b| b.cmp(a));
             self.top.truncate(MAX_TOP_SESSIONS);
+            self.top_floor = self.top.last().copied();
         }
     }
 

@@ -50,6 +50,14 @@ pub fn pair_commands<'a>(username: &'a str, password: &'a str) -> impl Iterator<
 /// True for text that reads as a shell command line rather than a secret.
 pub fn looks_like_shell(text: &str) -> bool {
     let t = text.trim();
+    // Most texts are one ASCII word: no separator, no space, so no arguments. (The
+    // substring searches below cost hundreds of instructions per distinct pair.)
+    let plain_word = t
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_whitespace() && !matches!(b, b';' | b'&' | b'|'));
+    if plain_word {
+        return false;
+    }
     if t.contains(';') || t.contains("&&") || t.contains("||") || t.contains(" | ") {
         return true;
     }
