@@ -34,7 +34,9 @@ pub use error::ReportError;
 pub use filter::Filters;
 pub use report::Report;
 
-use input::csvlog::Shard;
+use std::collections::BTreeMap;
+
+use input::csvlog::{RowList, Shard, split_block};
 use input::{BLOCK_SIZE, Block, BlockReader, BufferPool, Format, InputFile};
 
 /// Worker threads at most, whatever `--threads` asks.
@@ -181,8 +183,92 @@ const SHARD_BLOCK: usize = 256 << 10;
 /// A sharded worker folds finished sessions after about this many bytes (each fold
 /// walks the open sessions).
 const FOLD_EVERY: usize = 4 << 20;
-/// Blocks queued for each fed worker (a few MiB in flight at most).
-const FEED_BLOCKS: usize = 8;
+/// Blocks per shard that splitting may run ahead of parsing (see
+/// [`Shared::split_worker`]; at least 1, or the workers could wait on each other).
+const SPLIT_AHEAD: usize = 2;
+
+/// The rows of block `index` that one shard takes.
+struct SplitRows {
+    index: usize,
+    block: Arc<Block>,
+    rows: RowList,
+}
+
+/// The blocks of every plain file, numbered in file order, read by whichever split
+/// worker needs one next; blocks read on the way to a later one wait for the worker
+/// they belong to.
+struct SplitFeed {
+    state: Mutex<SplitState>,
+    pool: Arc<BufferPool>,
+}
+
+#[derive(Default)]
+struct SplitState {
+    /// Next file to open.
+    file: usize,
+    reader: Option<BlockReader>,
+    /// Blocks read so far.
+    read: usize,
+    /// Number of blocks, once the last file has ended.
+    total: Option<usize>,
+    waiting: BTreeMap<usize, Block>,
+}
+
+impl SplitFeed {
+    fn new(pool: Arc<BufferPool>) -> Self {
+        SplitFeed {
+            state: Mutex::default(),
+            pool,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SplitState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Block `index` (each is handed out once), or `None` past the last block.
+    fn block(&self, shared: &Shared<'_>, index: usize) -> Result<Option<Block>, ReportError> {
+        let mut state = self.lock();
+        while state.read <= index && state.total.is_none() {
+            match self.next(shared, &mut state)? {
+                Some(block) => {
+                    let at = state.read;
+                    state.waiting.insert(at, block);
+                    state.read += 1;
+                }
+                None => state.total = Some(state.read),
+            }
+        }
+        Ok(state.waiting.remove(&index))
+    }
+
+    /// Number of blocks, once known.
+    fn total(&self) -> Option<usize> {
+        self.lock().total
+    }
+
+    fn next(
+        &self,
+        shared: &Shared<'_>,
+        state: &mut SplitState,
+    ) -> Result<Option<Block>, ReportError> {
+        loop {
+            if let Some(reader) = state.reader.as_mut() {
+                match reader.next() {
+                    Some(block) => return block.map(Some),
+                    None => state.reader = None,
+                }
+            }
+            let Some(file) = shared.files.get(state.file) else {
+                return Ok(None);
+            };
+            state.file += 1;
+            state.reader = Some(shared.reader(file, shared.counter, &self.pool, SHARD_BLOCK)?);
+        }
+    }
+}
 
 /// When a sharded worker folds its finished sessions: every [`FOLD_EVERY`] bytes, or
 /// every block when a block size is given (tests use tiny blocks).
@@ -221,42 +307,41 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// One worker per shard, each taking its own rows of every block. Every file
-    /// is read once: by the first worker, which hands each block on to the others
-    /// before it parses it; or, when an input is gzip-compressed, by this thread
-    /// (decompressing once), which hands every block to all the workers. Either way
-    /// this thread moves the progress bar.
+    /// One worker per shard, each taking its own rows of every block, in file
+    /// order. Every file is read once. Plain files: the workers take turns reading
+    /// the next block and splitting it into lines, and hand each other shard its
+    /// rows of it ([`Self::split_worker`]); one worker alone just reads and parses.
+    /// When an input is gzip-compressed, this thread reads (and decompresses, once)
+    /// every file and hands every block to all the workers, which each read their
+    /// own rows of it. Either way this thread moves the progress bar.
     fn read_sharded(&self, threads: usize) -> Vec<Result<Aggregator, ReportError>> {
         let broadcast = self.files.iter().any(|f| f.gzip);
         let stop = AtomicBool::new(false);
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let mut feeds = Vec::new();
         let pool = Arc::new(BufferPool::default());
+        let split = SplitFeed::new(Arc::clone(&pool));
+        let (rows_txs, rows_rxs): (Vec<_>, Vec<_>) =
+            (0..threads).map(|_| mpsc::channel::<SplitRows>()).unzip();
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(threads);
-            // Spawned last to first, so that the first worker gets every feed.
-            for index in (0..threads).rev() {
+            for (index, rows_rx) in rows_rxs.into_iter().enumerate() {
                 let shard = Shard {
                     index,
                     count: threads,
                 };
-                let feed = (broadcast || index > 0).then(|| {
-                    // 4 MiB gzip blocks, 256 KiB plain ones.
-                    let bound = if broadcast { 2 } else { FEED_BLOCKS };
-                    let (tx, rx) = mpsc::sync_channel::<Arc<Block>>(bound);
+                let feed = broadcast.then(|| {
+                    let (tx, rx) = mpsc::sync_channel::<Arc<Block>>(2);
                     feeds.push(tx);
                     rx
                 });
-                let lead_feeds = if broadcast || index > 0 {
-                    Vec::new()
-                } else {
-                    std::mem::take(&mut feeds)
-                };
                 let (stop, done, pool) = (&stop, done_tx.clone(), &pool);
+                let (split, rows_txs) = (&split, &rows_txs);
                 handles.push(scope.spawn(move || {
                     let result = match feed {
                         Some(rx) => self.fed_worker(shard, &rx, pool),
-                        None => self.leading_worker(shard, &lead_feeds, stop, pool),
+                        None if threads == 1 => self.sole_worker(stop, pool),
+                        None => self.split_worker(shard, split, (rows_txs, &rows_rx), stop),
                     };
                     if result.is_err() {
                         stop.store(true, Ordering::Relaxed);
@@ -265,7 +350,6 @@ impl Shared<'_> {
                     result
                 }));
             }
-            handles.reverse();
             drop(done_tx);
             let read_error = if broadcast {
                 self.broadcast(feeds, &stop, &pool).err()
@@ -380,14 +464,10 @@ impl Shared<'_> {
         Ok(())
     }
 
-    /// Reads every file in small blocks, hands each to the other shards' workers
-    /// (`feeds`), then aggregates its own rows of it while the block is still in
-    /// this core's cache. The file is copied out of the page cache once in all (each
-    /// worker reading it whole was 4 % of all CPU time).
-    fn leading_worker(
+    /// The only worker: reads every file in small blocks (still in this core's
+    /// cache when they are parsed) and takes every row.
+    fn sole_worker(
         &self,
-        shard: Shard,
-        feeds: &[mpsc::SyncSender<Arc<Block>>],
         stop: &AtomicBool,
         pool: &Arc<BufferPool>,
     ) -> Result<Aggregator, ReportError> {
@@ -395,22 +475,94 @@ impl Shared<'_> {
         let mut folds = Folds::new(self.opts);
         for file in self.files {
             for block in self.reader(file, self.counter, pool, SHARD_BLOCK)? {
-                // A worker that failed dropped its feed (and set `stop`): its error
-                // is the run's, so this one ends quietly.
                 if stop.load(Ordering::Relaxed) {
                     return Ok(agg);
                 }
-                let block = Arc::new(block?);
-                if feeds.iter().any(|tx| tx.send(Arc::clone(&block)).is_err()) {
-                    return Ok(agg);
-                }
-                self.shard_block(&mut agg, &block, shard, &mut folds)?;
-                if let Some(b) = Arc::into_inner(block) {
-                    pool.put(b.data);
-                }
+                let block = block?;
+                self.shard_block(&mut agg, &block, Shard::ALL, &mut folds)?;
+                pool.put(block.data);
             }
         }
         Ok(agg)
+    }
+
+    /// A worker of a plain-file run with several shards. Blocks are numbered in
+    /// file order; this worker reads and splits every `count`-th one (its own index
+    /// first) and sends each other shard its rows of it, and it parses its own rows
+    /// of every block in order, whoever split it. Splitting runs up to
+    /// [`SPLIT_AHEAD`] blocks per shard ahead of parsing, so that no worker waits
+    /// on a block that another is still waiting to be allowed to split (a worker
+    /// splits block `k` once it has parsed past `k - ahead`: two workers each
+    /// waiting on the other would need `k >= j + ahead` and `j >= k + ahead`).
+    fn split_worker(
+        &self,
+        shard: Shard,
+        feed: &SplitFeed,
+        (senders, inbox): (&[mpsc::Sender<SplitRows>], &mpsc::Receiver<SplitRows>),
+        stop: &AtomicBool,
+    ) -> Result<Aggregator, ReportError> {
+        let ahead = SPLIT_AHEAD * shard.count;
+        let mut agg = Aggregator::new(self.opts.session_gap_secs).sessions_per_source();
+        let mut folds = Folds::new(self.opts);
+        let mut ready: BTreeMap<usize, (Arc<Block>, RowList)> = BTreeMap::new();
+        let (mut next_split, mut next_parse) = (shard.index, 0usize);
+        let mut total: Option<usize> = None;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(agg);
+            }
+            while total.is_none_or(|t| next_split < t) && next_split < next_parse + ahead {
+                match feed.block(self, next_split)? {
+                    Some(block) => {
+                        let block = Arc::new(block);
+                        let lists = match &block.file.format {
+                            Format::Csv(map) => split_block(&block, map, shard.count),
+                            _ => Vec::new(),
+                        };
+                        for (index, rows) in lists.into_iter().enumerate() {
+                            if index == shard.index {
+                                ready.insert(next_split, (Arc::clone(&block), rows));
+                            } else if let Some(tx) = senders.get(index) {
+                                // A worker that is gone failed: its error ends the run.
+                                let _ = tx.send(SplitRows {
+                                    index: next_split,
+                                    block: Arc::clone(&block),
+                                    rows,
+                                });
+                            }
+                        }
+                    }
+                    None => total = feed.total(),
+                }
+                next_split += shard.count;
+            }
+            if total.is_some_and(|t| next_parse >= t) {
+                return Ok(agg);
+            }
+            let Some((block, rows)) = ready.remove(&next_parse) else {
+                match inbox.recv_timeout(Duration::from_millis(50)) {
+                    Ok(m) => {
+                        ready.insert(m.index, (m.block, m.rows));
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(agg),
+                }
+                total = total.or_else(|| feed.total());
+                continue;
+            };
+            agg.begin_block();
+            if let Format::Csv(map) = &block.file.format {
+                input::csvlog::parse_rows(&block, map, &rows, &mut agg, self.opts)?;
+            }
+            if self.fold_sessions && folds.due(block.data.len()) {
+                agg.end_block_in_order();
+            }
+            drop(rows);
+            if let Some(b) = Arc::into_inner(block) {
+                feed.pool.put(b.data);
+            }
+            next_parse += 1;
+        }
     }
 
     /// One reader (this thread) cutting blocks that any free worker takes.

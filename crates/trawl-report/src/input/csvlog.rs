@@ -14,7 +14,7 @@ use crate::error::ReportError;
 use crate::event::{Event, EventKind};
 use crate::input::Block;
 use crate::input::lines::Lines;
-use crate::time::parse_timestamp;
+use crate::time::{HourCache, parse_timestamp, parse_timestamp_cached};
 
 /// Which column holds what (indexes into a row).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,22 +172,27 @@ impl Shard {
 
     /// True if this shard takes rows from `src` (`None`: no readable source).
     pub fn owns(&self, src: Option<IpAddr>) -> bool {
-        if self.count <= 1 {
-            return true;
-        }
-        let owner = src.map_or(0, |ip| {
-            // A seed of its own: the maps keyed by address use the low hash bits, and
-            // a shard must not be left with only half of their buckets.
-            let h = foldhash::fast::FixedState::with_seed(0x7368_6172_6473).hash_one(ip);
-            (h % self.count as u64) as usize
-        });
-        owner == self.index
+        self.count <= 1 || owner_of(src, self.count) == self.index
     }
 
     /// Whether this shard takes a row, by its source column.
     fn owns_fields(&self, fields: &[&str], map: &ColumnMap) -> bool {
         self.count <= 1 || self.owns(source_of(fields, map))
     }
+}
+
+/// The shard (of `count`) that takes rows from `src`; rows without a readable
+/// source are shard 0's.
+fn owner_of(src: Option<IpAddr>, count: usize) -> usize {
+    if count <= 1 {
+        return 0;
+    }
+    src.map_or(0, |ip| {
+        // A seed of its own: the maps keyed by address use the low hash bits, and
+        // a shard must not be left with only half of their buckets.
+        let h = foldhash::fast::FixedState::with_seed(0x7368_6172_6473).hash_one(ip);
+        (h % count as u64) as usize
+    })
 }
 
 /// The source address of a row, if its source column is there and readable.
@@ -217,6 +222,7 @@ pub fn parse_block(
     let mut commas: Vec<usize> = Vec::with_capacity(map.width + 1);
     let mut fields: Vec<&str> = Vec::with_capacity(map.width + 1);
     let mut batch: Vec<Event<'_>> = Vec::with_capacity(BATCH);
+    let mut hours = HourCache::default();
     let mut line = block.first_line;
     let file = &block.file;
     while let Some(next) = lines.next_line(&mut commas) {
@@ -260,7 +266,7 @@ pub fn parse_block(
         {
             continue;
         }
-        match row_event(&fields, src, map) {
+        match row_event(&fields, src, map, &mut hours) {
             Ok(ev) => batch.push(ev),
             Err(reason) => bad(agg, opts, file.index, &file.display, this_line, reason)?,
         }
@@ -275,6 +281,206 @@ pub fn parse_block(
 
 /// Rows handed to the aggregator at once (see [`Aggregator::ingest_batch`]).
 const BATCH: usize = 16;
+
+/// One row of a block, found by [`split_block`] for the shard that takes it.
+#[derive(Debug, Clone)]
+enum RowRef {
+    /// A line split at its commas by hand.
+    Plain {
+        start: usize,
+        end: usize,
+        line: u64,
+        ascii: bool,
+        src: Option<IpAddr>,
+        /// Its commas' block offsets, in [`RowList::commas`].
+        commas: std::ops::Range<usize>,
+    },
+    /// A record for the `csv` crate (quotes, `\r`, invalid UTF-8), from `start`.
+    Careful { start: usize, line: u64 },
+}
+
+/// The rows of one block that one shard takes, in file order.
+#[derive(Debug, Default, Clone)]
+pub struct RowList {
+    rows: Vec<RowRef>,
+    commas: Vec<usize>,
+}
+
+/// Splits a CSV block into lines once and sorts its rows out to `count` shards by
+/// source address (the rule of [`Shard::owns`]): the shards' workers then take
+/// their own rows with [`parse_rows`] without reading every line again. Blank
+/// lines and the header are dropped here; every other line goes to exactly one
+/// shard, which counts it (or finds it bad) as [`parse_block`] would.
+pub fn split_block(block: &Block, map: &ColumnMap, count: usize) -> Vec<RowList> {
+    let data = block.data.as_slice();
+    let mut lists = vec![RowList::default(); count.max(1)];
+    let mut lines = Lines::new(data);
+    let mut commas: Vec<usize> = Vec::with_capacity(map.width + 1);
+    let mut line = block.first_line;
+    while let Some(next) = lines.next_line(&mut commas) {
+        let rest = data.get(next.start..).unwrap_or_default();
+        let raw = data.get(next.start..next.end).unwrap_or_default();
+        let this_line = line;
+        let utf8 = next.ascii || std::str::from_utf8(raw).is_ok();
+        if next.careful || !utf8 {
+            let (consumed, newlines, owner) = slow_extent(rest, this_line, map, count);
+            if let Some(list) = owner.and_then(|o| lists.get_mut(o)) {
+                list.rows.push(RowRef::Careful {
+                    start: next.start,
+                    line: this_line,
+                });
+            }
+            lines.seek(next.start + consumed);
+            line = this_line + newlines;
+            continue;
+        }
+        line += 1;
+        if raw.is_empty()
+            || (this_line == 1 && map.has_header)
+            || (commas.is_empty() && raw.iter().all(u8::is_ascii_whitespace))
+        {
+            continue;
+        }
+        let src = source_raw(raw, next.start, &commas, map);
+        let Some(list) = lists.get_mut(owner_of(src, count)) else {
+            continue;
+        };
+        let from = list.commas.len();
+        list.commas.extend_from_slice(&commas);
+        list.rows.push(RowRef::Plain {
+            start: next.start,
+            end: next.end,
+            line: this_line,
+            ascii: next.ascii,
+            src,
+            commas: from..list.commas.len(),
+        });
+    }
+    lists
+}
+
+/// The source address of an unquoted, valid UTF-8 line (`commas`: block offsets
+/// of its commas, the line starting at `start`), if its column is there and reads.
+fn source_raw(raw: &[u8], start: usize, commas: &[usize], map: &ColumnMap) -> Option<IpAddr> {
+    let from = match map.src {
+        0 => Some(0),
+        n => commas.get(n - 1).map(|c| c + 1 - start),
+    };
+    let to = commas.get(map.src).map_or(raw.len(), |c| c - start);
+    let src = from.and_then(|f| raw.get(f..to))?;
+    match dotted_quad(src) {
+        Some(v4) => Some(IpAddr::V4(v4)),
+        None => parse_ip(std::str::from_utf8(src).ok()?),
+    }
+}
+
+/// How far the `csv` crate's record at the start of `rest` reaches (bytes, and
+/// newlines in them), and which shard takes it: as [`slow_record`] reads it, with
+/// unreadable records shard 0's and blank ones or the header nobody's.
+fn slow_extent(
+    rest: &[u8],
+    line: u64,
+    map: &ColumnMap,
+    count: usize,
+) -> (usize, u64, Option<usize>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(rest);
+    let mut record = csv::ByteRecord::new();
+    let result = reader.read_byte_record(&mut record);
+    let consumed = record_extent(rest, reader.position().byte());
+    let newlines = |upto: usize| {
+        memchr::memchr_iter(b'\n', rest.get(..upto).unwrap_or_default()).count() as u64
+    };
+    let owner = match result {
+        Ok(false) => None,
+        Ok(true) => {
+            let start = record
+                .position()
+                .and_then(|p| usize::try_from(p.byte()).ok())
+                .unwrap_or(0);
+            let owned: Vec<Cow<'_, str>> = record.iter().map(String::from_utf8_lossy).collect();
+            let blank =
+                matches!(owned.as_slice(), [only] if only.bytes().all(|b| b.is_ascii_whitespace()));
+            let header = line + newlines(start) == 1 && map.has_header;
+            let fields: Vec<&str> = owned.iter().map(AsRef::as_ref).collect();
+            (!blank && !header).then(|| owner_of(source_of(&fields, map), count))
+        }
+        Err(_) => Some(0),
+    };
+    (consumed, newlines(consumed), owner)
+}
+
+/// Bytes the `csv` crate took for one record (at least the current line, so that
+/// reading never stalls).
+fn record_extent(rest: &[u8], position: u64) -> usize {
+    let consumed = usize::try_from(position)
+        .unwrap_or(rest.len())
+        .min(rest.len());
+    if consumed == 0 {
+        memchr::memchr(b'\n', rest).map_or(rest.len(), |p| p + 1)
+    } else {
+        consumed
+    }
+}
+
+/// Ingests the rows [`split_block`] found in `block` for one shard.
+pub fn parse_rows(
+    block: &Block,
+    map: &ColumnMap,
+    list: &RowList,
+    agg: &mut Aggregator,
+    opts: &Options,
+) -> Result<(), ReportError> {
+    let data = block.data.as_slice();
+    let file = &block.file;
+    let mut fields: Vec<&str> = Vec::with_capacity(map.width + 1);
+    let mut batch: Vec<Event<'_>> = Vec::with_capacity(BATCH);
+    let mut hours = HourCache::default();
+    for row in &list.rows {
+        let (start, end, line, ascii, src, commas) = match row {
+            RowRef::Plain {
+                start,
+                end,
+                line,
+                ascii,
+                src,
+                commas,
+            } => (*start, *end, *line, *ascii, *src, commas),
+            RowRef::Careful { start, line } => {
+                agg.ingest_batch(file.index, &batch, &opts.filters);
+                batch.clear();
+                let rest = data.get(*start..).unwrap_or_default();
+                slow_record(rest, *line, map, agg, opts, block, Shard::ALL)?;
+                continue;
+            }
+        };
+        let raw = data.get(start..end).unwrap_or_default();
+        // `split_block` sent lines that are not valid UTF-8 the careful way.
+        let Some(text) = line_text(raw, ascii) else {
+            continue;
+        };
+        fields.clear();
+        let mut from = 0;
+        for &comma in list.commas.get(commas.clone()).unwrap_or_default() {
+            let at = comma - start;
+            fields.push(text.get(from..at).unwrap_or_default());
+            from = at + 1;
+        }
+        fields.push(text.get(from..).unwrap_or_default());
+        match row_event(&fields, src, map, &mut hours) {
+            Ok(ev) => batch.push(ev),
+            Err(reason) => bad(agg, opts, file.index, &file.display, line, reason)?,
+        }
+        if batch.len() >= BATCH {
+            agg.ingest_batch(file.index, &batch, &opts.filters);
+            batch.clear();
+        }
+    }
+    agg.ingest_batch(file.index, &batch, &opts.filters);
+    Ok(())
+}
 
 /// The line as text: `None` if it is not valid UTF-8.
 fn line_text(raw: &[u8], ascii: bool) -> Option<&str> {
@@ -339,15 +545,7 @@ fn slow_record(
         .from_reader(rest);
     let mut record = csv::ByteRecord::new();
     let result = reader.read_byte_record(&mut record);
-    let consumed = usize::try_from(reader.position().byte())
-        .unwrap_or(rest.len())
-        .min(rest.len());
-    // Never stall: take at least the current line.
-    let consumed = if consumed == 0 {
-        memchr::memchr(b'\n', rest).map_or(rest.len(), |p| p + 1)
-    } else {
-        consumed
-    };
+    let consumed = record_extent(rest, reader.position().byte());
     let newlines = |upto: usize| {
         memchr::memchr_iter(b'\n', rest.get(..upto).unwrap_or_default()).count() as u64
     };
@@ -399,7 +597,7 @@ fn row(
         return Ok(());
     }
     let file = &block.file;
-    match row_event(fields, None, map) {
+    match row_event(fields, None, map, &mut HourCache::default()) {
         Ok(ev) => agg.ingest(file.index, &ev, &opts.filters),
         Err(reason) => bad(agg, opts, file.index, &file.display, line, reason)?,
     }
@@ -431,6 +629,7 @@ fn row_event<'r>(
     fields: &[&'r str],
     src: Option<IpAddr>,
     map: &ColumnMap,
+    hours: &mut HourCache,
 ) -> Result<Event<'r>, String> {
     if fields.len() != map.width {
         return Err(format!(
@@ -440,13 +639,13 @@ fn row_event<'r>(
         ));
     }
     let ts_text = field(fields, Some(map.ts));
-    let ts =
-        parse_timestamp(ts_text).ok_or_else(|| format!("bad timestamp {:?}", clip(ts_text)))?;
+    let ts = parse_timestamp_cached(ts_text, hours)
+        .ok_or_else(|| format!("bad timestamp {:?}", clip(ts_text)))?;
     let src_text = field(fields, Some(map.src));
     let src = src
         .or_else(|| parse_ip(src_text))
         .ok_or_else(|| format!("bad source_ip {:?}", clip(src_text)))?;
-    let port = |i| field(fields, i).trim().parse::<u16>().ok();
+    let port = |i| parse_port(field(fields, i));
     let kind = if map.session_rows {
         let duration = field(fields, map.duration).trim().parse::<f64>().ok();
         EventKind::SessionEnd {
@@ -477,6 +676,19 @@ fn row_event<'r>(
         session: map.session.map(|i| Cow::Borrowed(field(fields, Some(i)))),
         kind,
     })
+}
+
+/// A port number: plain digits read directly, anything else as `str::parse`
+/// (after trimming) reads it.
+fn parse_port(text: &str) -> Option<u16> {
+    let b = text.as_bytes();
+    if (1..=5).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
+        let n = b
+            .iter()
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+        return u16::try_from(n).ok();
+    }
+    text.trim().parse::<u16>().ok()
 }
 
 /// At most 40 characters of hostile text for a message.
@@ -680,5 +892,12 @@ mod tests {
         assert!(ColumnMap::detect(SESSION_9).unwrap().session_rows);
         assert_eq!(ColumnMap::detect(AUTH_11).unwrap().width, 11);
         assert!(ColumnMap::detect("hello,world").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ports_read_as_str_parse_reads_them(text in "[0-9 +a\u{a0}]{0,7}") {
+            proptest::prop_assert_eq!(parse_port(&text), text.trim().parse::<u16>().ok());
+        }
     }
 }
