@@ -313,7 +313,15 @@ pub struct RowList {
 /// shard, which counts it (or finds it bad) as [`parse_block`] would.
 pub fn split_block(block: &Block, map: &ColumnMap, count: usize) -> Vec<RowList> {
     let data = block.data.as_slice();
-    let mut lists = vec![RowList::default(); count.max(1)];
+    // Room for every shard's rows at once (Heralding rows are ~150 bytes): growing
+    // the lists row by row cost more copying than the split itself.
+    let rows = data.len() / 96 / count.max(1) + 16;
+    let mut lists: Vec<RowList> = (0..count.max(1))
+        .map(|_| RowList {
+            rows: Vec::with_capacity(rows),
+            commas: Vec::with_capacity(rows * map.width),
+        })
+        .collect();
     let mut lines = Lines::new(data);
     let mut commas: Vec<usize> = Vec::with_capacity(map.width + 1);
     let mut line = block.first_line;
