@@ -471,8 +471,12 @@ pub struct Aggregator {
     block_min: Option<Micros>,
     block_max: Option<Micros>,
     block_new_sessions: Vec<u64>,
-    /// The last protocol name seen and its [`feature::PROTO`] id (rows repeat it).
-    last_protocol: Option<(Box<str>, u64)>,
+    /// Protocols seen: name, [`feature::PROTO`] id, attempts not yet in
+    /// `protocols`. Logs name a handful of protocols, so a short list searched from
+    /// the last hit costs less than hashing the name into the maps on every row.
+    protocol_table: Vec<ProtocolEntry>,
+    /// Index in `protocol_table` of the last protocol looked up.
+    last_protocol: usize,
     /// The last session id seen and its key (rows of one session come in runs).
     last_session: (String, Option<IpAddr>, u64),
     /// Sessions are keyed by id and source address (see [`Aggregator::sessions_per_source`]).
@@ -483,6 +487,19 @@ pub struct Aggregator {
     /// Attempts per destination port, indexed by port, not yet in `ports` (a map
     /// entry per row cost a hash and a probe).
     port_counts: Vec<u64>,
+}
+
+/// Protocols kept in [`Aggregator`]'s short protocol table.
+const MAX_PROTOCOL_TABLE: usize = 32;
+
+/// One protocol of [`Aggregator`]'s protocol table.
+#[derive(Debug)]
+struct ProtocolEntry {
+    name: Box<str>,
+    /// Its [`feature::PROTO`] id.
+    id: u64,
+    /// Attempts not yet in [`Aggregator::protocols`].
+    pending: u64,
 }
 
 /// Rows whose entries [`Aggregator::ingest_batch`] reads ahead in one go.
@@ -892,7 +909,8 @@ impl Aggregator {
             } => self.auth(ev, (username, password), *success, gap_secs, key),
             EventKind::Command { line } => {
                 self.shell_commands += 1;
-                let slot = self.touch_source(ev);
+                let proto = self.protocol_of(ev);
+                let slot = self.touch_source(ev, proto);
                 self.timeline_add(ev.ts, 1);
                 let flags = self.command_line(ev, slot, line);
                 self.touch_session(ev, gap_secs, (0, flags), key);
@@ -900,7 +918,8 @@ impl Aggregator {
             EventKind::Download { url } => self.recorded_download(ev, url, gap_secs, key),
             EventKind::Connect => {
                 self.connects += 1;
-                self.touch_source(ev);
+                let proto = self.protocol_of(ev);
+                self.touch_source(ev, proto);
                 self.touch_session(ev, gap_secs, (0, 0), key);
             }
             EventKind::SessionEnd {
@@ -925,15 +944,51 @@ impl Aggregator {
         &mut self.files[i]
     }
 
-    fn protocol_id(&mut self, protocol: &str) -> u64 {
-        match &self.last_protocol {
-            Some((name, id)) if **name == *protocol => *id,
-            _ => {
-                let id = id_of(feature::PROTO, &[protocol]);
-                self.last_protocol = Some((protocol.into(), id));
-                id
-            }
+    /// The index of `protocol` in the protocol table, added if new and there is
+    /// room (a log naming more protocols than that uses the maps for the rest).
+    fn protocol_entry(&mut self, protocol: &str) -> Option<usize> {
+        let is = |e: &ProtocolEntry| *e.name == *protocol;
+        if self.protocol_table.get(self.last_protocol).is_some_and(is) {
+            return Some(self.last_protocol);
         }
+        let index = match self.protocol_table.iter().position(is) {
+            Some(i) => i,
+            None if self.protocol_table.len() < MAX_PROTOCOL_TABLE => {
+                self.protocol_table.push(ProtocolEntry {
+                    name: protocol.into(),
+                    id: id_of(feature::PROTO, &[protocol]),
+                    pending: 0,
+                });
+                self.protocol_table.len() - 1
+            }
+            None => return None,
+        };
+        self.last_protocol = index;
+        Some(index)
+    }
+
+    fn protocol_id(&mut self, protocol: &str) -> u64 {
+        match self.protocol_entry(protocol) {
+            Some(i) => self.protocol_table.get(i).map_or(0, |e| e.id),
+            None => id_of(feature::PROTO, &[protocol]),
+        }
+    }
+
+    /// Counts one attempt of `protocol`; returns its id.
+    fn count_protocol(&mut self, protocol: &str) -> u64 {
+        if let Some(entry) = self
+            .protocol_entry(protocol)
+            .and_then(|i| self.protocol_table.get_mut(i))
+        {
+            entry.pending += 1;
+            return entry.id;
+        }
+        if let Some(c) = self.protocols.get_mut(protocol) {
+            *c += 1;
+        } else {
+            self.protocols.insert(protocol.into(), 1);
+        }
+        id_of(feature::PROTO, &[protocol])
     }
 
     fn timeline_add(&mut self, ts: Option<Micros>, column: usize) {
@@ -962,10 +1017,16 @@ impl Aggregator {
     }
 
     /// Moves the counts held aside for speed (the current minute, the per-port
-    /// array) into the maps the report reads; done by [`Self::merge`] on both sides
+    /// array, the protocol table) into the maps the report reads; done by [`Self::merge`] on both sides
     /// and at the end of [`crate::aggregate`].
     pub fn flush_runs(&mut self) {
         self.flush_minute();
+        for e in &mut self.protocol_table {
+            if e.pending > 0 {
+                *self.protocols.entry(e.name.clone()).or_default() +=
+                    std::mem::take(&mut e.pending);
+            }
+        }
         for (port, n) in std::mem::take(&mut self.port_counts)
             .into_iter()
             .enumerate()
@@ -979,13 +1040,20 @@ impl Aggregator {
     }
 
     /// Counts the event for its source; returns the source's slot.
-    fn touch_source(&mut self, ev: &Event<'_>) -> Option<usize> {
+    /// The event's protocol id, if it names one.
+    fn protocol_of(&mut self, ev: &Event<'_>) -> Option<u64> {
+        (!ev.protocol.is_empty()).then(|| self.protocol_id(&ev.protocol))
+    }
+
+    /// Counts the event (of protocol id `proto`) for its source; returns the slot.
+    fn touch_source(&mut self, ev: &Event<'_>, proto: Option<u64>) -> Option<usize> {
         let src = ev.src?;
-        let proto = (!ev.protocol.is_empty()).then(|| self.protocol_id(&ev.protocol));
         let slot = self.sources.slot(src);
         let state = self.sources.state(slot)?;
         state.touch(ev.ts);
-        if let Some(id) = proto {
+        if let Some(id) = proto
+            && state.protocols.first() != Some(&id)
+        {
             push_unique_small(&mut state.protocols, id, MAX_SOURCE_LIST);
         }
         Some(slot)
@@ -1003,13 +1071,7 @@ impl Aggregator {
         if success == Some(true) {
             self.logins_succeeded += 1;
         }
-        if !ev.protocol.is_empty() {
-            if let Some(c) = self.protocols.get_mut(&*ev.protocol) {
-                *c += 1;
-            } else {
-                self.protocols.insert(ev.protocol.as_ref().into(), 1);
-            }
-        }
+        let proto = (!ev.protocol.is_empty()).then(|| self.count_protocol(&ev.protocol));
         if let Some(port) = ev.dst_port {
             if self.port_counts.is_empty() {
                 self.port_counts = vec![0; usize::from(u16::MAX) + 1];
@@ -1020,7 +1082,7 @@ impl Aggregator {
         }
         let stats = self.count_pair(user, pass);
         let mut flags = 0;
-        let slot = self.touch_source(ev);
+        let slot = self.touch_source(ev, proto);
         if stats.is_command {
             self.cmd_attempts += 1;
             self.timeline_add(ev.ts, 1);
@@ -1161,7 +1223,8 @@ impl Aggregator {
 
     fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64, key: Option<u64>) {
         self.recorded_downloads += 1;
-        let slot = self.touch_source(ev);
+        let proto = self.protocol_of(ev);
+        let slot = self.touch_source(ev, proto);
         if let Some(d) = command::parse_url(url) {
             self.payload(ev, &d);
             if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
