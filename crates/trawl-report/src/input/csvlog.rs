@@ -773,6 +773,7 @@ mod tests {
                 && has("ré", "x")
                 && has("u\u{fffd}", "x")
         );
+        agg.flush_runs();
         assert!(agg.protocols.contains_key("telnet") && !agg.protocols.contains_key("TELNET"));
     }
 
