@@ -702,6 +702,9 @@ impl Sources {
         let Sources {
             index, mut states, ..
         } = other;
+        // Sharded workers hold disjoint sources: room for all of them at once.
+        self.index.reserve(index.len());
+        self.states.reserve(index.len());
         for (ip, i) in index {
             let Some(state) = states.get_mut(i as usize).map(std::mem::take) else {
                 continue;
