@@ -703,11 +703,16 @@ fn row_event<'r>(
 /// (after trimming) reads it.
 fn parse_port(text: &str) -> Option<u16> {
     let b = text.as_bytes();
-    if (1..=5).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
-        let n = b
-            .iter()
-            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
-        return u16::try_from(n).ok();
+    if (1..=5).contains(&b.len()) {
+        let (mut n, mut digits) = (0u32, true);
+        for &c in b {
+            let d = c.wrapping_sub(b'0');
+            digits &= d < 10;
+            n = n * 10 + u32::from(d);
+        }
+        if digits {
+            return u16::try_from(n).ok();
+        }
     }
     text.trim().parse::<u16>().ok()
 }
