@@ -183,6 +183,19 @@ const SHARD_BLOCK: usize = 256 << 10;
 /// A sharded worker folds finished sessions after about this many bytes (each fold
 /// walks the open sessions).
 const FOLD_EVERY: usize = 4 << 20;
+/// Sets the run's stop flag when a worker thread unwinds from a panic, so that the
+/// others (which may be waiting for its blocks) end too and the panic reaches the
+/// caller instead of a hang.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Blocks per shard that splitting may run ahead of parsing (see
 /// [`Shared::split_worker`]; at least 1, or the workers could wait on each other).
 const SPLIT_AHEAD: usize = 2;
@@ -338,6 +351,7 @@ impl Shared<'_> {
                 let (stop, done, pool) = (&stop, done_tx.clone(), &pool);
                 let (split, rows_txs) = (&split, &rows_txs);
                 handles.push(scope.spawn(move || {
+                    let _stop_on_panic = StopOnPanic(stop);
                     let result = match feed {
                         Some(rx) => self.fed_worker(shard, &rx, pool),
                         None if threads == 1 => self.sole_worker(stop, pool),
