@@ -128,9 +128,16 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
     let bar = progress_bar(opts, total);
     let counter = Arc::new(AtomicU64::new(0));
     let mut merged = Aggregator::new(opts.session_gap_secs);
+    let threads = if opts.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        opts.threads
+    }
+    .clamp(1, MAX_WORKERS);
     for file in files.iter().filter(|f| matches!(f.format, Format::Sqlite)) {
-        input::sqlite::read(file, &mut merged, opts)?;
+        input::sqlite::read(file, &mut merged, opts, threads)?;
         counter.fetch_add(file.size, Ordering::Relaxed);
+        bar.set_position(counter.load(Ordering::Relaxed));
     }
     let text_files: Vec<Arc<InputFile>> = files
         .iter()
@@ -140,13 +147,6 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
     // Sessions can be folded early only when one file holds all of them: an auth log
     // and a session log of one sensor (or a trawl.db) would otherwise count them twice.
     let fold_sessions = files.len() == 1;
-    // Sharded workers each read every line: a huge `--threads` would multiply that.
-    let threads = if opts.threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        opts.threads
-    }
-    .clamp(1, MAX_WORKERS);
     // CSV rows are split between the workers by source address: every worker reads
     // every file itself, in small blocks that stay in its core's cache, and takes its
     // own sources' rows, in file order. No source, pair list or session is held twice,
