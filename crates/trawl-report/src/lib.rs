@@ -559,6 +559,7 @@ impl Shared<'_> {
                         ready.insert(m.index, (m.block, m.rows));
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    // Cannot happen: the senders live as long as the workers.
                     Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(agg),
                 }
                 total = total.or_else(|| feed.total());
@@ -709,9 +710,10 @@ mod tests {
         assert_eq!(agg.done_sessions.by_id + agg.sessions.len() as u64, 697);
     }
 
-    /// A plain file is read once, by the first worker, which hands its blocks on: a
-    /// bad row under `--strict` ends the run with its error whichever worker owns it
-    /// (the first, or one it feeds), and nothing is left waiting on a full feed.
+    /// A plain file is read and split once, by the workers in turn, which hand each
+    /// other their rows: a bad row under `--strict` ends the run with its error
+    /// whichever worker owns it or split it, and no worker is left waiting for rows
+    /// that will never come.
     #[test]
     fn a_strict_error_in_any_shard_ends_a_plain_file_run() {
         let dir = tempfile::tempdir().unwrap();
