@@ -293,20 +293,25 @@ fn every_heralding_layout_and_gzip_give_the_same_counts() {
 #[test]
 fn heralding_session_json_and_its_auth_log_count_each_attempt_once() {
     let csv_alone = run(&["seed_heralding.csv"]);
+    // The seed's 19 entries, each once, in the 10 sessions.
+    let counted_once = |r: &Report, what: &str| {
+        assert_eq!(r.totals.login_prompt_entries, 19, "{what}");
+        assert_eq!(
+            r.totals.credential_attempts, csv_alone.totals.credential_attempts,
+            "{what}"
+        );
+        assert_eq!(r.top_credentials, csv_alone.top_credentials, "{what}");
+        assert_eq!(r.top_commands, csv_alone.top_commands, "{what}");
+        assert_eq!(r.top_sources, csv_alone.top_sources, "{what}");
+        assert_eq!(r.sessions.total, 10, "{what}");
+    };
     let json_alone = run(&["log_session.json"]);
     assert!(
         json_alone.inputs[0]
             .format
             .starts_with("Heralding session JSON")
     );
-    assert_eq!(json_alone.totals.login_prompt_entries, 19);
-    assert_eq!(
-        json_alone.totals.credential_attempts,
-        csv_alone.totals.credential_attempts
-    );
-    assert_eq!(json_alone.top_credentials, csv_alone.top_credentials);
-    assert_eq!(json_alone.top_commands, csv_alone.top_commands);
-    assert_eq!(json_alone.sessions.total, 10);
+    counted_once(&json_alone, "log_session.json alone");
 
     let sensor = tempfile::tempdir().unwrap();
     let other = tempfile::tempdir().unwrap();
@@ -319,14 +324,7 @@ fn heralding_session_json_and_its_auth_log_count_each_attempt_once() {
     let beside = copy(sensor.path(), "log_session.json", "log_session.json");
     let elsewhere = copy(other.path(), "log_session.json", "log_session.json");
     let both = analyze(&[auth.clone(), beside], &Options::default()).unwrap();
-    assert_eq!(both.totals.login_prompt_entries, 19);
-    assert_eq!(
-        both.totals.credential_attempts,
-        csv_alone.totals.credential_attempts
-    );
-    assert_eq!(both.top_credentials, csv_alone.top_credentials);
-    assert_eq!(both.top_sources, csv_alone.top_sources);
-    assert_eq!(both.sessions.total, 10);
+    counted_once(&both, "auth log and session log of one directory");
     assert!(
         both.inputs[1]
             .format
@@ -334,11 +332,9 @@ fn heralding_session_json_and_its_auth_log_count_each_attempt_once() {
         "{}",
         both.inputs[1].format
     );
-    // A glob over the sensor's directory gives the same.
     let glob = format!("{}/log_*", sensor.path().display());
     let globbed = analyze(&[glob], &Options::default()).unwrap();
-    assert_eq!(globbed.totals.login_prompt_entries, 19);
-    assert_eq!(globbed.top_credentials, csv_alone.top_credentials);
+    counted_once(&globbed, "a glob over the directory");
 
     let two_sensors = analyze(&[auth, elsewhere], &Options::default()).unwrap();
     assert_eq!(two_sensors.totals.login_prompt_entries, 38);

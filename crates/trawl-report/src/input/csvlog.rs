@@ -233,17 +233,13 @@ pub fn parse_block(
     let data = block.data.as_slice();
     let mut lines = Lines::new(data);
     let mut commas: Vec<usize> = Vec::with_capacity(map.width + 1);
-    let mut fields: Vec<&str> = Vec::with_capacity(map.width + 1);
-    let mut batch: Vec<Event<'_>> = Vec::with_capacity(BATCH);
-    let mut hours = HourCache::default();
+    let mut batch = Batch::new(block, map, opts);
     let mut line = block.first_line;
-    let file = &block.file;
     while let Some(next) = lines.next_line(&mut commas) {
         let rest = data.get(next.start..).unwrap_or_default();
         let raw = data.get(next.start..next.end).unwrap_or_default();
         if next.careful {
-            agg.ingest_batch(file.index, &batch, &opts.filters);
-            batch.clear();
+            batch.flush(agg);
             let (consumed, newlines) = slow_record(rest, line, map, agg, opts, block, shard)?;
             lines.seek(next.start + consumed);
             line += newlines;
@@ -259,37 +255,79 @@ pub fn parse_block(
             continue;
         }
         let Some(text) = line_text(raw, next.ascii) else {
-            agg.ingest_batch(file.index, &batch, &opts.filters);
-            batch.clear();
+            batch.flush(agg);
             let (consumed, newlines) = slow_record(rest, this_line, map, agg, opts, block, shard)?;
             lines.seek(next.start + consumed);
             line = this_line + newlines;
             continue;
         };
-        fields.clear();
-        let mut start = 0;
-        for &comma in &commas {
-            let at = comma - next.start;
-            fields.push(text.get(start..at).unwrap_or_default());
-            start = at + 1;
-        }
-        fields.push(text.get(start..).unwrap_or_default());
-        if let [only] = fields.as_slice()
-            && only.bytes().all(|b| b.is_ascii_whitespace())
-        {
-            continue;
-        }
-        match row_event(&fields, src, map, &mut hours) {
-            Ok(ev) => batch.push(ev),
-            Err(reason) => bad(agg, opts, file.index, &file.display, this_line, reason)?,
-        }
-        if batch.len() >= BATCH {
-            agg.ingest_batch(file.index, &batch, &opts.filters);
-            batch.clear();
+        let blank = commas.is_empty() && raw.iter().all(u8::is_ascii_whitespace);
+        if !blank {
+            batch.row(agg, (text, next.start, &commas), src, this_line)?;
         }
     }
-    agg.ingest_batch(file.index, &batch, &opts.filters);
+    batch.flush(agg);
     Ok(())
+}
+
+/// Rows of one block on their way to the aggregator, [`BATCH`] at a time (see
+/// [`Aggregator::ingest_batch`]).
+struct Batch<'b> {
+    block: &'b Block,
+    map: &'b ColumnMap,
+    opts: &'b Options,
+    events: Vec<Event<'b>>,
+    fields: Vec<&'b str>,
+    hours: HourCache,
+}
+
+impl<'b> Batch<'b> {
+    fn new(block: &'b Block, map: &'b ColumnMap, opts: &'b Options) -> Self {
+        Batch {
+            block,
+            map,
+            opts,
+            events: Vec::with_capacity(BATCH),
+            fields: Vec::with_capacity(map.width + 1),
+            hours: HourCache::default(),
+        }
+    }
+
+    /// Adds the row in `text` (a line starting at block offset `start`, split at the
+    /// block offsets `commas`), or counts it as bad with its line number.
+    fn row(
+        &mut self,
+        agg: &mut Aggregator,
+        (text, start, commas): (&'b str, usize, &[usize]),
+        src: Option<IpAddr>,
+        line: u64,
+    ) -> Result<(), ReportError> {
+        self.fields.clear();
+        let mut from = 0;
+        for &comma in commas {
+            let at = comma - start;
+            self.fields.push(text.get(from..at).unwrap_or_default());
+            from = at + 1;
+        }
+        self.fields.push(text.get(from..).unwrap_or_default());
+        match row_event(&self.fields, src, self.map, &mut self.hours) {
+            Ok(ev) => self.events.push(ev),
+            Err(reason) => {
+                let file = &self.block.file;
+                bad(agg, self.opts, file.index, &file.display, line, reason)?;
+            }
+        }
+        if self.events.len() >= BATCH {
+            self.flush(agg);
+        }
+        Ok(())
+    }
+
+    /// Hands the rows so far to the aggregator.
+    fn flush(&mut self, agg: &mut Aggregator) {
+        agg.ingest_batch(self.block.file.index, &self.events, &self.opts.filters);
+        self.events.clear();
+    }
 }
 
 /// Rows handed to the aggregator at once (see [`Aggregator::ingest_batch`]).
@@ -404,16 +442,8 @@ fn slow_extent(
     map: &ColumnMap,
     count: usize,
 ) -> (usize, u64, Option<usize>) {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(rest);
-    let mut record = csv::ByteRecord::new();
-    let result = reader.read_byte_record(&mut record);
-    let consumed = record_extent(rest, reader.position().byte());
-    let newlines = |upto: usize| {
-        memchr::memchr_iter(b'\n', rest.get(..upto).unwrap_or_default()).count() as u64
-    };
+    let (result, record, consumed) = read_record(rest);
+    let newlines = |upto: usize| newlines_in(rest, upto);
     let owner = match result {
         Ok(false) => None,
         Ok(true) => {
@@ -431,6 +461,24 @@ fn slow_extent(
         Err(_) => Some(0),
     };
     (consumed, newlines(consumed), owner)
+}
+
+/// One record read by the `csv` crate from the start of `rest`: whether there was
+/// one (or why it is unreadable), its fields, and the bytes it took.
+fn read_record(rest: &[u8]) -> (csv::Result<bool>, csv::ByteRecord, usize) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(rest);
+    let mut record = csv::ByteRecord::new();
+    let result = reader.read_byte_record(&mut record);
+    let consumed = record_extent(rest, reader.position().byte());
+    (result, record, consumed)
+}
+
+/// Newlines in the first `upto` bytes of `rest`.
+fn newlines_in(rest: &[u8], upto: usize) -> u64 {
+    memchr::memchr_iter(b'\n', rest.get(..upto).unwrap_or_default()).count() as u64
 }
 
 /// Bytes the `csv` crate took for one record (at least the current line, so that
@@ -455,10 +503,7 @@ pub fn parse_rows(
     opts: &Options,
 ) -> Result<(), ReportError> {
     let data = block.data.as_slice();
-    let file = &block.file;
-    let mut fields: Vec<&str> = Vec::with_capacity(map.width + 1);
-    let mut batch: Vec<Event<'_>> = Vec::with_capacity(BATCH);
-    let mut hours = HourCache::default();
+    let mut batch = Batch::new(block, map, opts);
     for row in &list.rows {
         let (start, end, line, ascii, src, commas) = match row {
             RowRef::Plain {
@@ -470,8 +515,7 @@ pub fn parse_rows(
                 commas,
             } => (*start, *end, *line, *ascii, *src, commas),
             RowRef::Careful { start, line } => {
-                agg.ingest_batch(file.index, &batch, &opts.filters);
-                batch.clear();
+                batch.flush(agg);
                 let rest = data.get(*start..).unwrap_or_default();
                 slow_record(rest, *line, map, agg, opts, block, Shard::ALL)?;
                 continue;
@@ -482,24 +526,10 @@ pub fn parse_rows(
         let Some(text) = line_text(raw, ascii) else {
             continue;
         };
-        fields.clear();
-        let mut from = 0;
-        for &comma in list.commas.get(commas.clone()).unwrap_or_default() {
-            let at = comma - start;
-            fields.push(text.get(from..at).unwrap_or_default());
-            from = at + 1;
-        }
-        fields.push(text.get(from..).unwrap_or_default());
-        match row_event(&fields, src, map, &mut hours) {
-            Ok(ev) => batch.push(ev),
-            Err(reason) => bad(agg, opts, file.index, &file.display, line, reason)?,
-        }
-        if batch.len() >= BATCH {
-            agg.ingest_batch(file.index, &batch, &opts.filters);
-            batch.clear();
-        }
+        let commas = list.commas.get(commas.clone()).unwrap_or_default();
+        batch.row(agg, (text, start, commas), src, line)?;
     }
-    agg.ingest_batch(file.index, &batch, &opts.filters);
+    batch.flush(agg);
     Ok(())
 }
 
@@ -560,16 +590,8 @@ fn slow_record(
     block: &Block,
     shard: Shard,
 ) -> Result<(usize, u64), ReportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(rest);
-    let mut record = csv::ByteRecord::new();
-    let result = reader.read_byte_record(&mut record);
-    let consumed = record_extent(rest, reader.position().byte());
-    let newlines = |upto: usize| {
-        memchr::memchr_iter(b'\n', rest.get(..upto).unwrap_or_default()).count() as u64
-    };
+    let (result, record, consumed) = read_record(rest);
+    let newlines = |upto: usize| newlines_in(rest, upto);
     let lines = newlines(consumed);
     let file = &block.file;
     match result {
