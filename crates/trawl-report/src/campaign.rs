@@ -9,11 +9,11 @@
 //! against a bounded number of candidates, so the step stays near-linear.
 //!
 //! Everything is kept in flat arrays (no allocation per source, group or feature):
-//! fingerprints are computed in parallel chunks into arenas, the distinct sets are
-//! stored once in one arena, and the inverted index is built by sorting
-//! `(feature, position)` entries (in parallel) into dense feature numbers — in the
-//! order of the features, so the sets rewritten in dense numbers stay sorted and
-//! their Jaccard indices are unchanged — with one slice of groups per feature.
+//! fingerprints are computed in parallel chunks into arenas (each source's two
+//! sorted lists merged), the distinct sets are stored once in one arena, numbered
+//! by placing them at their smallest source position (no sort), and the inverted
+//! index is built by sorting `(feature, position)` entries (in parallel) into one
+//! slice of groups per feature, written over the sorted entries themselves.
 
 use std::hash::BuildHasher;
 
@@ -30,13 +30,47 @@ fn features_hash(features: &[u64]) -> u64 {
     foldhash::fast::FixedState::with_seed(0x6361_6d70).hash_one(features)
 }
 
-/// The sorted feature set of a source, written into `out`.
-pub(crate) fn fingerprint_into(state: &SourceState, out: &mut Vec<u64>) {
-    out.clear();
-    out.extend(state.creds.iter().map(|(id, _)| *id));
-    out.extend(state.features().iter().copied());
-    out.sort_unstable();
-    out.dedup();
+/// Appends the sorted feature set of a source to `out`. The aggregator keeps both
+/// lists sorted (credential ids and features), so they are merged; lists that are
+/// not strictly ascending are sorted instead.
+fn append_fingerprint(state: &SourceState, out: &mut Vec<u64>) {
+    let creds = &state.creds;
+    let features = state.features();
+    let ascending =
+        creds.windows(2).all(|w| w[0].0 < w[1].0) && features.is_sorted_by(|a, b| a < b);
+    let start = out.len();
+    if !ascending {
+        out.extend(creds.iter().map(|(id, _)| *id));
+        out.extend(features.iter().copied());
+        if let Some(set) = out.get_mut(start..) {
+            set.sort_unstable();
+        }
+        let mut set = out.split_off(start);
+        set.dedup();
+        out.append(&mut set);
+        return;
+    }
+    out.reserve(creds.len() + features.len());
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(c, _)), Some(&f)) = (creds.get(i), features.get(j)) {
+        match c.cmp(&f) {
+            std::cmp::Ordering::Less => {
+                out.push(c);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(f);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(c);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend(creds.get(i..).unwrap_or_default().iter().map(|(id, _)| *id));
+    out.extend_from_slice(features.get(j..).unwrap_or_default());
 }
 
 /// Size of the intersection over the size of the union of two sorted sets.
@@ -160,9 +194,11 @@ pub(crate) struct Prints {
     /// Each source's position in the order that numbers the groups.
     positions: Vec<u32>,
     arena: Vec<u64>,
-    /// Scratch set.
-    scratch: Vec<u64>,
 }
+
+/// Arena room reserved per source of a [`Prints`] chunk (the benchmark logs average
+/// 4.5 features a source; room never touched costs no memory).
+const ARENA_PER_SOURCE: usize = 8;
 
 impl Prints {
     /// Room for `sources` sources.
@@ -172,28 +208,26 @@ impl Prints {
             hashes: Vec::with_capacity(sources),
             notable: Vec::with_capacity(sources),
             positions: Vec::with_capacity(sources),
-            arena: Vec::with_capacity(sources * 2),
-            scratch: Vec::new(),
+            arena: Vec::with_capacity(sources * ARENA_PER_SOURCE),
         }
     }
 
     /// Appends the fingerprint of the next source; `position` orders the groups
     /// (a group is numbered by the smallest position among its sources).
     pub fn push(&mut self, state: &SourceState, notable: bool, position: u32) {
-        let mut features = std::mem::take(&mut self.scratch);
-        fingerprint_into(state, &mut features);
+        let start = self.arena.len();
+        append_fingerprint(state, &mut self.arena);
+        let features = self.arena.get(start..).unwrap_or_default();
         // 0 marks an empty set.
         self.hashes.push(if features.is_empty() {
             0
         } else {
-            features_hash(&features).max(1)
+            features_hash(features).max(1)
         });
-        self.arena.extend_from_slice(&features);
         self.ends
             .push(u32::try_from(self.arena.len()).unwrap_or(u32::MAX));
         self.notable.push(notable);
         self.positions.push(position);
-        self.scratch = features;
     }
 
     fn len(&self) -> usize {
@@ -292,30 +326,56 @@ pub(crate) fn top_campaigns<K: Ord + Copy>(
         .map(|g| uf.find(g))
         .collect();
     drop(uf);
-    // Per component root: (members, smallest member key, any notable member).
-    let mut roots: Vec<Option<(usize, K, bool)>> = vec![None; group_count];
-    for (source, (g, is_notable)) in group_of.iter().zip(all.notable()).enumerate() {
-        let Some(root) = root_of.get(*g as usize).copied() else {
-            continue;
-        };
-        let k = key(u32::try_from(source).unwrap_or(u32::MAX));
-        if let Some(slot) = roots.get_mut(root as usize) {
-            match slot {
-                Some(entry) => {
-                    entry.0 += 1;
-                    entry.1 = entry.1.min(k);
-                    entry.2 |= is_notable;
-                }
-                None => *slot = Some((1, k, is_notable)),
-            }
+    // Per component root: members, any notable member.
+    let mut sizes = vec![0usize; group_count];
+    let mut notable = vec![false; group_count];
+    for (g, is_notable) in group_of.iter().zip(all.notable()) {
+        let root = root_of.get(*g as usize).map_or(usize::MAX, |&r| r as usize);
+        if let (Some(size), Some(any)) = (sizes.get_mut(root), notable.get_mut(root)) {
+            *size += 1;
+            *any |= is_notable;
         }
     }
-    let mut ranked: Vec<(usize, K, usize)> = roots
+    let mut kept: Vec<(usize, usize)> = sizes
         .iter()
+        .zip(&notable)
         .enumerate()
-        .filter_map(|(root, r)| r.map(|(len, first, any)| (root, len, first, any)))
-        .filter(|&(_, len, _, any)| keep(len, any))
-        .map(|(root, len, first, _)| (len, first, root))
+        .filter(|&(_, (&len, &any))| len > 0 && keep(len, any))
+        .map(|(root, (&len, _))| (len, root))
+        .collect();
+    drop((sizes, notable));
+    // Only campaigns at least as large as the n-th largest can be listed: the smallest
+    // member key (which breaks ties of size) is needed of those only.
+    let floor = match n.checked_sub(1) {
+        Some(last) if kept.len() > n => {
+            kept.select_nth_unstable_by(last, |a, b| b.0.cmp(&a.0));
+            kept.get(last).map_or(0, |&(len, _)| len)
+        }
+        _ => 0,
+    };
+    kept.retain(|&(len, _)| len >= floor);
+    let mut contender_of = vec![u32::MAX; group_count];
+    for (i, &(_, root)) in kept.iter().enumerate() {
+        if let Some(slot) = contender_of.get_mut(root) {
+            *slot = u32::try_from(i).unwrap_or(u32::MAX);
+        }
+    }
+    let mut keys: Vec<Option<K>> = vec![None; kept.len()];
+    for (source, g) in group_of.iter().enumerate() {
+        let contender = root_of
+            .get(*g as usize)
+            .and_then(|&r| contender_of.get(r as usize))
+            .copied()
+            .unwrap_or(u32::MAX);
+        if let Some(slot) = keys.get_mut(contender as usize) {
+            let k = key(u32::try_from(source).unwrap_or(u32::MAX));
+            *slot = Some(slot.map_or(k, |first| first.min(k)));
+        }
+    }
+    let mut ranked: Vec<(usize, K, usize)> = kept
+        .iter()
+        .zip(keys)
+        .filter_map(|(&(len, root), first)| first.map(|k| (len, k, root)))
         .collect();
     let order =
         |a: &(usize, K, usize), b: &(usize, K, usize)| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1));
@@ -400,49 +460,36 @@ fn group_identical(all: &AllPrints<'_>) -> (Groups, Vec<u32>) {
         })
         .collect();
     // Global numbers: groups in order of their smallest position.
-    let mut order: Vec<(u32, u32, usize, u32)> = parts
-        .iter()
-        .enumerate()
-        .flat_map(|(share, (groups, _))| {
-            groups
-                .iter()
-                .enumerate()
-                .map(move |(local, &(pos, member))| {
-                    (pos, member, share, u32::try_from(local).unwrap_or(0))
-                })
-        })
-        .collect();
-    order.par_sort_unstable();
+    let order = by_smallest_position(&parts, total);
     let mut numbers: Vec<Vec<u32>> = parts
         .iter()
         .map(|(groups, _)| vec![u32::MAX; groups.len()])
         .collect();
-    for (g, &(_, _, share, local)) in order.iter().enumerate() {
+    for (g, &(share, local)) in order.iter().enumerate() {
         if let Some(slot) = numbers
-            .get_mut(share)
+            .get_mut(share as usize)
             .and_then(|v| v.get_mut(local as usize))
         {
             *slot = u32::try_from(g).unwrap_or(u32::MAX);
         }
     }
-    let sets: Vec<&[u64]> = order
-        .par_iter()
-        .map(|&(_, member, _, _)| all.features(member))
-        .collect();
+    // The set of the group numbered `g` (that of its first member).
+    let set_of = |g: usize| {
+        order
+            .get(g)
+            .and_then(|&(share, local)| parts.get(share as usize)?.0.get(local as usize))
+            .map_or(&[][..], |&(_, member)| all.features(member))
+    };
     let mut end = 0usize;
-    let ends = sets
-        .iter()
-        .map(|set| {
-            end += set.len();
+    let ends: Vec<u32> = (0..order.len())
+        .map(|g| {
+            end += set_of(g).len();
             u32::try_from(end).unwrap_or(u32::MAX)
         })
         .collect();
     let groups = Groups {
+        arena: concat_sets(&ends, set_of),
         ends,
-        arena: sets
-            .par_iter()
-            .flat_map_iter(|set| set.iter().copied())
-            .collect(),
     };
     let mut group_of = vec![u32::MAX; total];
     for ((_, members), numbers) in parts.iter().zip(&numbers) {
@@ -458,9 +505,82 @@ fn group_identical(all: &AllPrints<'_>) -> (Groups, Vec<u32>) {
     (groups, group_of)
 }
 
+/// `(share, local group)` of every group of the shares, in order of the groups'
+/// smallest positions. Positions are distinct (one per source) and below the
+/// number of sources when they number the sources, as [`top_campaigns`]' callers'
+/// do: the groups are then placed by position, in one pass; otherwise sorted.
+fn by_smallest_position(parts: &[Share], total: usize) -> Vec<(u32, u32)> {
+    let mut slots = vec![u64::MAX; total];
+    let mut placed = true;
+    'place: for (share, (groups, _)) in parts.iter().enumerate() {
+        for (local, &(pos, _)) in groups.iter().enumerate() {
+            match slots.get_mut(pos as usize) {
+                Some(slot) if *slot == u64::MAX => {
+                    *slot = ((share as u64) << 32) | local as u64;
+                }
+                _ => {
+                    placed = false;
+                    break 'place;
+                }
+            }
+        }
+    }
+    if placed {
+        return slots
+            .into_iter()
+            .filter(|&s| s != u64::MAX)
+            .map(|s| ((s >> 32) as u32, s as u32))
+            .collect();
+    }
+    let mut order: Vec<(u32, u32, u32, u32)> = parts
+        .iter()
+        .zip(0u32..)
+        .flat_map(|((groups, _), share)| {
+            groups
+                .iter()
+                .zip(0u32..)
+                .map(move |(&(pos, member), local)| (pos, member, share, local))
+        })
+        .collect();
+    order.par_sort_unstable();
+    order
+        .into_iter()
+        .map(|(_, _, share, local)| (share, local))
+        .collect()
+}
+
+/// The sets `set_of(0)`, `set_of(1)`... one after another (`ends`: where each
+/// ends), copied in two halves side by side.
+fn concat_sets<'a>(ends: &[u32], set_of: impl Fn(usize) -> &'a [u64] + Sync) -> Vec<u64> {
+    let total = ends.last().map_or(0, |&e| e as usize);
+    let mut arena = vec![0u64; total];
+    let half = ends.len() / 2;
+    let split = half
+        .checked_sub(1)
+        .and_then(|i| ends.get(i))
+        .map_or(0, |&e| e as usize);
+    let (low, high) = arena.split_at_mut(split.min(total));
+    let copy = |out: &mut [u64], sets: std::ops::Range<usize>| {
+        let mut at = 0;
+        for set in sets.map(&set_of) {
+            if let Some(slot) = out.get_mut(at..at + set.len()) {
+                slot.copy_from_slice(set);
+            }
+            at += set.len();
+        }
+    };
+    rayon::join(|| copy(low, 0..half), || copy(high, half..ends.len()));
+    arena
+}
+
 /// A group in a posting, with its set size and how many of its features have
 /// postings longer than [`MAX_POSTING`] (so comparing needs no other lookup).
+///
+/// Laid out like a sorted entry (`(u64, u32, u32)`: same size and alignment), so the
+/// postings are written over the entries they are made from, in place, instead of
+/// into fresh memory.
 #[derive(Clone, Copy, Default)]
+#[repr(align(8))]
 struct Posting {
     group: u32,
     len: u32,
@@ -475,12 +595,8 @@ struct Head {
     first: u32,
 }
 
-/// The groups' sets rewritten as dense feature numbers (ascending with the
-/// feature, so each set stays sorted) and, per feature, the groups that have it
-/// (ascending).
+/// Per feature, the groups that have it (ascending).
 struct Inverted {
-    /// Dense feature numbers, at the same positions as [`Groups::arena`].
-    dense: Vec<u32>,
     /// At the same positions, the feature's posting (read in order with the set,
     /// so a posting with no earlier group, or too long to use, is skipped without
     /// being fetched).
@@ -492,29 +608,16 @@ struct Inverted {
 impl Inverted {
     fn new(groups: &Groups) -> Self {
         let entries = Self::sorted_entries(groups);
-        let mut dense = vec![0u32; groups.arena.len()];
         let mut heads = vec![Head::default(); groups.arena.len()];
-        let mut d = 0u32;
-        let mut run = 0;
-        while let Some(&(f, _, first)) = entries.get(run) {
-            let members = entries.get(run..).unwrap_or_default();
-            let len = members.iter().take_while(|e| e.0 == f).count();
-            let head = Head {
-                start: u32::try_from(run).unwrap_or(u32::MAX),
-                len: u32::try_from(len).unwrap_or(u32::MAX),
-                first,
-            };
-            for &(_, pos, _) in members.get(..len).unwrap_or_default() {
-                if let Some(slot) = dense.get_mut(pos as usize) {
-                    *slot = d;
-                }
-                if let Some(slot) = heads.get_mut(pos as usize) {
-                    *slot = head;
-                }
-            }
-            d += 1;
-            run += len;
-        }
+        // Two threads each walk every posting and write the heads of their half of
+        // the positions (the writes land all over the array: they are the cost).
+        let middle = heads.len() / 2;
+        let (low, high) = heads.split_at_mut(middle);
+        let sorted = &entries;
+        rayon::join(
+            || fill_heads(sorted, low, 0),
+            || fill_heads(sorted, high, middle),
+        );
         // Per group: set size and features with long postings (in order).
         let shapes: Vec<(u32, u32)> = (0..groups.len())
             .map(|g| {
@@ -527,8 +630,8 @@ impl Inverted {
             })
             .collect();
         let postings = entries
-            .iter()
-            .map(|&(_, _, g)| {
+            .into_iter()
+            .map(|(_, _, g)| {
                 let (len, wide) = shapes.get(g as usize).copied().unwrap_or_default();
                 Posting {
                     group: g,
@@ -537,11 +640,7 @@ impl Inverted {
                 }
             })
             .collect();
-        Inverted {
-            dense,
-            heads,
-            postings,
-        }
+        Inverted { heads, postings }
     }
 
     /// `(feature, position in the arena, group)` of every set element, sorted by
@@ -582,6 +681,31 @@ impl Inverted {
         self.postings
             .get(start..start + head.len as usize)
             .unwrap_or_default()
+    }
+}
+
+/// Writes into `out` (the heads of the positions `offset..offset + out.len()`) the
+/// head of each entry's posting; `entries` sorted by feature, as
+/// [`Inverted::sorted_entries`] returns them.
+fn fill_heads(entries: &[(u64, u32, u32)], out: &mut [Head], offset: usize) {
+    let mut run = 0;
+    while let Some(&(f, _, first)) = entries.get(run) {
+        let members = entries.get(run..).unwrap_or_default();
+        let len = members.iter().take_while(|e| e.0 == f).count();
+        let head = Head {
+            start: u32::try_from(run).unwrap_or(u32::MAX),
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            first,
+        };
+        for &(_, pos, _) in members.get(..len).unwrap_or_default() {
+            if let Some(slot) = (pos as usize)
+                .checked_sub(offset)
+                .and_then(|i| out.get_mut(i))
+            {
+                *slot = head;
+            }
+        }
+        run += len;
     }
 }
 
@@ -761,7 +885,7 @@ fn similar_to(
     candidates: &mut Candidates,
     links: &mut Vec<(u32, u32)>,
 ) {
-    let set = |g: usize| inverted.dense.get(groups.range(g)).unwrap_or_default();
+    let set = |g: usize| groups.arena.get(groups.range(g)).unwrap_or_default();
     let mine = set(g);
     let heads = inverted.heads.get(groups.range(g)).unwrap_or_default();
     let g32 = u32::try_from(g).unwrap_or(u32::MAX);
@@ -1060,6 +1184,53 @@ mod tests {
     }
 
     #[test]
+    fn groups_are_ordered_by_smallest_position_placed_or_sorted() {
+        // (smallest position, first member) per local group, per share.
+        let parts: Vec<Share> = vec![
+            (vec![(5, 0), (2, 1)], Vec::new()),
+            (vec![(7, 2), (0, 3)], Vec::new()),
+        ];
+        let want = vec![(1, 1), (0, 1), (0, 0), (1, 0)];
+        // Positions below the total: placed.
+        assert_eq!(by_smallest_position(&parts, 8), want);
+        // Positions out of range: sorted, same order.
+        assert_eq!(by_smallest_position(&parts, 4), want);
+        // A position shared: sorted by position, then first member.
+        let tied: Vec<Share> = vec![
+            (vec![(3, 9), (3, 4)], Vec::new()),
+            (vec![(1, 5)], Vec::new()),
+        ];
+        assert_eq!(by_smallest_position(&tied, 8), vec![(1, 0), (0, 1), (0, 0)]);
+    }
+
+    #[test]
+    fn fingerprints_merge_sorted_lists_and_sort_others() {
+        let state = |creds: &[u64], features: &[u64]| SourceState {
+            creds: creds.iter().map(|&c| (c, 1)).collect(),
+            cmds: Some(Box::new(crate::agg::CommandLists {
+                features: features.to_vec(),
+                lines: Vec::new(),
+            })),
+            ..SourceState::default()
+        };
+        for (creds, features, want) in [
+            (
+                &[1u64, 4, 9][..],
+                &[2u64, 4, 10][..],
+                &[1u64, 2, 4, 9, 10][..],
+            ),
+            (&[], &[3, 5], &[3, 5]),
+            (&[7], &[], &[7]),
+            (&[9, 1, 4], &[4, 2], &[1, 2, 4, 9]),
+        ] {
+            let mut out = vec![42];
+            append_fingerprint(&state(creds, features), &mut out);
+            assert_eq!(out.first(), Some(&42));
+            assert_eq!(&out[1..], want, "{creds:?} {features:?}");
+        }
+    }
+
+    #[test]
     fn the_inverted_index_lists_each_feature_once_in_group_order() {
         let sets = sample_sets(7, 5_000);
         let positions: Vec<u32> = (0..sets.len() as u32).collect();
@@ -1074,18 +1245,14 @@ mod tests {
         }
         for g in 0..groups.len() {
             let range = groups.range(g);
-            let dense = &inverted.dense[range.clone()];
-            assert!(
-                dense.windows(2).all(|w| w[0] < w[1]),
-                "dense set of {g} unsorted"
-            );
-            for (pos, &d) in range.zip(dense) {
+            let set = &groups.arena[range.clone()];
+            assert!(set.windows(2).all(|w| w[0] < w[1]), "set of {g} unsorted");
+            for pos in range {
                 let f = groups.arena[pos];
                 let head = inverted.heads[pos];
                 let posting: Vec<u32> = inverted.posting(head).iter().map(|p| p.group).collect();
                 assert_eq!(&posting, &naive[&f]);
                 assert_eq!(head.first, naive[&f][0]);
-                assert_eq!(d as usize, naive.range(..f).count());
             }
         }
     }

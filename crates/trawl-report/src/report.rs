@@ -433,25 +433,50 @@ pub mod family {
     pub const NONE: &str = "no attempts";
 }
 
-/// The family a source's behaviour matches.
-pub(crate) fn family_of(s: &SourceState) -> &'static str {
+/// The family labels, numbered for per-family counters (see [`family_slot`]).
+const FAMILIES: [&str; 6] = [
+    family::GAFGYT,
+    family::HAJIME,
+    family::MIRAI,
+    family::UNKNOWN_LOADER,
+    family::BRUTE_FORCE,
+    family::NONE,
+];
+
+/// Per family (numbered as in [`FAMILIES`]): sources, events.
+type FamilyCounts = [(u64, u64); FAMILIES.len()];
+
+/// The family a source's behaviour matches, as its number in [`FAMILIES`].
+fn family_slot(s: &SourceState) -> usize {
     let m = s.markers;
     let words = (s.login_words & sflag::MIRAI_SEQ).count_ones();
     if m & (marker::GAFGYT_ECHO | marker::GAFGYT_ONELINER) != 0 {
-        family::GAFGYT
+        0
     } else if m & marker::HAJIME != 0
         || (m & marker::ECCHI_TOKEN != 0 && m & marker::MIRAI_LOADER == 0)
     {
-        family::HAJIME
+        1
     } else if words >= 2 || m & (marker::BUSYBOX_TOKEN | marker::MIRAI_LOADER) != 0 {
-        family::MIRAI
+        2
     } else if s.cmd_attempts > 0 || m & (marker::SHELL_LINE | marker::DOWNLOAD) != 0 {
-        family::UNKNOWN_LOADER
+        3
     } else if s.cred_attempts > 0 {
-        family::BRUTE_FORCE
+        4
     } else {
-        family::NONE
+        5
     }
+}
+
+/// The families counted in `counts` (number in [`FAMILIES`], count), those seen.
+fn seen_families<'a, T: Copy>(
+    counts: &'a [T],
+    seen: impl Fn(T) -> bool + 'a,
+) -> impl Iterator<Item = (&'static str, T)> + 'a {
+    FAMILIES
+        .iter()
+        .zip(counts)
+        .filter(move |&(_, &c)| seen(c))
+        .map(|(f, &c)| (*f, c))
 }
 
 /// Names of the command lines, payload hosts and protocols behind fingerprint ids.
@@ -495,8 +520,20 @@ fn name_creds<'a>(agg: &'a Aggregator, ids: &Set<u64>) -> CredNames<'a> {
     if ids.is_empty() {
         return out;
     }
+    // Ids are hashes: a bit per id (top bits pick the word, low bits the bit) turns
+    // away nearly every other pair before the set is looked up.
+    let bit = |id: u64| ((id >> 58) as usize, 1u64 << (id & 63));
+    let mut filter = [0u64; 64];
+    for &id in ids {
+        let (word, mask) = bit(id);
+        if let Some(w) = filter.get_mut(word) {
+            *w |= mask;
+        }
+    }
     for (k, s) in &agg.pairs {
-        if !s.is_command && ids.contains(&s.id) {
+        let (word, mask) = bit(s.id);
+        let maybe = filter.get(word).is_some_and(|w| w & mask != 0);
+        if maybe && !s.is_command && ids.contains(&s.id) {
             out.insert(s.id, (k, s.label));
         }
     }
@@ -519,7 +556,7 @@ struct SourcePass {
     /// Campaign fingerprints, chunk after chunk in the order of the entries.
     prints: Vec<campaign::Prints>,
     /// Sources and events per family.
-    families: Map<&'static str, (u64, u64)>,
+    families: FamilyCounts,
     /// The top sources by events.
     top_sources: Vec<(IpAddr, u64)>,
 }
@@ -530,20 +567,53 @@ fn is_notable(s: &SourceState) -> bool {
 }
 
 /// A source, its state, and its position in [`Sources::iter`] order.
-type Entry<'a> = (&'a IpAddr, &'a SourceState, u32);
+/// The address is copied (it is read while the index is walked in its own order; a
+/// reference would be a cache miss wherever the entries are read later).
+type Entry<'a> = (IpAddr, &'a SourceState, u32);
 
 /// Every source, in the memory order of the states: a pass over ~1 M states (which
 /// do not fit in the caches) then streams through memory instead of jumping around
 /// it. Each keeps its position in [`Sources::iter`] order, which numbers the
 /// campaign groups (so the report does not depend on where states live).
+///
+/// The states live in one vector, so a state's rank in memory is its distance from
+/// the lowest one: the entries are placed by it in one pass. Should they not (a
+/// distance that is no whole number of states, out of range or taken twice), they
+/// are sorted by address instead.
 fn entries_in_memory_order(agg: &Aggregator) -> Vec<Entry<'_>> {
-    let mut entries: Vec<Entry<'_>> = agg
-        .sources
-        .iter()
-        .zip(0u32..)
-        .map(|((ip, s), pos)| (ip, s, pos))
-        .collect();
-    entries.par_sort_unstable_by_key(|(_, s, _)| std::ptr::from_ref(*s).addr());
+    let addr = |s: &SourceState| std::ptr::from_ref(s).addr();
+    let size = std::mem::size_of::<SourceState>().max(1);
+    let len = agg.sources.len();
+    let (Some(base), Some((first_ip, first_state))) = (
+        agg.sources.iter().map(|(_, s)| addr(s)).min(),
+        agg.sources.iter().next(),
+    ) else {
+        return Vec::new();
+    };
+    // Position `u32::MAX` marks a free slot (positions are below `len`).
+    let mut entries: Vec<Entry<'_>> = vec![(*first_ip, first_state, u32::MAX); len];
+    let mut placed = true;
+    for ((ip, s), pos) in agg.sources.iter().zip(0u32..) {
+        let distance = addr(s) - base;
+        match entries.get_mut(distance / size) {
+            Some(slot) if distance % size == 0 && slot.2 == u32::MAX && pos != u32::MAX => {
+                *slot = (*ip, s, pos);
+            }
+            _ => {
+                placed = false;
+                break;
+            }
+        }
+    }
+    if !placed {
+        entries = agg
+            .sources
+            .iter()
+            .zip(0u32..)
+            .map(|((ip, s), pos)| (*ip, s, pos))
+            .collect();
+        entries.par_sort_unstable_by_key(|(_, s, _)| addr(s));
+    }
     entries
 }
 
@@ -573,25 +643,22 @@ fn warm<'a>(states: impl Iterator<Item = &'a SourceState> + Clone) {
 /// Fingerprints, families and the top sources in one parallel pass (each source's
 /// state is read once).
 fn source_pass(entries: &[Entry<'_>], n: usize) -> SourcePass {
-    type Part = (
-        campaign::Prints,
-        Map<&'static str, (u64, u64)>,
-        TopN<IpAddr>,
-    );
+    type Part = (campaign::Prints, FamilyCounts, TopN<IpAddr>);
     let parts: Vec<Part> = entries
         .par_chunks(campaign::PRINT_CHUNK)
         .map(|part| {
             let mut prints = campaign::Prints::with_capacity(part.len());
-            let mut families: Map<&'static str, (u64, u64)> = Map::default();
+            let mut families = FamilyCounts::default();
             let mut top = TopN::new(n);
             for block in part.chunks(WARM_BLOCK) {
                 warm(block.iter().map(|(_, s, _)| *s));
                 for &(ip, s, pos) in block {
                     prints.push(s, is_notable(s), pos);
-                    let slot = families.entry(family_of(s)).or_default();
-                    slot.0 += 1;
-                    slot.1 += s.events;
-                    top.offer_with(s.events, || *ip);
+                    if let Some(slot) = families.get_mut(family_slot(s)) {
+                        slot.0 += 1;
+                        slot.1 += s.events;
+                    }
+                    top.offer(ip, s.events);
                 }
             }
             (prints, families, top)
@@ -599,14 +666,13 @@ fn source_pass(entries: &[Entry<'_>], n: usize) -> SourcePass {
         .collect();
     let mut pass = SourcePass {
         prints: Vec::with_capacity(parts.len()),
-        families: Map::default(),
+        families: FamilyCounts::default(),
         top_sources: Vec::new(),
     };
     let mut top = TopN::new(n);
     for (prints, families, part_top) in parts {
         pass.prints.push(prints);
-        for (f, (s, e)) in families {
-            let slot = pass.families.entry(f).or_default();
+        for (slot, (s, e)) in pass.families.iter_mut().zip(families) {
             slot.0 += s;
             slot.1 += e;
         }
@@ -618,14 +684,30 @@ fn source_pass(entries: &[Entry<'_>], n: usize) -> SourcePass {
 
 /// Builds the report from the merged counts.
 pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Report {
-    let entries = entries_in_memory_order(agg);
-    let pass = source_pass(&entries, opts.top);
-    // Campaign grouping (over every source) runs beside the other tables.
-    let (members, (names, (mut report, host_creds))) = rayon::join(
-        || campaign_members(&entries, &pass.prints, opts),
-        || rayon::join(|| Names::new(agg), || tables(agg, &pass, files, opts)),
+    // The pass over every source and the campaign grouping run beside the tables
+    // drawn from the other counts.
+    let ((entries, sources, members), (names, (mut report, host_creds))) = rayon::join(
+        || {
+            let entries = entries_in_memory_order(agg);
+            let pass = source_pass(&entries, opts.top);
+            let members = campaign_members(&entries, &pass.prints, opts);
+            (entries, (pass.families, pass.top_sources), members)
+        },
+        || rayon::join(|| Names::new(agg), || tables(agg, files, opts)),
     );
-    drop(pass);
+    let (families, top_sources) = sources;
+    report.top_sources = to_counts(top_sources);
+    report.iot.families = top_n(
+        seen_families(&families, |(s, _)| s > 0).map(|(f, (s, e))| ((f, e), s)),
+        usize::MAX,
+    )
+    .into_iter()
+    .map(|((family, events), sources)| FamilyCount {
+        family,
+        sources,
+        events,
+    })
+    .collect();
     // Big campaigns have ~100 k members each: their rows are built in parallel.
     let drafts: Vec<CampaignDraft> = members
         .par_iter()
@@ -650,12 +732,7 @@ pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Re
 
 /// Every table but the campaigns, and the payload hosts' top credential ids (in
 /// the order of `payload_hosts`), to be named once the campaigns' are known.
-fn tables(
-    agg: &Aggregator,
-    pass: &SourcePass,
-    files: &[InputFile],
-    opts: &Options,
-) -> (Report, Vec<Vec<(u64, u64)>>) {
+fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec<Vec<(u64, u64)>>) {
     let n = opts.top;
     let mut report = Report {
         inputs: files
@@ -676,7 +753,6 @@ fn tables(
             .map(|(a, b)| (format_timestamp(a), format_timestamp(b))),
         protocols: counts(agg.protocols.iter().map(|(k, v)| (&**k, *v)), usize::MAX),
         ports: counts(agg.ports.iter().map(|(k, v)| (*k, *v)), n.max(20)),
-        top_sources: to_counts(pass.top_sources.clone()),
         ..Report::default()
     };
     let (pairs, (hosts, rest)) = rayon::join(
@@ -703,17 +779,7 @@ fn tables(
         command_entries: agg.cmd_attempts,
         mirai_default_attempts: pairs.mirai_attempts,
         iot_default_attempts: pairs.iot_attempts,
-        families: top_n(
-            pass.families.iter().map(|(f, (s, e))| ((*f, *e), *s)),
-            usize::MAX,
-        )
-        .into_iter()
-        .map(|((family, events), sources)| FamilyCount {
-            family,
-            sources,
-            events,
-        })
-        .collect(),
+        families: Vec::new(),
         busybox_tokens: counts(agg.busybox_tokens.iter().map(|(k, v)| (&**k, *v)), n),
         top_default_credentials: pairs.defaults,
     };
@@ -767,17 +833,11 @@ struct PairTables {
     distinct_credentials: u64,
 }
 
-/// Three passes over the pairs side by side: usernames, passwords, pairs.
+/// The tables drawn from the pairs, in one pass over them.
 fn pair_tables(agg: &Aggregator, n: usize) -> PairTables {
-    let ((users, passes), pairs) = rayon::join(
-        || {
-            rayon::join(
-                || column_tables(agg, n, PairKey::user),
-                || column_tables(agg, n, PairKey::pass),
-            )
-        },
-        || pair_rows(agg, n),
-    );
+    let mut rows = PairRows::new(n);
+    let [users, passes] = column_tables(agg, n, |k, s| rows.add(k, s));
+    let pairs = rows.finish();
     PairTables {
         users: users.0,
         cred_users: users.1,
@@ -790,54 +850,65 @@ fn pair_tables(agg: &Aggregator, n: usize) -> PairTables {
 /// Pairs per hash partition of [`column_tables`] (its table then stays in cache).
 const COLUMN_PART: usize = 8_192;
 
-/// One pair's value in a column: hash, text, count as logged, count as credential.
-type ColumnRow<'a> = (u64, Text<'a>, u64, u64);
+/// One pair's value in a column: hash, text, and the pair's count, with
+/// [`COMMAND_BIT`] set when the pair is a command (not a credential attempt).
+type ColumnRow<'a> = (u64, Text<'a>, u64);
 
-/// Top values of one column of the pairs (username or password): as logged, and
-/// of credential attempts only.
+/// Marks a command pair's count in a [`ColumnRow`] (counts stay far below 2^63).
+const COMMAND_BIT: u64 = 1 << 63;
+
+/// Top values of the username and the password column of the pairs: as logged,
+/// and of credential attempts only.
 ///
-/// The pairs are first split by the hash of their value into partitions small
-/// enough for the counting table to stay in cache (one table over ~600 k pairs
-/// spent most of its time waiting for memory); the partitions are counted in
-/// parallel and their top values merged.
+/// The pairs are split (in one pass over them, which also hands each pair to
+/// `each`) by the hash of each value into partitions small enough for the counting
+/// table to stay in cache (one table over ~600 k pairs spent most of its time
+/// waiting for memory); the partitions are counted in parallel and their top
+/// values merged.
 fn column_tables<'a>(
     agg: &'a Aggregator,
     n: usize,
-    column: fn(&'a PairKey) -> &'a str,
-) -> (Vec<Count>, Vec<Count>) {
+    mut each: impl FnMut(&'a PairKey, &'a PairStats),
+) -> [(Vec<Count>, Vec<Count>); 2] {
     let parts = (agg.pairs.len() / COLUMN_PART)
         .next_power_of_two()
         .clamp(1, 1024);
     let bits = parts.trailing_zeros();
     let hasher = foldhash::fast::FixedState::with_seed(0x636f_6c75);
-    let mut partitions: Vec<Vec<ColumnRow<'a>>> = (0..parts)
-        .map(|_| Vec::with_capacity(agg.pairs.len() / parts + 16))
+    // Partitions fill unevenly: room for 1/8 more than the mean (room never touched
+    // costs no memory; a partition that outgrows its room is copied).
+    let mean = agg.pairs.len() / parts;
+    let mut partitions: Vec<Vec<ColumnRow<'_>>> = (0..2 * parts)
+        .map(|_| Vec::with_capacity(mean + mean / 8 + 64))
         .collect();
+    let (users, passes) = partitions.split_at_mut(parts);
     for (k, s) in &agg.pairs {
-        let text = Text::new(column(k));
-        let hash = hasher.hash_one(text);
-        let part = if bits == 0 {
-            0
-        } else {
-            (hash >> (64 - bits)) as usize
-        };
-        if let Some(rows) = partitions.get_mut(part) {
-            // A value seen only in commands is not in the credential table.
-            let cred = if s.is_command { 0 } else { s.count };
-            rows.push((hash, text, s.count, cred));
+        each(k, s);
+        let count = s.count.min(COMMAND_BIT - 1) | if s.is_command { COMMAND_BIT } else { 0 };
+        for (column, value) in [(&mut *users, k.user()), (&mut *passes, k.pass())] {
+            let hash = hasher.hash_one(value);
+            let part = if bits == 0 {
+                0
+            } else {
+                (hash >> (64 - bits)) as usize
+            };
+            if let Some(rows) = column.get_mut(part) {
+                rows.push((hash, Text::new(value), count));
+            }
         }
     }
-    let tops: Vec<(TopN<Text<'a>>, TopN<Text<'a>>)> = partitions
+    let tops: Vec<(TopN<Text<'_>>, TopN<Text<'_>>)> = partitions
         .par_iter()
         .map(|rows| count_partition(rows, n))
         .collect();
-    let mut all = TopN::new(n);
-    let mut creds = TopN::new(n);
-    for (a, c) in tops {
-        all.merge(a);
-        creds.merge(c);
+    let mut columns = [(TopN::new(n), TopN::new(n)), (TopN::new(n), TopN::new(n))];
+    for (i, (a, c)) in tops.into_iter().enumerate() {
+        if let Some((all, creds)) = columns.get_mut(i / parts) {
+            all.merge(a);
+            creds.merge(c);
+        }
     }
-    (to_counts(all.finish()), to_counts(creds.finish()))
+    columns.map(|(all, creds)| (to_counts(all.finish()), to_counts(creds.finish())))
 }
 
 /// Totals of one partition of [`column_tables`], as its top values.
@@ -845,7 +916,10 @@ fn count_partition<'a>(rows: &[ColumnRow<'a>], n: usize) -> (TopN<Text<'a>>, Top
     // (hash, value, [as logged, credential attempts])
     let mut table: hashbrown::HashTable<(u64, Text<'a>, [u64; 2])> =
         hashbrown::HashTable::with_capacity(rows.len() / 2);
-    for &(hash, text, logged, cred) in rows {
+    for &(hash, text, count) in rows {
+        let logged = count & !COMMAND_BIT;
+        // A value seen only in commands is not in the credential table.
+        let cred = if count & COMMAND_BIT == 0 { logged } else { 0 };
         match table.find_mut(hash, |e| e.0 == hash && e.1 == text) {
             Some(e) => {
                 e.2[0] += logged;
@@ -883,8 +957,8 @@ impl<'a> Text<'a> {
         match u8::try_from(text.len()) {
             Ok(len) if text.len() <= INLINE_TEXT => {
                 let mut bytes = [0u8; INLINE_TEXT];
-                for (slot, b) in bytes.iter_mut().zip(text.bytes()) {
-                    *slot = b;
+                if let Some(head) = bytes.get_mut(..text.len()) {
+                    head.copy_from_slice(text.as_bytes());
                 }
                 Text::Inline { len, bytes }
             }
@@ -954,46 +1028,65 @@ impl Ord for ByText<'_> {
 }
 
 /// Top pairs as logged, top credentials, top known defaults and the label counts,
-/// in one pass.
-fn pair_rows(agg: &Aggregator, n: usize) -> PairTables {
-    let mut pairs = TopN::new(n);
-    let mut credentials = TopN::new(n);
-    let mut defaults = TopN::new(n);
-    let (mut mirai_attempts, mut iot_attempts, mut distinct_credentials) = (0, 0, 0);
-    for (k, s) in &agg.pairs {
-        pairs.offer_with(s.count, || ByText(k, s));
+/// gathered pair by pair (during the pass of [`column_tables`]).
+struct PairRows<'a> {
+    pairs: TopN<ByText<'a>>,
+    credentials: TopN<ByText<'a>>,
+    defaults: TopN<ByText<'a>>,
+    mirai_attempts: u64,
+    iot_attempts: u64,
+    distinct_credentials: u64,
+}
+
+impl<'a> PairRows<'a> {
+    fn new(n: usize) -> Self {
+        PairRows {
+            pairs: TopN::new(n),
+            credentials: TopN::new(n),
+            defaults: TopN::new(n),
+            mirai_attempts: 0,
+            iot_attempts: 0,
+            distinct_credentials: 0,
+        }
+    }
+
+    fn add(&mut self, k: &'a PairKey, s: &'a PairStats) {
+        self.pairs.offer_with(s.count, || ByText(k, s));
         if s.is_command {
-            continue;
+            return;
         }
         // Credential ids are 64-bit hashes of distinct pairs: one per pair.
-        distinct_credentials += 1;
-        credentials.offer_with(s.count, || ByText(k, s));
+        self.distinct_credentials += 1;
+        self.credentials.offer_with(s.count, || ByText(k, s));
         match s.label {
-            Some(CredLabel::Mirai) => mirai_attempts += s.count,
-            Some(CredLabel::IotDefault) => iot_attempts += s.count,
+            Some(CredLabel::Mirai) => self.mirai_attempts += s.count,
+            Some(CredLabel::IotDefault) => self.iot_attempts += s.count,
             None => {}
         }
         if s.label.is_some() {
-            defaults.offer_with(s.count, || ByText(k, s));
+            self.defaults.offer_with(s.count, || ByText(k, s));
         }
     }
-    let rows = |top: TopN<ByText<'_>>, default_kind: bool| -> Vec<PairCount> {
-        top.finish()
-            .iter()
-            .map(|(p, c)| p.row(*c, !default_kind && p.1.is_command))
-            .collect()
-    };
-    PairTables {
-        users: Vec::new(),
-        cred_users: Vec::new(),
-        passes: Vec::new(),
-        cred_passes: Vec::new(),
-        pairs: rows(pairs, false),
-        credentials: rows(credentials, false),
-        defaults: rows(defaults, true),
-        mirai_attempts,
-        iot_attempts,
-        distinct_credentials,
+
+    fn finish(self) -> PairTables {
+        let rows = |top: TopN<ByText<'_>>, default_kind: bool| -> Vec<PairCount> {
+            top.finish()
+                .iter()
+                .map(|(p, c)| p.row(*c, !default_kind && p.1.is_command))
+                .collect()
+        };
+        PairTables {
+            users: Vec::new(),
+            cred_users: Vec::new(),
+            passes: Vec::new(),
+            cred_passes: Vec::new(),
+            pairs: rows(self.pairs, false),
+            credentials: rows(self.credentials, false),
+            defaults: rows(self.defaults, true),
+            mirai_attempts: self.mirai_attempts,
+            iot_attempts: self.iot_attempts,
+            distinct_credentials: self.distinct_credentials,
+        }
     }
 }
 
@@ -1113,13 +1206,11 @@ fn payload_hosts(agg: &Aggregator, n: usize) -> (Vec<PayloadHost>, Vec<Vec<(u64,
         .par_iter()
         .filter_map(|(host, _)| {
             let p = agg.payloads.get(*host)?;
-            let mut sample: Vec<IpAddr> = p.scanners.iter().copied().collect();
-            sample.sort_unstable();
             let mut creds: Map<u64, u64> = Map::default();
-            for s in sample.iter().filter_map(|ip| agg.sources.get(ip)) {
+            for s in p.scanners.iter().filter_map(|ip| agg.sources.get(ip)) {
                 add_creds(&mut creds, s);
             }
-            sample.truncate(10);
+            let sample = smallest(p.scanners.iter().copied(), 10);
             let row = PayloadHost {
                 host: (*host).to_string(),
                 methods: p.methods.iter().map(|m| (*m).to_string()).collect(),
@@ -1148,7 +1239,7 @@ fn campaign_members(
         prints,
         opts.jaccard,
         opts.campaigns,
-        |i| entries.get(i as usize).map(|(ip, _, _)| **ip),
+        |i| entries.get(i as usize).map(|(ip, _, _)| *ip),
         |len, notable| len >= 2 || notable,
     )
 }
@@ -1190,10 +1281,13 @@ fn campaign_draft(
     let mut first = None;
     let mut last = None;
     let mut events = 0;
-    let mut fams: Map<&'static str, u64> = Map::default();
+    let mut fams = [0u64; FAMILIES.len()];
     let mut protocols: Set<u64> = Set::default();
     let mut lines: Map<u64, u64> = Map::default();
     let mut features: Set<u64> = Set::default();
+    // Members of one campaign mostly typed the same commands: each distinct list of
+    // features is added once.
+    let mut feature_lists: Set<&[u64]> = Set::default();
     let mut creds: Map<u64, u64> = Map::default();
     let member_entries = || members.iter().filter_map(|&i| entries.get(i as usize));
     let member_states: Vec<&SourceState> = member_entries().map(|&(_, s, _)| s).collect();
@@ -1205,16 +1299,20 @@ fn campaign_draft(
                 first = Some(first.map_or(t, |f: Micros| f.min(t)));
                 last = Some(last.map_or(t, |l: Micros| l.max(t)));
             }
-            *fams.entry(family_of(s)).or_default() += 1;
+            if let Some(c) = fams.get_mut(family_slot(s)) {
+                *c += 1;
+            }
             protocols.extend(s.protocols.iter().copied());
             for l in s.lines() {
                 *lines.entry(*l).or_default() += 1;
             }
-            features.extend(s.features().iter().copied());
+            if !s.features().is_empty() && feature_lists.insert(s.features()) {
+                features.extend(s.features().iter().copied());
+            }
             add_creds(&mut creds, s);
         }
     }
-    let family = top_n(fams.into_iter(), 1)
+    let family = top_n(seen_families(&fams, |c| c > 0), 1)
         .first()
         .map_or(family::NONE, |(f, _)| *f);
     let sorted_names = |ids: Set<u64>, table: &Map<u64, &str>| -> Vec<String> {
@@ -1243,7 +1341,7 @@ fn campaign_draft(
         id,
         family,
         sources: members.len() as u64,
-        source_sample: smallest(member_entries().map(|(ip, _, _)| **ip), 10)
+        source_sample: smallest(member_entries().map(|(ip, _, _)| *ip), 10)
             .iter()
             .map(ToString::to_string)
             .collect(),
@@ -1341,6 +1439,38 @@ mod tests {
                 assert_eq!(Text::new(a).cmp(&Text::new(b)), a.cmp(b), "{a:?} {b:?}");
                 assert_eq!(Text::new(a) == Text::new(b), a == b);
             }
+        }
+    }
+
+    #[test]
+    fn entries_follow_memory_and_keep_their_index_positions() {
+        let mut agg = Aggregator::new(300);
+        for i in 0..2_000u32 {
+            let event = crate::event::Event {
+                ts: Some(i64::from(i) * 1_000_000),
+                src: Some(IpAddr::from(
+                    (i % 700).wrapping_mul(2_654_435_761).to_be_bytes(),
+                )),
+                src_port: Some(1),
+                dst_port: Some(23),
+                protocol: "telnet".into(),
+                session: None,
+                kind: crate::event::EventKind::Connect,
+            };
+            agg.ingest(0, &event, &crate::filter::Filters::default());
+        }
+        let entries = entries_in_memory_order(&agg);
+        let in_index_order: Vec<IpAddr> = agg.sources.iter().map(|(ip, _)| *ip).collect();
+        assert_eq!(entries.len(), in_index_order.len());
+        let address = |s: &SourceState| std::ptr::from_ref(s).addr();
+        assert!(
+            entries
+                .windows(2)
+                .all(|w| address(w[0].1) < address(w[1].1))
+        );
+        for &(ip, state, pos) in &entries {
+            assert_eq!(in_index_order[pos as usize], ip);
+            assert!(std::ptr::eq(agg.sources.get(&ip).unwrap(), state));
         }
     }
 
