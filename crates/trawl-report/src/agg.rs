@@ -699,25 +699,32 @@ impl Sources {
     }
 
     fn merge(&mut self, other: Sources) {
-        let Sources {
-            index, mut states, ..
-        } = other;
+        let Sources { index, states, .. } = other;
         // Sharded workers hold disjoint sources: room for all of them at once.
         self.index.reserve(index.len());
         self.states.reserve(index.len());
+        // The other worker's states are taken in the order they lie in memory (one
+        // stream through them, instead of a cache miss per state in index order):
+        // first each slot's address, from a walk of its index.
+        let mut address_of: Vec<Option<IpAddr>> = vec![None; states.len()];
         for (ip, i) in index {
-            let Some(state) = states.get_mut(i as usize).map(std::mem::take) else {
+            if let Some(slot) = address_of.get_mut(i as usize) {
+                *slot = Some(ip);
+            }
+        }
+        for (ip, state) in address_of.into_iter().zip(states) {
+            let Some(ip) = ip else {
                 continue;
             };
-            match self.index.get(&ip) {
-                Some(&j) => {
-                    if let Some(s) = self.states.get_mut(j as usize) {
+            let next = u32::try_from(self.states.len()).unwrap_or(u32::MAX);
+            match self.index.entry(ip) {
+                hashbrown::hash_map::Entry::Occupied(slot) => {
+                    if let Some(s) = self.states.get_mut(*slot.get() as usize) {
                         s.merge(state);
                     }
                 }
-                None => {
-                    let next = u32::try_from(self.states.len()).unwrap_or(u32::MAX);
-                    self.index.insert(ip, next);
+                hashbrown::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(next);
                     self.states.push(state);
                 }
             }
@@ -1384,11 +1391,14 @@ impl Aggregator {
 }
 
 fn merge_pairs(into: &mut Map<PairKey, PairStats>, from: Map<PairKey, PairStats>) {
+    // At most `from.len()` new pairs: the table grows once, not step by step.
+    into.reserve(from.len());
     for (k, v) in from {
-        match into.get_mut(&k) {
-            Some(s) => s.count += v.count,
-            None => {
-                into.insert(k, v);
+        // One hash and probe per pair (not a lookup, then an insert).
+        match into.entry(k) {
+            hashbrown::hash_map::Entry::Occupied(mut slot) => slot.get_mut().count += v.count,
+            hashbrown::hash_map::Entry::Vacant(slot) => {
+                slot.insert(v);
             }
         }
     }
