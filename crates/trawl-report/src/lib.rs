@@ -429,7 +429,7 @@ impl Shared<'_> {
         feed: &mpsc::Receiver<Arc<Block>>,
         pool: &BufferPool,
     ) -> Result<Aggregator, ReportError> {
-        let mut agg = Aggregator::new(self.opts.session_gap_secs).sessions_per_source();
+        let mut agg = self.sharded_aggregator(shard.count);
         let mut folds = Folds::new(self.opts);
         while let Ok(block) = feed.recv() {
             self.shard_block(&mut agg, &block, shard, &mut folds)?;
@@ -439,6 +439,17 @@ impl Shared<'_> {
             }
         }
         Ok(agg)
+    }
+
+    /// A worker's aggregator for CSV rows split `shards` ways, with room for the
+    /// sources its share of the input may hold: about one per kilobyte of log (the
+    /// benchmark logs have one per 900 to 1,500 bytes), at most a million.
+    fn sharded_aggregator(&self, shards: usize) -> Aggregator {
+        let bytes: u64 = self.files.iter().map(|f| f.size).sum();
+        let per_shard = bytes / 1024 / shards.max(1) as u64;
+        Aggregator::new(self.opts.session_gap_secs)
+            .sessions_per_source()
+            .expecting_sources(usize::try_from(per_shard.min(1 << 20)).unwrap_or(1 << 20))
     }
 
     /// A block reader for `file` taking its buffers from `pool`, with the run's
@@ -485,7 +496,7 @@ impl Shared<'_> {
         stop: &AtomicBool,
         pool: &Arc<BufferPool>,
     ) -> Result<Aggregator, ReportError> {
-        let mut agg = Aggregator::new(self.opts.session_gap_secs).sessions_per_source();
+        let mut agg = self.sharded_aggregator(1);
         let mut folds = Folds::new(self.opts);
         for file in self.files {
             for block in self.reader(file, self.counter, pool, SHARD_BLOCK)? {
@@ -516,7 +527,7 @@ impl Shared<'_> {
         stop: &AtomicBool,
     ) -> Result<Aggregator, ReportError> {
         let ahead = SPLIT_AHEAD * shard.count;
-        let mut agg = Aggregator::new(self.opts.session_gap_secs).sessions_per_source();
+        let mut agg = self.sharded_aggregator(shard.count);
         let mut folds = Folds::new(self.opts);
         let mut ready: BTreeMap<usize, (Arc<Block>, RowList)> = BTreeMap::new();
         let (mut next_split, mut next_parse) = (shard.index, 0usize);
