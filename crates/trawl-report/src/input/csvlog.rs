@@ -1,8 +1,12 @@
 //! Heralding-layout CSV: `log_auth.csv` (9, 10, 11 columns) and `log_session.csv`.
 //!
-//! Lines without quotes or carriage returns are split by hand (one UTF-8 check and a
-//! memchr comma split per line): the `csv` crate's byte-at-a-time parser was a quarter
-//! of all instructions on the benchmark log. Every other line is read by the `csv` crate.
+//! Lines without quotes or carriage returns are split by hand, at the commas that
+//! `input/lines.rs` finds with SSE2 bit masks (an all-ASCII line needs no UTF-8
+//! check): the `csv` crate's byte-at-a-time parser was a quarter of all instructions
+//! on the benchmark log. Every other line is read by the `csv` crate. With several
+//! workers, [`split_block`] splits a block once and sorts its rows to their shards,
+//! and each worker parses its own with [`parse_rows`]; [`parse_block`] does both for
+//! one worker (or for each worker of a gzip input, which all see every block).
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
@@ -167,10 +171,11 @@ fn octet(text: &[u8]) -> Option<(u8, usize)> {
     Some((u8::try_from(value).ok()?, 3))
 }
 
-/// Which rows of a CSV block one worker takes: every worker reads every block and
-/// takes the rows whose source address hashes to its shard, so each source (and each
-/// session, which belongs to one source) lives in exactly one worker, seen in file
-/// order. Rows without a readable source go to shard 0 (they are counted once, as bad).
+/// Which rows of a CSV block one worker takes: the rows whose source address hashes
+/// to its shard (sorted out once by [`split_block`], or picked by each worker itself
+/// in [`parse_block`]), so each source (and each session, which belongs to one
+/// source) lives in exactly one worker, seen in file order. Rows without a readable
+/// source go to shard 0 (they are counted once, as bad).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// This worker's shard.
