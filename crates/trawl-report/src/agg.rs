@@ -461,6 +461,8 @@ pub struct Aggregator {
     pub(crate) payloads: Map<Box<str>, PayloadState>,
     pub(crate) downloads: Map<DownloadKey, u64>,
     pub(crate) busybox_tokens: Map<Box<str>, u64>,
+    /// Sessions per announced client version (at most [`MAX_CLIENT_VERSION`] bytes each).
+    pub(crate) client_versions: Map<Box<str>, u64>,
     /// Indexed by input file index.
     pub(crate) files: Vec<FileCounts>,
     pub(crate) bad_total: u64,
@@ -488,6 +490,9 @@ pub struct Aggregator {
     /// entry per row cost a hash and a probe).
     port_counts: Vec<u64>,
 }
+
+/// Bytes of a client version string kept (a banner is at most 255 by RFC 4253).
+pub const MAX_CLIENT_VERSION: usize = 255;
 
 /// Protocols kept in [`Aggregator`]'s short protocol table.
 const MAX_PROTOCOL_TABLE: usize = 32;
@@ -913,6 +918,13 @@ impl Aggregator {
         key: Option<u64>,
     ) {
         let gap_secs = self.gap_secs;
+        // Client versions describe a session another record counts: not an event.
+        if let EventKind::ClientVersion { version } = &ev.kind {
+            if filters.accepts(ev) {
+                self.count_client_version(version);
+            }
+            return;
+        }
         if !filters.accepts(ev) {
             self.filtered_out += 1;
             return;
@@ -942,6 +954,7 @@ impl Aggregator {
                 self.touch_source(ev, proto);
                 self.touch_session(ev, gap_secs, (0, 0), key);
             }
+            EventKind::ClientVersion { .. } => {}
             EventKind::SessionEnd {
                 duration_ms,
                 attempts,
@@ -952,6 +965,23 @@ impl Aggregator {
                     state.declared_attempts = state.declared_attempts.max(*attempts);
                 }
             }
+        }
+    }
+
+    fn count_client_version(&mut self, version: &str) {
+        let version = version.trim();
+        if version.is_empty() {
+            return;
+        }
+        let mut end = version.len().min(MAX_CLIENT_VERSION);
+        while !version.is_char_boundary(end) {
+            end -= 1;
+        }
+        let version = version.get(..end).unwrap_or_default();
+        if let Some(n) = self.client_versions.get_mut(version) {
+            *n += 1;
+        } else {
+            self.client_versions.insert(version.into(), 1);
         }
     }
 
@@ -1349,6 +1379,7 @@ impl Aggregator {
         add_counts(&mut self.protocols, other.protocols);
         add_counts(&mut self.ports, other.ports);
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
+        add_counts(&mut self.client_versions, other.client_versions);
         add_counts(&mut self.downloads, other.downloads);
         // The two big maps merge side by side (each is ~1 M entries on a 10 M-row log).
         let (sources, pairs, sessions) = (&mut self.sources, &mut self.pairs, &mut self.sessions);

@@ -48,6 +48,13 @@ pub enum EventKind<'a> {
     },
     /// A connection opened.
     Connect,
+    /// The client software a session announced (an SSH banner such as
+    /// `SSH-2.0-Go`): Cowrie `cowrie.client.version`, `client_version` in the
+    /// `auxiliary_data` of Heralding's and trawl's session records.
+    ClientVersion {
+        /// The version string as sent.
+        version: Cow<'a, str>,
+    },
     /// A session summary or close record.
     SessionEnd {
         /// Duration in milliseconds, when known.

@@ -280,6 +280,9 @@ pub struct Report {
     pub top_credentials: Vec<PairCount>,
     /// Top commands (login-prompt commands and shell commands).
     pub top_commands: Vec<Count>,
+    /// Client software announced per session (SSH banners such as `SSH-2.0-Go`),
+    /// most sessions first.
+    pub top_client_versions: Vec<Count>,
     /// Attempts over time.
     pub timeline: Timeline,
     /// Sessions.
@@ -774,6 +777,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.top_pairs = pairs.pairs;
     report.top_credentials = pairs.credentials;
     report.top_commands = counts(agg.commands.iter().map(|(k, v)| (&**k, v.count)), n);
+    report.top_client_versions = counts(agg.client_versions.iter().map(|(k, v)| (&**k, *v)), n);
     report.iot = Iot {
         credential_attempts: agg.cred_attempts,
         command_entries: agg.cmd_attempts,

@@ -384,6 +384,47 @@ fn cowrie_sample() {
         durations.contains(&15.321) && durations.contains(&12.5),
         "{durations:?}"
     );
+    assert_eq!(
+        pairs(&r.top_client_versions),
+        [("SSH-2.0-libssh2_1.4.3", 1)]
+    );
+}
+
+/// `client_version` in the `auxiliary_data` of Heralding's (and trawl's) session
+/// records is counted per session; a value of another type, or an `auxiliary_data`
+/// that is not an object, is ignored without making the line unreadable.
+#[test]
+fn client_versions_of_session_records_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log_session.json");
+    let session = |id: &str, aux: &str| {
+        format!(
+            r#"{{"timestamp": "2024-05-01 10:00:00.000000", "duration": 3, "session_id": "{id}", "source_ip": "198.51.100.9", "source_port": 40000, "destination_ip": "", "destination_port": 22, "protocol": "ssh", "num_auth_attempts": 0, "auth_attempts": [], "session_ended": true, "auxiliary_data": {aux}}}"#
+        )
+    };
+    let lines = [
+        session(
+            "a",
+            r#"{"client_version": "SSH-2.0-Go", "recv_cipher": "aes128-ctr"}"#,
+        ),
+        session("b", r#"{"client_version": "SSH-2.0-Go"}"#),
+        session("c", r#"{"client_version": "SSH-2.0-libssh-0.6.3"}"#),
+        session("d", r#"{"client_version": 42}"#),
+        session("e", r#""not an object""#),
+        session("f", "{}"),
+    ];
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let r = analyze(&[path.display().to_string()], &Options::default()).unwrap();
+    assert_eq!(r.totals.bad_rows, 0);
+    assert_eq!(r.sessions.total, 6);
+    assert_eq!(
+        pairs(&r.top_client_versions),
+        [("SSH-2.0-Go", 2), ("SSH-2.0-libssh-0.6.3", 1)]
+    );
+    assert_eq!(
+        r.totals.events, 6,
+        "client versions are not events of their own"
+    );
 }
 
 #[test]

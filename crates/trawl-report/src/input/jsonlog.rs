@@ -106,6 +106,11 @@ struct Line<'a> {
     auth_attempts: Option<Vec<NestedAttempt<'a>>>,
     #[serde(borrow)]
     logdata: Option<LogData<'a>>,
+    /// Cowrie `cowrie.client.version`: the client's banner. Any JSON value, so that
+    /// an odd type in some other record does not make the whole line unreadable.
+    version: Option<serde_json::Value>,
+    /// Heralding's and trawl's session extras (`client_version` is read); any value.
+    auxiliary_data: Option<serde_json::Value>,
 }
 
 /// The format name of Heralding's `log_session.json`.
@@ -236,6 +241,12 @@ fn cowrie(
             None => return Ok(()),
         },
         "cowrie.session.connect" => EventKind::Connect,
+        "cowrie.client.version" => match line.version.as_ref().and_then(|v| v.as_str()) {
+            Some(version) => EventKind::ClientVersion {
+                version: Cow::Owned(version.to_string()),
+            },
+            None => return Ok(()),
+        },
         "cowrie.session.closed" => {
             let ms = match (&line.duration_ms, &line.duration) {
                 (Some(ms), _) => ms.as_f64(),
@@ -347,6 +358,17 @@ fn trawl_or_heralding(
                     };
                     agg.ingest(index, &make(at, kind), &opts.filters);
                 }
+            }
+            if let Some(version) = line
+                .auxiliary_data
+                .as_ref()
+                .and_then(|aux| aux.get("client_version"))
+                .and_then(|v| v.as_str())
+            {
+                let kind = EventKind::ClientVersion {
+                    version: Cow::Borrowed(version),
+                };
+                agg.ingest(index, &make(ts, kind), &opts.filters);
             }
             let secs = line.duration.as_ref().and_then(NumOrText::as_f64);
             let kind = EventKind::SessionEnd {

@@ -39,14 +39,14 @@ struct Table {
 const TABLES: [Table; 2] = [
     Table {
         sql: "SELECT rowid, timestamp, session_id, protocol, source_ip, source_port, \
-              destination_port, username, password, NULL FROM auth_attempts \
+              destination_port, username, password, NULL, NULL FROM auth_attempts \
               WHERE rowid >= ?1 AND rowid < ?2",
         sessions: false,
         name: "auth_attempts",
     },
     Table {
         sql: "SELECT rowid, end_time, session_id, protocol, source_ip, source_port, \
-              destination_port, '', '', duration FROM sessions \
+              destination_port, '', '', duration, auxiliary_data FROM sessions \
               WHERE rowid >= ?1 AND rowid < ?2",
         sessions: true,
         name: "sessions",
@@ -176,7 +176,18 @@ fn read_chunk(
             n: r.get(9).ok(),
         };
         match row_event(&row, table.sessions) {
-            Ok(ev) => agg.ingest(file.index, &ev, &opts.filters),
+            Ok(ev) => {
+                if let Some(version) = client_version(&text(10)) {
+                    let client = Event {
+                        kind: EventKind::ClientVersion {
+                            version: Cow::Owned(version),
+                        },
+                        ..ev.clone()
+                    };
+                    agg.ingest(file.index, &client, &opts.filters);
+                }
+                agg.ingest(file.index, &ev, &opts.filters);
+            }
             Err(reason) => {
                 let rowid: i64 = r.get(0).unwrap_or(0);
                 bad(
@@ -191,6 +202,15 @@ fn read_chunk(
         }
     }
     Ok(())
+}
+
+/// `client_version` of a session's `auxiliary_data` JSON object, if it has one.
+fn client_version(aux: &str) -> Option<String> {
+    if !aux.contains("client_version") {
+        return None;
+    }
+    let aux: serde_json::Value = serde_json::from_str(aux).ok()?;
+    aux.get("client_version")?.as_str().map(str::to_string)
 }
 
 /// One row's columns, borrowed from SQLite where they are valid UTF-8.
@@ -261,7 +281,8 @@ mod tests {
              protocol TEXT, source_ip TEXT, source_port INTEGER, destination_ip TEXT, \
              destination_port INTEGER, username TEXT, password TEXT);
              CREATE TABLE sessions (session_id TEXT, end_time TEXT, duration REAL, \
-             protocol TEXT, source_ip TEXT, source_port INTEGER, destination_port INTEGER);",
+             protocol TEXT, source_ip TEXT, source_port INTEGER, destination_port INTEGER, \
+             auxiliary_data TEXT);",
         )
         .unwrap();
         conn.execute_batch("BEGIN").unwrap();
@@ -295,8 +316,16 @@ mod tests {
         .unwrap();
         for i in 0..n / 3 {
             conn.execute(
-                "INSERT INTO sessions VALUES (?1, '2024-05-01T11:00:00Z', 2.5, 'ssh', ?2, 4000, 22)",
-                rusqlite::params![format!("s{i}"), format!("198.51.100.{}", i * 3 % 37)],
+                "INSERT INTO sessions VALUES (?1, '2024-05-01T11:00:00Z', 2.5, 'ssh', ?2, 4000, 22, ?3)",
+                rusqlite::params![
+                    format!("s{i}"),
+                    format!("198.51.100.{}", i * 3 % 37),
+                    match i % 3 {
+                        0 => r#"{"client_version":"SSH-2.0-Go"}"#,
+                        1 => r#"{"bytes_received":12}"#,
+                        _ => "not json",
+                    }
+                ],
             )
             .unwrap();
         }
@@ -319,6 +348,7 @@ mod tests {
                 .iter()
                 .map(|b| (b.line, b.reason.clone()))
                 .collect();
+            let go = agg.client_versions.get("SSH-2.0-Go").copied();
             (
                 agg.events,
                 agg.sources.len(),
@@ -326,6 +356,7 @@ mod tests {
                 sessions,
                 agg.bad_total,
                 bad,
+                go,
             )
         };
         let whole = counts(1, i64::MAX);
@@ -335,6 +366,7 @@ mod tests {
             whole.5,
             vec![(78, "bad timestamp \"yesterday\"".to_string())]
         );
+        assert_eq!(whole.6, Some(334), "client versions of the sessions");
         for (threads, chunk) in [(1, 100), (2, 100), (3, 7), (4, 1_000)] {
             assert_eq!(
                 counts(threads, chunk),

@@ -86,6 +86,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     )?;
     pairs(&mut w, "top_credentials", &r.top_credentials)?;
     counts(&mut w, "top_commands", &r.top_commands)?;
+    counts(&mut w, "top_client_versions", &r.top_client_versions)?;
     for p in &r.timeline.points {
         w.write_record([
             "timeline",

@@ -147,6 +147,11 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
         ),
         pair_table("Top credentials", &r.top_credentials),
         count_table("Top post-login commands", "command", &r.top_commands),
+        count_table(
+            "Client versions (sessions; SSH banners and the like)",
+            "client",
+            &r.top_client_versions,
+        ),
         Table {
             title: "IoT families (by source fingerprint)".into(),
             headers: vec!["sources", "events", "family"],
