@@ -360,14 +360,17 @@ pub(crate) fn top_campaigns<K: Ord + Copy>(
             *slot = u32::try_from(i).unwrap_or(u32::MAX);
         }
     }
-    let mut keys: Vec<Option<K>> = vec![None; kept.len()];
-    for (source, g) in group_of.iter().enumerate() {
-        let contender = root_of
-            .get(*g as usize)
-            .and_then(|&r| contender_of.get(r as usize))
+    // The entry of `table` for the root of group `g` (u32::MAX: none).
+    let by_root = |table: &[u32], g: u32| {
+        root_of
+            .get(g as usize)
+            .and_then(|&r| table.get(r as usize))
             .copied()
-            .unwrap_or(u32::MAX);
-        if let Some(slot) = keys.get_mut(contender as usize) {
+            .unwrap_or(u32::MAX)
+    };
+    let mut keys: Vec<Option<K>> = vec![None; kept.len()];
+    for (source, &g) in group_of.iter().enumerate() {
+        if let Some(slot) = keys.get_mut(by_root(&contender_of, g) as usize) {
             let k = key(u32::try_from(source).unwrap_or(u32::MAX));
             *slot = Some(slot.map_or(k, |first| first.min(k)));
         }
@@ -395,13 +398,8 @@ pub(crate) fn top_campaigns<K: Ord + Copy>(
         .iter()
         .map(|(len, _, _)| Vec::with_capacity(*len))
         .collect();
-    for (source, g) in group_of.iter().enumerate() {
-        let slot = root_of
-            .get(*g as usize)
-            .and_then(|&r| slot_of.get(r as usize))
-            .copied()
-            .unwrap_or(u32::MAX);
-        if let Some(members) = out.get_mut(slot as usize) {
+    for (source, &g) in group_of.iter().enumerate() {
+        if let Some(members) = out.get_mut(by_root(&slot_of, g) as usize) {
             members.push(u32::try_from(source).unwrap_or(u32::MAX));
         }
     }
