@@ -12,9 +12,11 @@ pub type Micros = i64;
 /// Parses `YYYY-MM-DD[ T]HH:MM[:SS[.fraction]][Z|±HH[:]MM]`, or a plain number of
 /// epoch seconds (fractional allowed). Returns `None` for anything else.
 pub fn parse_timestamp(text: &str) -> Option<Micros> {
-    if let Some(ts) = parse_heralding(text.as_bytes()) {
-        return Some(ts);
-    }
+    parse_heralding(text.as_bytes()).or_else(|| parse_other(text))
+}
+
+/// [`parse_timestamp`] for text that is not in the fixed Heralding layout.
+fn parse_other(text: &str) -> Option<Micros> {
     let s = text.trim().as_bytes();
     if s.len() >= 16 && s.get(4) == Some(&b'-') {
         return parse_iso(s);
@@ -101,6 +103,7 @@ pub fn parse_timestamp_cached(text: &str, cache: &mut HourCache) -> Option<Micro
             }
             return Some(ts);
         }
+        return parse_other(text);
     }
     parse_timestamp(text)
 }

@@ -426,16 +426,27 @@ pub fn split_block(block: &Block, map: &ColumnMap, count: usize) -> Vec<RowList>
 /// The source address of an unquoted, valid UTF-8 line (`commas`: block offsets
 /// of its commas, the line starting at `start`), if its column is there and reads.
 fn source_raw(raw: &[u8], start: usize, commas: &[usize], map: &ColumnMap) -> Option<IpAddr> {
-    let from = match map.src {
-        0 => Some(0),
-        n => commas.get(n - 1).map(|c| c + 1 - start),
-    };
-    let to = commas.get(map.src).map_or(raw.len(), |c| c - start);
-    let src = from.and_then(|f| raw.get(f..to))?;
+    let src = source_field(raw, start, commas, map)?;
     match dotted_quad(src) {
         Some(v4) => Some(IpAddr::V4(v4)),
         None => parse_ip(std::str::from_utf8(src).ok()?),
     }
+}
+
+/// The bytes of the source column of an unquoted line (`commas`: the block offsets
+/// of its commas, the line starting at `start`), if the line has that column.
+fn source_field<'r>(
+    raw: &'r [u8],
+    start: usize,
+    commas: &[usize],
+    map: &ColumnMap,
+) -> Option<&'r [u8]> {
+    let from = match map.src {
+        0 => 0,
+        n => commas.get(n - 1)? + 1 - start,
+    };
+    let to = commas.get(map.src).map_or(raw.len(), |c| c - start);
+    raw.get(from..to)
 }
 
 /// How far the `csv` crate's record at the start of `rest` reaches (bytes, and
@@ -563,12 +574,7 @@ fn owns_raw(
     map: &ColumnMap,
     shard: Shard,
 ) -> (bool, Option<IpAddr>) {
-    let from = match map.src {
-        0 => Some(0),
-        n => commas.get(n - 1).map(|c| c + 1 - start),
-    };
-    let to = commas.get(map.src).map_or(raw.len(), |c| c - start);
-    let src = from.and_then(|f| raw.get(f..to));
+    let src = source_field(raw, start, commas, map);
     if let Some(v4) = src.and_then(dotted_quad) {
         let ip = Some(IpAddr::V4(v4));
         return (shard.owns(ip), ip);
