@@ -188,7 +188,14 @@ pub(crate) struct PairStats {
     pub label: Option<CredLabel>,
     /// [`id_of`] of the credential (0 for commands), computed once per distinct pair.
     pub id: u64,
+    /// For a command pair: the [`Aggregator::command_stats`] slots of the username's
+    /// and (if it is one) the password's command line, found once per distinct pair
+    /// ([`NO_COMMAND`] where unknown: a pair merged from another worker).
+    pub commands: [u32; 2],
 }
+
+/// [`PairStats::commands`] of a line not looked up (yet).
+const NO_COMMAND: u32 = u32::MAX;
 
 /// What is known about one source address.
 #[derive(Debug, Clone, Default)]
@@ -454,7 +461,10 @@ pub struct Aggregator {
     pub(crate) ports: Map<u16, u64>,
     pub(crate) sources: Sources,
     pub(crate) pairs: Map<PairKey, PairStats>,
-    pub(crate) commands: Map<Box<str>, CommandStats>,
+    /// Distinct command lines, with their slot in [`Self::command_stats`].
+    pub(crate) commands: Map<Box<str>, u32>,
+    /// Counts and analysis per distinct command line, by slot.
+    pub(crate) command_stats: Vec<CommandStats>,
     pub(crate) timeline: Map<i64, [u64; 2]>,
     pub(crate) sessions: Map<u64, SessionState>,
     pub(crate) gap_sessions: Map<(IpAddr, u16), Vec<SessionState>>,
@@ -509,6 +519,17 @@ struct ProtocolEntry {
 
 /// Rows whose entries [`Aggregator::ingest_batch`] reads ahead in one go.
 const WARM_ROWS: usize = 16;
+
+/// What [`Aggregator::ingest_batch`]'s look-ahead found for one row.
+#[derive(Debug, Clone, Copy, Default)]
+struct Warmed {
+    /// The row's session key.
+    session_key: Option<u64>,
+    /// Its source's slot, if the source was known.
+    slot: Option<u32>,
+    /// Its credential pair's counts, the row already counted.
+    pair: Option<PairStats>,
+}
 
 /// Sessions longer than this are not assumed complete at the end of a block.
 pub const SESSION_HORIZON_SECS: i64 = 600;
@@ -845,12 +866,16 @@ impl Aggregator {
     /// overlaps their cache misses, and the ingest that follows finds the entries in
     /// the cache. (On the 10 M-row benchmark log the pair and source tables are far
     /// larger than the cache, and one row at a time their misses came in series.)
+    ///
+    /// What the look-ahead finds is kept ([`Warmed`]): each row's credential pair is
+    /// counted there, and its source slot and session key are handed on, so no table
+    /// is searched twice for one row.
     pub fn ingest_batch(&mut self, file_index: usize, events: &[Event<'_>], filters: &Filters) {
         for part in events.chunks(WARM_ROWS) {
-            let mut keys = [None; WARM_ROWS];
-            std::hint::black_box(self.warm(part, &mut keys));
-            for (ev, key) in part.iter().zip(keys) {
-                self.ingest_keyed(file_index, ev, filters, key);
+            let mut warmed = [Warmed::default(); WARM_ROWS];
+            std::hint::black_box(self.warm(part, filters, &mut warmed));
+            for (ev, w) in part.iter().zip(warmed) {
+                self.ingest_keyed(file_index, ev, filters, w);
             }
         }
     }
@@ -860,39 +885,44 @@ impl Aggregator {
     /// of one another: the tables first, then the source states the index points
     /// to, then the credential lists those states point to.
     ///
-    /// Each row's session key goes to `keys`, so that it is hashed once.
-    fn warm(&self, part: &[Event<'_>], keys: &mut [Option<u64>; WARM_ROWS]) -> u64 {
+    /// What is found goes to `warmed`: the credential pair of an accepted login row
+    /// is counted here (and not again by [`Self::ingest_keyed`]), a known source's
+    /// slot and each row's session key are handed on.
+    fn warm(
+        &mut self,
+        part: &[Event<'_>],
+        filters: &Filters,
+        warmed: &mut [Warmed; WARM_ROWS],
+    ) -> u64 {
         let mut sum = 0u64;
         {
-            let mut slots = [u32::MAX; WARM_ROWS];
-            for ((ev, slot), key) in part.iter().zip(slots.iter_mut()).zip(keys.iter_mut()) {
+            for (ev, w) in part.iter().zip(warmed.iter_mut()) {
                 if let EventKind::Auth {
                     username, password, ..
                 } = &ev.kind
-                    && let Some(stats) = self.pairs.get(&PairRef {
-                        user: username,
-                        pass: password,
-                    })
+                    && filters.accepts(ev)
                 {
+                    let stats = self.count_pair(username, password);
                     sum = sum.wrapping_add(stats.count);
+                    w.pair = Some(stats);
                 }
                 if let Some(ip) = ev.src
                     && let Some(&i) = self.sources.index.get(&ip)
                 {
-                    *slot = i;
+                    w.slot = Some(i);
                 }
                 if let Some(id) = ev.session.as_deref().filter(|id| !id.is_empty()) {
                     let k = self.session_key(id, ev.src);
-                    *key = Some(k);
+                    w.session_key = Some(k);
                     if let Some(s) = self.sessions.get(&k) {
                         sum = sum.wrapping_add(u64::from(s.attempts));
                     }
                 }
             }
             let states = || {
-                slots
+                warmed
                     .iter()
-                    .filter_map(|&i| self.sources.states.get(i as usize))
+                    .filter_map(|w| self.sources.states.get(w.slot? as usize))
             };
             for state in states() {
                 sum = sum.wrapping_add(state.events);
@@ -906,18 +936,19 @@ impl Aggregator {
 
     /// Adds one event (after the filters).
     pub fn ingest(&mut self, file_index: usize, ev: &Event<'_>, filters: &Filters) {
-        self.ingest_keyed(file_index, ev, filters, None);
+        self.ingest_keyed(file_index, ev, filters, Warmed::default());
     }
 
-    /// [`Self::ingest`] with the event's session key when it is already known.
+    /// [`Self::ingest`] with what [`Self::warm`] already found for the event.
     fn ingest_keyed(
         &mut self,
         file_index: usize,
         ev: &Event<'_>,
         filters: &Filters,
-        key: Option<u64>,
+        warmed: Warmed,
     ) {
         let gap_secs = self.gap_secs;
+        let key = warmed.session_key;
         // Client versions describe a session another record counts: not an event.
         if let EventKind::ClientVersion { version } = &ev.kind {
             if filters.accepts(ev) {
@@ -938,20 +969,20 @@ impl Aggregator {
                 username,
                 password,
                 success,
-            } => self.auth(ev, (username, password), *success, gap_secs, key),
+            } => self.auth(ev, (username, password), *success, warmed),
             EventKind::Command { line } => {
                 self.shell_commands += 1;
                 let proto = self.protocol_of(ev);
-                let slot = self.touch_source(ev, proto);
+                let slot = self.touch_source(ev, proto, warmed.slot);
                 self.timeline_add(ev.ts, 1);
                 let flags = self.command_line(ev, slot, line);
                 self.touch_session(ev, gap_secs, (0, flags), key);
             }
-            EventKind::Download { url } => self.recorded_download(ev, url, gap_secs, key),
+            EventKind::Download { url } => self.recorded_download(ev, url, gap_secs, warmed),
             EventKind::Connect => {
                 self.connects += 1;
                 let proto = self.protocol_of(ev);
-                self.touch_source(ev, proto);
+                self.touch_source(ev, proto, warmed.slot);
                 self.touch_session(ev, gap_secs, (0, 0), key);
             }
             EventKind::ClientVersion { .. } => {}
@@ -1096,9 +1127,18 @@ impl Aggregator {
     }
 
     /// Counts the event (of protocol id `proto`) for its source; returns the slot.
-    fn touch_source(&mut self, ev: &Event<'_>, proto: Option<u64>) -> Option<usize> {
+    /// Counts an event of the event's source (in `known`, when already looked up).
+    fn touch_source(
+        &mut self,
+        ev: &Event<'_>,
+        proto: Option<u64>,
+        known: Option<u32>,
+    ) -> Option<usize> {
         let src = ev.src?;
-        let slot = self.sources.slot(src);
+        let slot = match known {
+            Some(i) => i as usize,
+            None => self.sources.slot(src),
+        };
         let state = self.sources.state(slot)?;
         state.touch(ev.ts);
         if let Some(id) = proto
@@ -1114,9 +1154,9 @@ impl Aggregator {
         ev: &Event<'_>,
         (user, pass): (&str, &str),
         success: Option<bool>,
-        gap_secs: i64,
-        key: Option<u64>,
+        warmed: Warmed,
     ) {
+        let gap_secs = self.gap_secs;
         self.auth_attempts += 1;
         if success == Some(true) {
             self.logins_succeeded += 1;
@@ -1130,18 +1170,21 @@ impl Aggregator {
                 *n += 1;
             }
         }
-        let stats = self.count_pair(user, pass);
+        let stats = match warmed.pair {
+            Some(stats) => stats,
+            None => self.count_pair(user, pass),
+        };
         let mut flags = 0;
-        let slot = self.touch_source(ev, proto);
+        let slot = self.touch_source(ev, proto, warmed.slot);
         if stats.is_command {
             self.cmd_attempts += 1;
             self.timeline_add(ev.ts, 1);
             if let Some(s) = slot.and_then(|i| self.sources.state(i)) {
                 s.cmd_attempts += 1;
             }
-            flags |= self.command_line(ev, slot, user);
+            flags |= self.command_in_slot(ev, slot, (stats.commands[0], user));
             if stats.pass_is_command {
-                flags |= self.command_line(ev, slot, pass);
+                flags |= self.command_in_slot(ev, slot, (stats.commands[1], pass));
             }
         } else {
             self.cred_attempts += 1;
@@ -1155,7 +1198,7 @@ impl Aggregator {
                 s.add_cred(stats.id, 1);
             }
         }
-        self.touch_session(ev, gap_secs, (1, flags), key);
+        self.touch_session(ev, gap_secs, (1, flags), warmed.session_key);
     }
 
     fn count_pair(&mut self, user: &str, pass: &str) -> PairStats {
@@ -1169,40 +1212,85 @@ impl Aggregator {
         } else {
             data::cred_label(user, pass)
         };
+        let pass_is_command = is_command && command::pair_commands(user, pass).nth(1).is_some();
+        let mut commands = [NO_COMMAND; 2];
+        if is_command {
+            commands[0] = self.command_slot(user);
+        }
+        if pass_is_command {
+            commands[1] = self.command_slot(pass);
+        }
         let stats = PairStats {
             count: 1,
             is_command,
-            pass_is_command: is_command && command::pair_commands(user, pass).nth(1).is_some(),
+            pass_is_command,
             label,
             id: if is_command {
                 0
             } else {
                 id_of(feature::CRED, &[user, pass])
             },
+            commands,
         };
         self.pairs.insert(PairKey::new(user, pass), stats);
         stats
     }
 
+    /// The [`Self::command_stats`] slot of a command line, analysed and added (with
+    /// a count of 0) if new.
+    fn command_slot(&mut self, line: &str) -> u32 {
+        if let Some(&i) = self.commands.get(line) {
+            return i;
+        }
+        let i = u32::try_from(self.command_stats.len()).unwrap_or(NO_COMMAND);
+        self.command_stats.push(CommandStats {
+            count: 0,
+            info: Arc::new(CommandInfo::new(line)),
+        });
+        self.commands.insert(line.into(), i);
+        i
+    }
+
     /// Counts one command line of the source in `slot`; returns session flags.
     fn command_line(&mut self, ev: &Event<'_>, slot: Option<usize>, line: &str) -> u8 {
-        let info = match self.commands.get_mut(line) {
-            Some(stats) => {
-                stats.count += 1;
-                Arc::clone(&stats.info)
-            }
-            None => {
-                let info = Arc::new(CommandInfo::new(line));
-                self.commands.insert(
-                    line.into(),
-                    CommandStats {
-                        count: 1,
-                        info: Arc::clone(&info),
-                    },
-                );
-                info
-            }
+        let i = self.command_slot(line);
+        self.command_in_slot(ev, slot, (i, line))
+    }
+
+    /// [`Self::command_line`] for a line whose slot is known (or [`NO_COMMAND`]).
+    fn command_in_slot(
+        &mut self,
+        ev: &Event<'_>,
+        slot: Option<usize>,
+        (mut i, line): (u32, &str),
+    ) -> u8 {
+        if i == NO_COMMAND {
+            i = self.command_slot(line);
+        }
+        let Some(stats) = self.command_stats.get_mut(i as usize) else {
+            return 0;
         };
+        stats.count += 1;
+        let info = &stats.info;
+        if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
+            state.markers |= info.facts.markers;
+            state.login_words |= info.flags & sflag::MIRAI_SEQ;
+            let lists = state.cmds_mut();
+            push_unique(&mut lists.lines, info.line_id, MAX_SOURCE_LIST);
+            for f in &info.features {
+                push_unique(&mut lists.features, *f, MAX_SOURCE_FEATURES);
+            }
+        }
+        let flags = info.flags;
+        if !info.facts.busybox_tokens.is_empty() || !info.facts.downloads.is_empty() {
+            let info = Arc::clone(info);
+            self.command_iocs(ev, &info);
+        }
+        flags
+    }
+
+    /// Counts the busybox tokens and downloads of one command line.
+    fn command_iocs(&mut self, ev: &Event<'_>, info: &CommandInfo) {
         for token in &info.facts.busybox_tokens {
             if let Some(c) = self.busybox_tokens.get_mut(token.as_str()) {
                 *c += 1;
@@ -1213,16 +1301,6 @@ impl Aggregator {
         for d in &info.facts.downloads {
             self.payload(ev, d);
         }
-        if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
-            state.markers |= info.facts.markers;
-            state.login_words |= info.flags & sflag::MIRAI_SEQ;
-            let lists = state.cmds_mut();
-            push_unique(&mut lists.lines, info.line_id, MAX_SOURCE_LIST);
-            for f in &info.features {
-                push_unique(&mut lists.features, *f, MAX_SOURCE_FEATURES);
-            }
-        }
-        info.flags
     }
 
     fn payload(&mut self, ev: &Event<'_>, d: &command::Download) {
@@ -1271,10 +1349,11 @@ impl Aggregator {
         }
     }
 
-    fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64, key: Option<u64>) {
+    fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64, warmed: Warmed) {
+        let key = warmed.session_key;
         self.recorded_downloads += 1;
         let proto = self.protocol_of(ev);
-        let slot = self.touch_source(ev, proto);
+        let slot = self.touch_source(ev, proto, warmed.slot);
         if let Some(d) = command::parse_url(url) {
             self.payload(ev, &d);
             if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
@@ -1359,6 +1438,14 @@ impl Aggregator {
         None
     }
 
+    /// Every distinct command line with its count.
+    pub(crate) fn command_counts(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.commands.iter().filter_map(|(line, &i)| {
+            let stats = self.command_stats.get(i as usize)?;
+            Some((&**line, stats.count))
+        })
+    }
+
     /// Folds another worker's counts into this one.
     pub fn merge(&mut self, mut other: Aggregator) {
         self.flush_runs();
@@ -1397,11 +1484,20 @@ impl Aggregator {
                 }
             },
         );
-        for (k, v) in other.commands {
-            match self.commands.get_mut(&k) {
-                Some(s) => s.count += v.count,
+        for (k, i) in other.commands {
+            let Some(v) = other.command_stats.get(i as usize) else {
+                continue;
+            };
+            match self.commands.get(&k) {
+                Some(&j) => {
+                    if let Some(s) = self.command_stats.get_mut(j as usize) {
+                        s.count += v.count;
+                    }
+                }
                 None => {
-                    self.commands.insert(k, v);
+                    let j = u32::try_from(self.command_stats.len()).unwrap_or(NO_COMMAND);
+                    self.command_stats.push(v.clone());
+                    self.commands.insert(k, j);
                 }
             }
         }
@@ -1439,7 +1535,11 @@ fn merge_pairs(into: &mut Map<PairKey, PairStats>, from: Map<PairKey, PairStats>
         match into.entry(k) {
             hashbrown::hash_map::Entry::Occupied(mut slot) => slot.get_mut().count += v.count,
             hashbrown::hash_map::Entry::Vacant(slot) => {
-                slot.insert(v);
+                // Command slots are the other worker's: looked up again when used.
+                slot.insert(PairStats {
+                    commands: [NO_COMMAND; 2],
+                    ..v
+                });
             }
         }
     }
@@ -1541,5 +1641,86 @@ mod tests {
             }
             assert_eq!(agg.sessions.len(), expected);
         }
+    }
+
+    /// Command rows ingested into an aggregator that merged another one, whose
+    /// pairs carry that worker's command slots, count as in one aggregator.
+    #[test]
+    fn command_slots_survive_a_merge() {
+        let row = |src: u8, user: &'static str, pass: &'static str| Event {
+            ts: Some(1_000_000),
+            src: Some(IpAddr::from([192, 0, 2, src])),
+            src_port: Some(1),
+            dst_port: Some(23),
+            protocol: "telnet".into(),
+            session: Some(format!("s{src}").into()),
+            kind: EventKind::Auth {
+                username: user.into(),
+                password: pass.into(),
+                success: None,
+            },
+        };
+        let first = [row(1, "shell", "sh"), row(1, "/bin/busybox MIRAI", "x")];
+        let second = [
+            row(2, "enable", "system"),
+            row(3, "shell", "sh"),
+            row(2, "/bin/busybox MIRAI", "/bin/busybox ECCHI"),
+        ];
+        let again = [row(1, "/bin/busybox MIRAI", "x")];
+        let (mut one, mut left, mut right) = (
+            Aggregator::new(300),
+            Aggregator::new(300),
+            Aggregator::new(300),
+        );
+        let filters = Filters::default();
+        for rows in [&first[..], &second[..], &again[..]] {
+            one.ingest_batch(0, rows, &filters);
+        }
+        left.ingest_batch(0, &first, &filters);
+        // `right` holds more sources, so the merge swaps sides: `left`'s pairs are
+        // the ones added, with `left`'s command slots.
+        right.ingest_batch(0, &second[..2], &filters);
+        left.merge(right);
+        let merged = PairRef {
+            user: "/bin/busybox MIRAI",
+            pass: "x",
+        };
+        assert_eq!(
+            left.pairs.get(&merged).map(|p| p.commands),
+            Some([NO_COMMAND; 2])
+        );
+        left.ingest_batch(0, &second[2..], &filters);
+        left.ingest_batch(0, &again, &filters);
+        let counts = |agg: &Aggregator| {
+            let mut c: Vec<(String, u64)> = agg
+                .command_counts()
+                .map(|(l, n)| (l.to_string(), n))
+                .collect();
+            c.sort();
+            c
+        };
+        assert_eq!(counts(&left), counts(&one));
+        assert_eq!(
+            counts(&one),
+            [
+                ("/bin/busybox ECCHI".to_string(), 1),
+                ("/bin/busybox MIRAI".to_string(), 3),
+                ("enable".to_string(), 1),
+                ("sh".to_string(), 2),
+                ("shell".to_string(), 2),
+                ("system".to_string(), 1),
+            ]
+        );
+        let tokens = |agg: &Aggregator| {
+            let mut t: Vec<(String, u64)> = agg
+                .busybox_tokens
+                .iter()
+                .map(|(k, &n)| (k.to_string(), n))
+                .collect();
+            t.sort();
+            t
+        };
+        assert_eq!(tokens(&left), tokens(&one));
+        assert_eq!(left.cmd_attempts, 6);
     }
 }

@@ -776,7 +776,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.top_credential_passwords = pairs.cred_passes;
     report.top_pairs = pairs.pairs;
     report.top_credentials = pairs.credentials;
-    report.top_commands = counts(agg.commands.iter().map(|(k, v)| (&**k, v.count)), n);
+    report.top_commands = counts(agg.command_counts(), n);
     report.top_client_versions = counts(agg.client_versions.iter().map(|(k, v)| (&**k, *v)), n);
     report.iot = Iot {
         credential_attempts: agg.cred_attempts,
