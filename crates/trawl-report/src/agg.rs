@@ -15,6 +15,7 @@ use crate::command::{self, CommandFacts, marker};
 use crate::data::{self, CredLabel};
 use crate::event::{Event, EventKind};
 use crate::filter::Filters;
+use crate::ioc;
 use crate::time::Micros;
 
 /// Hash map with a fixed-seed fast hasher (ids are equal across workers).
@@ -346,6 +347,69 @@ impl PayloadState {
     }
 }
 
+/// URLs or upload names kept per payload digest (the smallest, sorted).
+pub(crate) const MAX_HASH_ORIGINS: usize = 8;
+/// Requested hosts kept per tunnel destination (the smallest, sorted).
+pub(crate) const MAX_TUNNEL_HOSTS: usize = 8;
+
+/// Per payload SHA-256 (Cowrie downloads and uploads).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HashState {
+    pub first: Option<Micros>,
+    pub last: Option<Micros>,
+    /// Records naming the digest.
+    pub count: u64,
+    /// Distinct sources that sent or fetched it (grows with sources, like
+    /// [`PayloadState::scanners`]).
+    pub sources: Set<IpAddr>,
+    /// URLs it was downloaded from, at most [`MAX_HASH_ORIGINS`].
+    pub urls: Vec<Box<str>>,
+    /// Names it was uploaded as, at most [`MAX_HASH_ORIGINS`].
+    pub uploads: Vec<Box<str>>,
+}
+
+impl HashState {
+    fn merge(&mut self, o: HashState) {
+        merge_range(&mut self.first, &mut self.last, o.first, o.last);
+        self.count += o.count;
+        self.sources.extend(o.sources);
+        for u in o.urls {
+            push_unique(&mut self.urls, u, MAX_HASH_ORIGINS);
+        }
+        for u in o.uploads {
+            push_unique(&mut self.uploads, u, MAX_HASH_ORIGINS);
+        }
+    }
+}
+
+/// Per tunnel destination `(host, port)` (Cowrie direct-tcpip).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TunnelState {
+    pub first: Option<Micros>,
+    pub last: Option<Micros>,
+    /// Channel requests.
+    pub requests: u64,
+    /// Data records.
+    pub data: u64,
+    /// Distinct sources.
+    pub sources: Set<IpAddr>,
+    /// Hosts the HTTP requests sent into the tunnel asked for, at most
+    /// [`MAX_TUNNEL_HOSTS`].
+    pub http_hosts: Vec<Box<str>>,
+}
+
+impl TunnelState {
+    fn merge(&mut self, o: TunnelState) {
+        merge_range(&mut self.first, &mut self.last, o.first, o.last);
+        self.requests += o.requests;
+        self.data += o.data;
+        self.sources.extend(o.sources);
+        for h in o.http_hosts {
+            push_unique(&mut self.http_hosts, h, MAX_TUNNEL_HOSTS);
+        }
+    }
+}
+
 /// `(method, host, port, file)` of one distinct download.
 pub(crate) type DownloadKey = (&'static str, Box<str>, Option<u16>, Box<str>);
 
@@ -473,6 +537,12 @@ pub struct Aggregator {
     pub(crate) busybox_tokens: Map<Box<str>, u64>,
     /// Sessions per announced client version (at most [`MAX_CLIENT_VERSION`] bytes each).
     pub(crate) client_versions: Map<Box<str>, u64>,
+    /// Sessions per client HASSH (32 lowercase hex digits).
+    pub(crate) hassh: Map<Box<str>, u64>,
+    /// Payloads by SHA-256 (64 lowercase hex digits).
+    pub(crate) payload_hashes: Map<Box<str>, HashState>,
+    /// Tunnel destinations by `(host, port)`.
+    pub(crate) tunnels: Map<(Box<str>, u16), TunnelState>,
     /// Indexed by input file index.
     pub(crate) files: Vec<FileCounts>,
     pub(crate) bad_total: u64,
@@ -956,6 +1026,9 @@ impl Aggregator {
             }
             return;
         }
+        if self.count_ioc(ev, filters) {
+            return;
+        }
         if !filters.accepts(ev) {
             self.filtered_out += 1;
             return;
@@ -986,6 +1059,7 @@ impl Aggregator {
                 self.touch_session(ev, gap_secs, (0, 0), key);
             }
             EventKind::ClientVersion { .. } => {}
+            EventKind::PayloadHash { .. } | EventKind::Tunnel { .. } | EventKind::Hassh { .. } => {}
             EventKind::SessionEnd {
                 duration_ms,
                 attempts,
@@ -1013,6 +1087,87 @@ impl Aggregator {
             *n += 1;
         } else {
             self.client_versions.insert(version.into(), 1);
+        }
+    }
+
+    /// Counts a payload digest, tunnel record or HASSH (if the filters accept it)
+    /// and returns true; false for other events. These records describe a session
+    /// that other records count (its connect, logins, downloads), so, like client
+    /// versions, they are not events of their own: they add to their tables only.
+    fn count_ioc(&mut self, ev: &Event<'_>, filters: &Filters) -> bool {
+        let is_ioc = matches!(
+            ev.kind,
+            EventKind::PayloadHash { .. } | EventKind::Tunnel { .. } | EventKind::Hassh { .. }
+        );
+        if !is_ioc || !filters.accepts(ev) {
+            return is_ioc;
+        }
+        match &ev.kind {
+            EventKind::PayloadHash {
+                sha256,
+                url,
+                upload,
+            } => self.count_payload_hash(ev, sha256, url.as_deref(), upload.as_deref()),
+            EventKind::Tunnel { host, port, data } => {
+                self.count_tunnel(ev, (host, *port), data.as_deref());
+            }
+            EventKind::Hassh { hassh } => self.count_hassh(hassh),
+            _ => {}
+        }
+        true
+    }
+
+    /// Counts one record of a payload; a digest that is not 64 hex digits counts nothing.
+    fn count_payload_hash(
+        &mut self,
+        ev: &Event<'_>,
+        sha256: &str,
+        url: Option<&str>,
+        upload: Option<&str>,
+    ) {
+        let Some(sha256) = ioc::sha256_hex(sha256) else {
+            return;
+        };
+        let state = self.payload_hashes.entry(sha256.into()).or_default();
+        state.count += 1;
+        extend_range(&mut state.first, &mut state.last, ev.ts);
+        if let Some(src) = ev.src {
+            state.sources.insert(src);
+        }
+        let clipped = |t: &str| Box::<str>::from(ioc::clip_text(t, ioc::MAX_IOC_TEXT));
+        if let Some(url) = url.map(clipped).filter(|u| !u.is_empty()) {
+            push_unique(&mut state.urls, url, MAX_HASH_ORIGINS);
+        }
+        if let Some(name) = upload.map(clipped).filter(|u| !u.is_empty()) {
+            push_unique(&mut state.uploads, name, MAX_HASH_ORIGINS);
+        }
+    }
+
+    /// Counts a tunnel request (`data` is `None`) or data record under its destination.
+    fn count_tunnel(&mut self, ev: &Event<'_>, (host, port): (&str, u16), data: Option<&str>) {
+        let Some(host) = ioc::tunnel_host(host) else {
+            return;
+        };
+        let state = self.tunnels.entry((host.into(), port)).or_default();
+        extend_range(&mut state.first, &mut state.last, ev.ts);
+        if let Some(src) = ev.src {
+            state.sources.insert(src);
+        }
+        match data {
+            None => state.requests += 1,
+            Some(data) => {
+                state.data += 1;
+                if let Some(asked) = ioc::http_request_host(data) {
+                    push_unique(&mut state.http_hosts, asked.into(), MAX_TUNNEL_HOSTS);
+                }
+            }
+        }
+    }
+
+    /// Counts a session's HASSH; one that is not 32 hex digits counts nothing.
+    fn count_hassh(&mut self, hassh: &str) {
+        if let Some(hassh) = ioc::hassh_hex(hassh) {
+            *self.hassh.entry(hassh.into()).or_default() += 1;
         }
     }
 
@@ -1467,6 +1622,13 @@ impl Aggregator {
         add_counts(&mut self.ports, other.ports);
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
         add_counts(&mut self.client_versions, other.client_versions);
+        add_counts(&mut self.hassh, other.hassh);
+        for (k, v) in other.payload_hashes {
+            self.payload_hashes.entry(k).or_default().merge(v);
+        }
+        for (k, v) in other.tunnels {
+            self.tunnels.entry(k).or_default().merge(v);
+        }
         add_counts(&mut self.downloads, other.downloads);
         // The two big maps merge side by side (each is ~1 M entries on a 10 M-row log).
         let (sources, pairs, sessions) = (&mut self.sources, &mut self.pairs, &mut self.sessions);
@@ -1618,6 +1780,102 @@ mod tests {
             })
             .is_none()
         );
+    }
+
+    /// Tunnel and payload lists keep the smallest values whatever worker saw which
+    /// record, and strings are cut to `MAX_IOC_TEXT` bytes.
+    #[test]
+    fn indicator_lists_are_capped_the_same_way_whatever_the_split() {
+        let event = |i: u32, kind: EventKind<'static>| Event {
+            ts: Some(i64::from(i) * 1_000_000),
+            src: Some(IpAddr::from([192, 0, 2, (i % 7) as u8])),
+            src_port: None,
+            dst_port: None,
+            protocol: "ssh".into(),
+            session: None,
+            kind,
+        };
+        let sha = "AB".repeat(32);
+        let records: Vec<Event<'static>> = (0..40u32)
+            .flat_map(|i| {
+                [
+                    event(
+                        i,
+                        EventKind::Tunnel {
+                            host: "Proxy.Example".into(),
+                            port: 3128,
+                            data: Some(
+                                format!("CONNECT h{:02}.example:443 HTTP/1.1", 39 - i).into(),
+                            ),
+                        },
+                    ),
+                    event(
+                        i,
+                        EventKind::PayloadHash {
+                            sha256: sha.clone().into(),
+                            url: Some(format!("http://192.0.2.1/{i:02}{}", "p".repeat(300)).into()),
+                            upload: None,
+                        },
+                    ),
+                ]
+            })
+            .collect();
+        let filters = Filters::default();
+        let whole = {
+            let mut agg = Aggregator::new(300);
+            for ev in &records {
+                agg.ingest(0, ev, &filters);
+            }
+            agg
+        };
+        let tunnel = whole
+            .tunnels
+            .get(&(Box::<str>::from("proxy.example"), 3128))
+            .expect("tunnel");
+        assert_eq!((tunnel.requests, tunnel.data), (0, 40));
+        assert_eq!(tunnel.sources.len(), 7);
+        let want: Vec<Box<str>> = (0..MAX_TUNNEL_HOSTS)
+            .map(|i| format!("h{i:02}.example:443").into())
+            .collect();
+        assert_eq!(tunnel.http_hosts, want);
+        let hash = whole
+            .payload_hashes
+            .get(sha.to_ascii_lowercase().as_str())
+            .expect("hash");
+        assert_eq!(hash.count, 40);
+        assert_eq!(hash.urls.len(), MAX_HASH_ORIGINS);
+        assert!(hash.urls.iter().all(|u| u.len() == ioc::MAX_IOC_TEXT));
+        assert!(
+            hash.urls
+                .first()
+                .is_some_and(|u| u.starts_with("http://192.0.2.1/00p"))
+        );
+        assert!(
+            hash.urls
+                .last()
+                .is_some_and(|u| u.starts_with("http://192.0.2.1/07p"))
+        );
+        for split in [1, 13, 79] {
+            let (a, b) = records.split_at(split);
+            let mut left = Aggregator::new(300);
+            let mut right = Aggregator::new(300);
+            for ev in b {
+                right.ingest(0, ev, &filters);
+            }
+            for ev in a {
+                left.ingest(0, ev, &filters);
+            }
+            left.merge(right);
+            let t = left.tunnels.values().next().expect("tunnel");
+            assert_eq!(t.http_hosts, tunnel.http_hosts, "split at {split}");
+            let h = left.payload_hashes.values().next().expect("hash");
+            assert_eq!(
+                (h.count, &h.urls),
+                (hash.count, &hash.urls),
+                "split at {split}"
+            );
+            assert_eq!(left.events, 0, "indicator records are not events");
+        }
     }
 
     #[test]

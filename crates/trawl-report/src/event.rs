@@ -55,6 +55,35 @@ pub enum EventKind<'a> {
         /// The version string as sent.
         version: Cow<'a, str>,
     },
+    /// The SHA-256 of a payload the honeypot stored: Cowrie
+    /// `cowrie.session.file_download` (fetched from `url`) and
+    /// `cowrie.session.file_upload` (sent by SCP/SFTP as `upload`), field `shasum`.
+    PayloadHash {
+        /// The digest as logged (checked when counted: 64 hex digits).
+        sha256: Cow<'a, str>,
+        /// The URL it was downloaded from, if any.
+        url: Option<Cow<'a, str>>,
+        /// The file name it was uploaded as, if any.
+        upload: Option<Cow<'a, str>>,
+    },
+    /// A request to use the honeypot as a proxy: an SSH `direct-tcpip` channel to
+    /// `host:port` (Cowrie `cowrie.direct-tcpip.request`), or data sent into one
+    /// (`cowrie.direct-tcpip.data`, with `data`).
+    Tunnel {
+        /// The destination host or address the client asked for.
+        host: Cow<'a, str>,
+        /// The destination port.
+        port: u16,
+        /// The data sent (Cowrie logs Python's `repr()` of the bytes), for data records.
+        data: Option<Cow<'a, str>>,
+    },
+    /// The HASSH fingerprint of a session's SSH client (MD5 of its key-exchange
+    /// algorithm lists): Cowrie `cowrie.client.kex` `hassh`, `hassh` in the
+    /// `auxiliary_data` of trawl's session records.
+    Hassh {
+        /// The fingerprint as logged (checked when counted: 32 hex digits).
+        hassh: Cow<'a, str>,
+    },
     /// A session summary or close record.
     SessionEnd {
         /// Duration in milliseconds, when known.

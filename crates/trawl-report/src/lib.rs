@@ -20,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod filter;
 pub mod input;
+pub mod ioc;
 pub mod render;
 pub mod report;
 pub mod time;

@@ -196,6 +196,53 @@ pub struct PayloadHost {
     pub credentials: Vec<PairCount>,
 }
 
+/// One payload the honeypot stored, by SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PayloadHash {
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    /// Records naming it (downloads and uploads).
+    pub count: u64,
+    /// Distinct sources that fetched or sent it.
+    pub sources: u64,
+    /// Some of them (the smallest addresses).
+    pub source_sample: Vec<String>,
+    /// URLs it was downloaded from (the first few in sort order).
+    pub urls: Vec<String>,
+    /// File names it was uploaded as (SCP/SFTP; the first few in sort order).
+    pub uploads: Vec<String>,
+    /// First seen.
+    pub first_seen: Option<String>,
+    /// Last seen.
+    pub last_seen: Option<String>,
+}
+
+/// One destination clients asked the honeypot to tunnel to (SSH direct-tcpip).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TunnelDestination {
+    /// `host:port` (`[v6]:port`).
+    pub destination: String,
+    /// Host or address as requested (lowercased).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Channel requests.
+    pub requests: u64,
+    /// Data records (data sent into the channel).
+    pub data: u64,
+    /// Distinct sources.
+    pub sources: u64,
+    /// Some of them (the smallest addresses).
+    pub source_sample: Vec<String>,
+    /// Hosts the HTTP requests sent into it asked for (`CONNECT` target,
+    /// absolute URL or `Host:` header; the first few in sort order).
+    pub http_hosts: Vec<String>,
+    /// First seen.
+    pub first_seen: Option<String>,
+    /// Last seen.
+    pub last_seen: Option<String>,
+}
+
 /// One distinct download.
 #[derive(Debug, Clone, Serialize)]
 pub struct DownloadRow {
@@ -283,6 +330,8 @@ pub struct Report {
     /// Client software announced per session (SSH banners such as `SSH-2.0-Go`),
     /// most sessions first.
     pub top_client_versions: Vec<Count>,
+    /// SSH client HASSH fingerprints per session, most sessions first.
+    pub top_hassh: Vec<Count>,
     /// Attempts over time.
     pub timeline: Timeline,
     /// Sessions.
@@ -293,6 +342,10 @@ pub struct Report {
     pub payload_hosts: Vec<PayloadHost>,
     /// Distinct downloads.
     pub downloads: Vec<DownloadRow>,
+    /// Payloads stored by the honeypot, by SHA-256, most records first.
+    pub payload_hashes: Vec<PayloadHash>,
+    /// Tunnel (direct-tcpip) destinations, most records first.
+    pub tunnel_destinations: Vec<TunnelDestination>,
     /// Campaigns.
     pub campaigns: Vec<Campaign>,
     /// Unreadable rows.
@@ -778,6 +831,9 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.top_credentials = pairs.credentials;
     report.top_commands = counts(agg.command_counts(), n);
     report.top_client_versions = counts(agg.client_versions.iter().map(|(k, v)| (&**k, *v)), n);
+    report.top_hassh = counts(agg.hassh.iter().map(|(k, v)| (&**k, *v)), n);
+    report.payload_hashes = payload_hashes(agg, n.max(20));
+    report.tunnel_destinations = tunnel_destinations(agg, n.max(20));
     report.iot = Iot {
         credential_attempts: agg.cred_attempts,
         command_entries: agg.cmd_attempts,
@@ -1230,6 +1286,62 @@ fn payload_hosts(agg: &Aggregator, n: usize) -> (Vec<PayloadHost>, Vec<Vec<(u64,
             Some((row, top_n(creds.into_iter(), 10)))
         })
         .unzip()
+}
+
+/// The `n` payload digests named most often (ties by digest).
+fn payload_hashes(agg: &Aggregator, n: usize) -> Vec<PayloadHash> {
+    top_n(agg.payload_hashes.iter().map(|(k, v)| (&**k, v.count)), n)
+        .into_iter()
+        .filter_map(|(sha256, count)| {
+            let h = agg.payload_hashes.get(sha256)?;
+            Some(PayloadHash {
+                sha256: sha256.to_string(),
+                count,
+                sources: h.sources.len() as u64,
+                source_sample: address_sample(&h.sources),
+                urls: h.urls.iter().map(|u| u.to_string()).collect(),
+                uploads: h.uploads.iter().map(|u| u.to_string()).collect(),
+                first_seen: fmt_opt(h.first),
+                last_seen: fmt_opt(h.last),
+            })
+        })
+        .collect()
+}
+
+/// The `n` tunnel destinations with the most records (requests and data; ties by
+/// host, then port).
+fn tunnel_destinations(agg: &Aggregator, n: usize) -> Vec<TunnelDestination> {
+    top_n(
+        agg.tunnels
+            .iter()
+            .map(|((host, port), t)| ((&**host, *port), t.requests + t.data)),
+        n,
+    )
+    .into_iter()
+    .filter_map(|((host, port), _)| {
+        let t = agg.tunnels.get(&(Box::<str>::from(host), port))?;
+        Some(TunnelDestination {
+            destination: crate::ioc::host_port(host, port),
+            host: host.to_string(),
+            port,
+            requests: t.requests,
+            data: t.data,
+            sources: t.sources.len() as u64,
+            source_sample: address_sample(&t.sources),
+            http_hosts: t.http_hosts.iter().map(|h| h.to_string()).collect(),
+            first_seen: fmt_opt(t.first),
+            last_seen: fmt_opt(t.last),
+        })
+    })
+    .collect()
+}
+
+/// The 10 smallest addresses of a set, as text.
+fn address_sample(addresses: &Set<IpAddr>) -> Vec<String> {
+    smallest(addresses.iter().copied(), 10)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// Member lists (numbers in `entries`, ascending) of the listed campaigns, largest

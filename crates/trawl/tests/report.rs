@@ -333,3 +333,104 @@ fn html_report_renders_charts_in_headless_chromium() {
     assert!(red > 500, "command pixels (red): {red}");
     assert!(green > 2_000, "protocol donut pixels (green): {green}");
 }
+
+/// Cowrie's payload digests, tunnel requests and HASSH (fixture `cowrie_iocs.json`)
+/// through the binary: one or three worker threads print the same JSON, byte for
+/// byte, and the CSV carries the new tables' rows.
+#[test]
+fn cowrie_indicators_are_the_same_with_one_or_three_threads() {
+    let input = fixture("cowrie_iocs.json");
+    let one = stdout_ok(&[&input, "--format", "json", "--threads", "1"]);
+    let three = stdout_ok(&[&input, "--format", "json", "--threads", "3"]);
+    assert_eq!(one, three, "--threads 1 and --threads 3 differ");
+    let v: serde_json::Value = serde_json::from_str(&one).unwrap_or_else(|e| panic!("JSON: {e}"));
+    let sha = "06b8742eaa0959506bcdf7aad18371f97f596633a519b33308cb0dd3bcc2d18a";
+    assert_eq!(v["payload_hashes"][0]["sha256"], sha);
+    assert_eq!(v["payload_hashes"][0]["count"], 2);
+    assert_eq!(v["payload_hashes"][0]["sources"], 2);
+    assert_eq!(v["payload_hashes"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        v["tunnel_destinations"][0]["destination"],
+        "ip.example.com:80"
+    );
+    assert_eq!(v["tunnel_destinations"][0]["requests"], 2);
+    assert_eq!(
+        v["tunnel_destinations"][0]["http_hosts"],
+        serde_json::json!(["ip.example.com", "www.example.org:443"])
+    );
+    assert_eq!(
+        v["top_hassh"][0]["value"],
+        "ec7378c1a92f5a8dde7e8b7a1ddf33d1"
+    );
+    assert_eq!(v["top_hassh"][0]["count"], 2);
+    assert_eq!(v["totals"]["events"], 16);
+    let csv = stdout_ok(&[&input, "--format", "csv"]);
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with(&format!("payload_hashes,1,{sha},,,2,,,sources=2 "))),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("tunnel_destinations,1,ip.example.com:80,,,2,,,data=2 ")),
+        "{csv}"
+    );
+    let html = stdout_ok(&[&input, "--format", "html"]);
+    assert!(html.contains("<h2>Payload hashes (files the honeypot stored)</h2>"));
+    assert!(html.contains("<h2>Tunnel destinations (SSH direct-tcpip)</h2>"));
+}
+
+/// The `hassh` trawl's SSH sensor writes into a session's `auxiliary_data`, read
+/// from a `trawl.db` with the sensor's own schema and from `events.jsonl`.
+#[test]
+fn hassh_of_trawls_own_session_records() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let db_path = dir.path().join("trawl.db");
+    let db = rusqlite::Connection::open(&db_path).unwrap_or_else(|e| panic!("{e}"));
+    db.execute_batch(trawl_sinks::SCHEMA)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hassh = "EC7378C1A92F5A8DDE7E8B7A1DDF33D1";
+    let mut jsonl = String::new();
+    for (i, value) in [
+        serde_json::json!(hassh),
+        serde_json::json!(hassh.to_ascii_lowercase()),
+        serde_json::json!("too-short"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let aux = serde_json::json!({"client_version": "SSH-2.0-Go", "hassh": value,
+            "hassh_algorithms": "curve25519-sha256;aes128-ctr;hmac-sha2-256;none"});
+        let (id, ip) = (format!("s{i}"), format!("198.51.100.{i}"));
+        db.execute(
+            "INSERT INTO sessions (session_id, start_time, end_time, duration, protocol, source_ip, \
+             source_port, destination_ip, destination_port, num_auth_attempts, end_reason, auxiliary_data) \
+             VALUES (?1, '2024-05-01T10:00:00Z', '2024-05-01T10:00:02Z', 2.0, 'ssh', ?2, 40000, \
+             '127.0.0.1', 2222, 0, 'client_closed', ?3)",
+            rusqlite::params![id, ip, aux.to_string()],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let line = serde_json::json!({"type": "session", "timestamp": "2024-05-01T10:00:02Z",
+            "session_id": id, "source_ip": ip, "source_port": 40000, "destination_ip": "127.0.0.1",
+            "destination_port": 2222, "protocol": "ssh", "duration": 2.0, "num_auth_attempts": 0,
+            "auth_attempts": [], "end_reason": "client_closed", "auxiliary_data": aux});
+        jsonl.push_str(&format!("{line}\n"));
+    }
+    drop(db);
+    let jsonl_path = dir.path().join("events.jsonl");
+    std::fs::write(&jsonl_path, jsonl).unwrap_or_else(|e| panic!("{e}"));
+    for path in [db_path, jsonl_path] {
+        let p = path.display().to_string();
+        let v = json(&[&p]);
+        assert_eq!(v["totals"]["bad_rows"], 0, "{p}");
+        assert_eq!(
+            v["top_hassh"],
+            serde_json::json!([{"value": "ec7378c1a92f5a8dde7e8b7a1ddf33d1", "count": 2}]),
+            "{p}"
+        );
+        assert_eq!(
+            v["totals"]["events"], 3,
+            "{p}: HASSH records are not events"
+        );
+    }
+}

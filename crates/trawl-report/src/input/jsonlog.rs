@@ -111,6 +111,17 @@ struct Line<'a> {
     version: Option<serde_json::Value>,
     /// Heralding's and trawl's session extras (`client_version` is read); any value.
     auxiliary_data: Option<serde_json::Value>,
+    /// Cowrie `file_download` / `file_upload`: the payload's SHA-256. The fields
+    /// below are any JSON value for the same reason as `version`.
+    shasum: Option<serde_json::Value>,
+    /// Cowrie `file_upload`: the uploaded file's name.
+    filename: Option<serde_json::Value>,
+    /// Cowrie `client.kex`: the client's HASSH.
+    hassh: Option<serde_json::Value>,
+    /// Cowrie `direct-tcpip.*`: the tunnel's destination host.
+    dst_ip: Option<serde_json::Value>,
+    /// Cowrie `direct-tcpip.data`: Python's `repr()` of the bytes sent.
+    data: Option<serde_json::Value>,
 }
 
 /// The format name of Heralding's `log_session.json`.
@@ -221,6 +232,14 @@ fn cowrie(
             kind,
         })
     };
+    if let Some(kind) = cowrie_ioc(line, eventid) {
+        let mut ev = base(kind)?;
+        if matches!(ev.kind, EventKind::Tunnel { .. }) {
+            // The ports of a direct-tcpip record are the tunnel's, not the connection's.
+            (ev.src_port, ev.dst_port) = (None, None);
+        }
+        agg.ingest(index, &ev, &opts.filters);
+    }
     let kind = match eventid {
         "cowrie.login.failed" | "cowrie.login.success" => {
             if line.username.is_none() {
@@ -263,6 +282,33 @@ fn cowrie(
     let ev = base(kind)?;
     agg.ingest(index, &ev, &opts.filters);
     Ok(())
+}
+
+/// The indicator a Cowrie record carries besides what [`cowrie`] counts: a
+/// payload digest (downloads and uploads), a tunnel request or its data, a HASSH.
+/// Values of another JSON type are ignored without a bad row.
+fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
+    let text = |v: &'l Option<serde_json::Value>| v.as_ref().and_then(|v| v.as_str());
+    match eventid {
+        "cowrie.session.file_download" | "cowrie.session.file_upload" => {
+            let upload = eventid == "cowrie.session.file_upload";
+            Some(EventKind::PayloadHash {
+                sha256: Cow::Borrowed(text(&line.shasum)?),
+                url: line.url.clone().filter(|_| !upload),
+                upload: text(&line.filename).filter(|_| upload).map(Cow::Borrowed),
+            })
+        }
+        "cowrie.direct-tcpip.request" | "cowrie.direct-tcpip.data" => Some(EventKind::Tunnel {
+            host: Cow::Borrowed(text(&line.dst_ip)?),
+            port: line.dst_port.as_ref().and_then(NumOrText::as_port)?,
+            data: (eventid == "cowrie.direct-tcpip.data")
+                .then(|| Cow::Borrowed(text(&line.data).unwrap_or_default())),
+        }),
+        "cowrie.client.kex" => Some(EventKind::Hassh {
+            hassh: Cow::Borrowed(text(&line.hassh)?),
+        }),
+        _ => None,
+    }
 }
 
 fn opencanary(
@@ -367,6 +413,17 @@ fn trawl_or_heralding(
             {
                 let kind = EventKind::ClientVersion {
                     version: Cow::Borrowed(version),
+                };
+                agg.ingest(index, &make(ts, kind), &opts.filters);
+            }
+            if let Some(hassh) = line
+                .auxiliary_data
+                .as_ref()
+                .and_then(|aux| aux.get("hassh"))
+                .and_then(|v| v.as_str())
+            {
+                let kind = EventKind::Hassh {
+                    hassh: Cow::Borrowed(hassh),
                 };
                 agg.ingest(index, &make(ts, kind), &opts.filters);
             }

@@ -177,10 +177,20 @@ fn read_chunk(
         };
         match row_event(&row, table.sessions) {
             Ok(ev) => {
-                if let Some(version) = client_version(&text(10)) {
+                let extras = session_extras(&text(10));
+                if let Some(version) = extras.client_version {
                     let client = Event {
                         kind: EventKind::ClientVersion {
                             version: Cow::Owned(version),
+                        },
+                        ..ev.clone()
+                    };
+                    agg.ingest(file.index, &client, &opts.filters);
+                }
+                if let Some(hassh) = extras.hassh {
+                    let client = Event {
+                        kind: EventKind::Hassh {
+                            hassh: Cow::Owned(hassh),
                         },
                         ..ev.clone()
                     };
@@ -204,13 +214,27 @@ fn read_chunk(
     Ok(())
 }
 
-/// `client_version` of a session's `auxiliary_data` JSON object, if it has one.
-fn client_version(aux: &str) -> Option<String> {
-    if !aux.contains("client_version") {
-        return None;
+/// The strings of a session's `auxiliary_data` JSON object the report counts.
+#[derive(Debug, Default, PartialEq)]
+struct SessionExtras {
+    client_version: Option<String>,
+    hassh: Option<String>,
+}
+
+/// `client_version` and `hassh` of a session's `auxiliary_data` JSON object, when
+/// it has them as strings (the JSON is parsed only if it names one of them).
+fn session_extras(aux: &str) -> SessionExtras {
+    if !aux.contains("client_version") && !aux.contains("hassh") {
+        return SessionExtras::default();
     }
-    let aux: serde_json::Value = serde_json::from_str(aux).ok()?;
-    aux.get("client_version")?.as_str().map(str::to_string)
+    let Ok(aux) = serde_json::from_str::<serde_json::Value>(aux) else {
+        return SessionExtras::default();
+    };
+    let string = |key: &str| aux.get(key)?.as_str().map(str::to_string);
+    SessionExtras {
+        client_version: string("client_version"),
+        hassh: string("hassh"),
+    }
 }
 
 /// One row's columns, borrowed from SQLite where they are valid UTF-8.
@@ -331,6 +355,25 @@ mod tests {
         }
         conn.execute_batch("COMMIT").unwrap();
         crate::input::detect(0, &path).unwrap()
+    }
+
+    #[test]
+    fn session_extras_reads_string_values_only() {
+        let both = session_extras(r#"{"client_version":"SSH-2.0-Go","hassh":"ab","x":1}"#);
+        assert_eq!(
+            both,
+            SessionExtras {
+                client_version: Some("SSH-2.0-Go".into()),
+                hassh: Some("ab".into()),
+            }
+        );
+        assert_eq!(session_extras(r#"{"hassh":5}"#), SessionExtras::default());
+        assert_eq!(
+            session_extras("hassh but not JSON"),
+            SessionExtras::default()
+        );
+        assert_eq!(session_extras(r#"["hassh"]"#), SessionExtras::default());
+        assert_eq!(session_extras(""), SessionExtras::default());
     }
 
     #[test]

@@ -49,6 +49,53 @@ fn pairs(
     Ok(())
 }
 
+/// The payload-hash and tunnel-destination rows.
+fn ioc_rows(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::Error> {
+    for (i, h) in r.payload_hashes.iter().enumerate() {
+        let detail = format!(
+            "sources={} urls={} uploads={} first={} last={}",
+            h.sources,
+            h.urls.join("|"),
+            h.uploads.join("|"),
+            h.first_seen.clone().unwrap_or_default(),
+            h.last_seen.clone().unwrap_or_default()
+        );
+        w.write_record([
+            "payload_hashes",
+            &(i + 1).to_string(),
+            &h.sha256,
+            "",
+            "",
+            &h.count.to_string(),
+            "",
+            "",
+            &detail,
+        ])?;
+    }
+    for (i, t) in r.tunnel_destinations.iter().enumerate() {
+        let detail = format!(
+            "data={} sources={} http_hosts={} first={} last={}",
+            t.data,
+            t.sources,
+            t.http_hosts.join("|"),
+            t.first_seen.clone().unwrap_or_default(),
+            t.last_seen.clone().unwrap_or_default()
+        );
+        w.write_record([
+            "tunnel_destinations",
+            &(i + 1).to_string(),
+            &t.destination,
+            "",
+            "",
+            &t.requests.to_string(),
+            "",
+            "",
+            &detail,
+        ])?;
+    }
+    Ok(())
+}
+
 /// Writes the CSV.
 pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     let mut w = csv::Writer::from_writer(out);
@@ -87,6 +134,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     pairs(&mut w, "top_credentials", &r.top_credentials)?;
     counts(&mut w, "top_commands", &r.top_commands)?;
     counts(&mut w, "top_client_versions", &r.top_client_versions)?;
+    counts(&mut w, "top_hassh", &r.top_hassh)?;
     for p in &r.timeline.points {
         w.write_record([
             "timeline",
@@ -134,6 +182,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
             &detail,
         ])?;
     }
+    ioc_rows(&mut w, r)?;
     for c in &r.campaigns {
         let detail = format!(
             "family={} creds={} hosts={} flags={}",

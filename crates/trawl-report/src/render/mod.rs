@@ -152,6 +152,11 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
             "client",
             &r.top_client_versions,
         ),
+        count_table(
+            "Top HASSH (sessions; SSH client key-exchange fingerprints)",
+            "hassh",
+            &r.top_hassh,
+        ),
         Table {
             title: "IoT families (by source fingerprint)".into(),
             headers: vec!["sources", "events", "family"],
@@ -220,6 +225,8 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
                 })
                 .collect(),
         },
+        payload_hashes_table(r),
+        tunnels_table(r),
         Table {
             title: "Campaigns".into(),
             headers: vec![
@@ -322,6 +329,72 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
             .collect(),
     });
     t
+}
+
+fn payload_hashes_table(r: &Report) -> Table {
+    Table {
+        title: "Payload hashes (files the honeypot stored)".into(),
+        headers: vec![
+            "count",
+            "sources",
+            "sha256",
+            "arrived as",
+            "first seen",
+            "last seen",
+        ],
+        numeric: vec![true, true, false, false, false, false],
+        rows: r
+            .payload_hashes
+            .iter()
+            .map(|h| {
+                let arrived: Vec<String> = h
+                    .urls
+                    .iter()
+                    .cloned()
+                    .chain(h.uploads.iter().map(|u| format!("upload:{u}")))
+                    .collect();
+                vec![
+                    h.count.to_string(),
+                    h.sources.to_string(),
+                    h.sha256.clone(),
+                    arrived.join(" "),
+                    h.first_seen.clone().unwrap_or_default(),
+                    h.last_seen.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn tunnels_table(r: &Report) -> Table {
+    Table {
+        title: "Tunnel destinations (SSH direct-tcpip)".into(),
+        headers: vec![
+            "requests",
+            "data",
+            "sources",
+            "destination",
+            "http hosts",
+            "first seen",
+            "last seen",
+        ],
+        numeric: vec![true, true, true, false, false, false, false],
+        rows: r
+            .tunnel_destinations
+            .iter()
+            .map(|t| {
+                vec![
+                    t.requests.to_string(),
+                    t.data.to_string(),
+                    t.sources.to_string(),
+                    t.destination.clone(),
+                    t.http_hosts.join(" "),
+                    t.first_seen.clone().unwrap_or_default(),
+                    t.last_seen.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    }
 }
 
 fn totals_table(r: &Report) -> Table {

@@ -1,0 +1,479 @@
+//! Payload hashes, tunnel destinations and HASSH: Cowrie's `file_download`,
+//! `file_upload`, `direct-tcpip.*` and `client.kex` records (fixture
+//! `cowrie_iocs.json`, see fixtures/README.md) and the `hassh` in the
+//! `auxiliary_data` of trawl's session records (events.jsonl and trawl.db).
+
+use trawl_report::render::{OutputFormat, render};
+use trawl_report::report::{Count, PayloadHash, Report, TunnelDestination};
+use trawl_report::{Options, analyze};
+
+const H1: &str = "06b8742eaa0959506bcdf7aad18371f97f596633a519b33308cb0dd3bcc2d18a";
+const H2: &str = "8b133a3868993176b613738816247a7f4d357cae555996519cf5b543e9b3554b";
+const H3: &str = "5f68ab227487747c9ee03335838f6f7d4e8fd75bc4cdf07e020de4e24eb7217c";
+const HASSH_A: &str = "ec7378c1a92f5a8dde7e8b7a1ddf33d1";
+const HASSH_B: &str = "b5752e36ba6c5979a575e43178908adf";
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_with(inputs: &[String], opts: &Options) -> Report {
+    analyze(inputs, opts).unwrap_or_else(|e| panic!("analyze {inputs:?}: {e}"))
+}
+
+fn iocs(opts: &Options) -> Report {
+    run_with(&[fixture("cowrie_iocs.json")], opts)
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn counts(items: &[Count]) -> Vec<(&str, u64)> {
+    items.iter().map(|c| (c.value.as_str(), c.count)).collect()
+}
+
+fn hash_row(
+    sha256: &str,
+    count: u64,
+    sources: &[&str],
+    urls: &[&str],
+    uploads: &[&str],
+    seen: (&str, &str),
+) -> PayloadHash {
+    PayloadHash {
+        sha256: sha256.into(),
+        count,
+        sources: sources.len() as u64,
+        source_sample: strings(sources),
+        urls: strings(urls),
+        uploads: strings(uploads),
+        first_seen: Some(seen.0.into()),
+        last_seen: Some(seen.1.into()),
+    }
+}
+
+fn tunnel_row(
+    (destination, host, port): (&str, &str, u16),
+    (requests, data): (u64, u64),
+    sources: &[&str],
+    http_hosts: &[&str],
+    seen: (&str, &str),
+) -> TunnelDestination {
+    TunnelDestination {
+        destination: destination.into(),
+        host: host.into(),
+        port,
+        requests,
+        data,
+        sources: sources.len() as u64,
+        source_sample: strings(sources),
+        http_hosts: strings(http_hosts),
+        first_seen: Some(seen.0.into()),
+        last_seen: Some(seen.1.into()),
+    }
+}
+
+/// The payload-hash table of the fixture: one digest downloaded by two sources
+/// from two URLs (once logged in upper case), an SCP upload, a stdin capture
+/// without URL; a digest that is not 64 hex digits and the failed download
+/// (no `shasum`) count nothing.
+#[test]
+fn cowrie_payload_hashes() {
+    let r = iocs(&Options::default());
+    assert_eq!(r.totals.bad_rows, 0, "{:?}", r.bad_rows);
+    assert_eq!(
+        r.payload_hashes,
+        [
+            hash_row(
+                H1,
+                2,
+                &["198.51.100.10", "203.0.113.7"],
+                &["http://192.0.2.80/bins/x86", "http://203.0.113.50/x.sh"],
+                &[],
+                ("2024-06-01 12:00:03", "2024-06-01 13:00:02"),
+            ),
+            hash_row(
+                H3,
+                1,
+                &["198.51.100.10"],
+                &[],
+                &[],
+                ("2024-06-01 12:00:05", "2024-06-01 12:00:05"),
+            ),
+            hash_row(
+                H2,
+                1,
+                &["203.0.113.7"],
+                &[],
+                &["/tmp/.x/miner"],
+                ("2024-06-01 13:00:03", "2024-06-01 13:00:03"),
+            ),
+        ]
+    );
+}
+
+/// The tunnel table: requests and data records per destination (host names
+/// lowercased, IPv6 in brackets), the hosts HTTP requests sent into a tunnel ask
+/// for; a request without `dst_ip` or with a `dst_port` that is no number is
+/// ignored without a bad row.
+#[test]
+fn cowrie_tunnel_destinations() {
+    let r = iocs(&Options::default());
+    assert_eq!(
+        r.tunnel_destinations,
+        [
+            tunnel_row(
+                ("ip.example.com:80", "ip.example.com", 80),
+                (2, 2),
+                &["203.0.113.7", "2001:db8::77"],
+                &["ip.example.com", "www.example.org:443"],
+                ("2024-06-01 13:00:05", "2024-06-01 14:00:02"),
+            ),
+            tunnel_row(
+                ("[2001:db8::443]:443", "2001:db8::443", 443),
+                (1, 1),
+                &["2001:db8::77"],
+                &[],
+                ("2024-06-01 14:00:03", "2024-06-01 14:00:03"),
+            ),
+            tunnel_row(
+                ("smtp.example.net:25", "smtp.example.net", 25),
+                (1, 1),
+                &["203.0.113.7"],
+                &[],
+                ("2024-06-01 13:00:06", "2024-06-01 13:00:06"),
+            ),
+        ]
+    );
+}
+
+/// HASSH per session from `cowrie.client.kex`; a value that is not 32 hex digits
+/// (or not a string) is ignored. None of the indicator records is an event of its
+/// own: the totals are those of the connect, login, command, download and close
+/// records.
+#[test]
+fn cowrie_hassh_and_totals() {
+    let r = iocs(&Options::default());
+    assert_eq!(counts(&r.top_hassh), [(HASSH_A, 2), (HASSH_B, 1)]);
+    assert_eq!(
+        counts(&r.top_client_versions),
+        [("SSH-2.0-libssh2_1.9.0", 1)]
+    );
+    // 4 connects + 3 logins + 1 command + 4 downloads with a URL + 4 closes.
+    assert_eq!(r.totals.events, 16);
+    assert_eq!(r.totals.recorded_downloads, 4);
+    assert_eq!(r.sessions.total, 4);
+    assert_eq!(r.totals.bad_rows, 0);
+    let top: Vec<(&str, u64)> = counts(&r.top_sources);
+    assert_eq!(
+        top,
+        [
+            ("198.51.100.10", 6),
+            ("203.0.113.7", 3),
+            ("2001:db8::77", 2),
+            ("192.0.2.200", 1)
+        ],
+        "tunnel and kex records add nothing to their sources' events"
+    );
+}
+
+/// The filters apply to the indicator records too.
+#[test]
+fn filters_select_indicator_records() {
+    let opts = Options {
+        filters: trawl_report::Filters {
+            sources: vec!["203.0.113.0/24".parse().expect("net")],
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let r = iocs(&opts);
+    let hashes: Vec<(&str, u64, u64)> = r
+        .payload_hashes
+        .iter()
+        .map(|h| (h.sha256.as_str(), h.count, h.sources))
+        .collect();
+    assert_eq!(hashes, [(H1, 1, 1), (H2, 1, 1)]);
+    let tunnels: Vec<(&str, u64, u64)> = r
+        .tunnel_destinations
+        .iter()
+        .map(|t| (t.destination.as_str(), t.requests, t.data))
+        .collect();
+    assert_eq!(
+        tunnels,
+        [("ip.example.com:80", 1, 1), ("smtp.example.net:25", 1, 1)]
+    );
+    assert_eq!(counts(&r.top_hassh), [(HASSH_A, 1)]);
+}
+
+/// One worker or three, on blocks of a few lines each: the same report.
+#[test]
+fn one_or_three_threads_give_the_same_json() {
+    let inputs = [fixture("cowrie_iocs.json"), fixture("cowrie.json")];
+    let json = |threads: usize, block_size: usize| {
+        let opts = Options {
+            threads,
+            block_size,
+            ..Options::default()
+        };
+        serde_json::to_string_pretty(&run_with(&inputs, &opts)).expect("serialize")
+    };
+    let reference = json(1, 0);
+    assert!(reference.contains(H1) && reference.contains("ip.example.com:80"));
+    for (threads, block) in [(1, 512), (3, 512), (3, 0), (3, 1_500)] {
+        assert_eq!(
+            json(threads, block),
+            reference,
+            "{threads} threads, {block}-byte blocks"
+        );
+    }
+}
+
+fn rendered(r: &Report, format: OutputFormat) -> String {
+    let mut out = Vec::new();
+    render(r, format, &mut out).expect("render");
+    String::from_utf8(out).expect("UTF-8")
+}
+
+/// CSV rows, JSON keys and the text, Markdown and HTML tables of the new tables.
+#[test]
+fn every_output_format_has_the_tables() {
+    let r = iocs(&Options::default());
+    let csv = rendered(&r, OutputFormat::Csv);
+    for row in [
+        format!("top_hassh,1,{HASSH_A},,,2,,,"),
+        format!("top_hassh,2,{HASSH_B},,,1,,,"),
+        format!(
+            "payload_hashes,1,{H1},,,2,,,sources=2 urls=http://192.0.2.80/bins/x86|http://203.0.113.50/x.sh uploads= first=2024-06-01 12:00:03 last=2024-06-01 13:00:02"
+        ),
+        format!(
+            "payload_hashes,3,{H2},,,1,,,sources=1 urls= uploads=/tmp/.x/miner first=2024-06-01 13:00:03 last=2024-06-01 13:00:03"
+        ),
+        "tunnel_destinations,1,ip.example.com:80,,,2,,,data=2 sources=2 http_hosts=ip.example.com|www.example.org:443 first=2024-06-01 13:00:05 last=2024-06-01 14:00:02".to_string(),
+        "tunnel_destinations,2,[2001:db8::443]:443,,,1,,,data=1 sources=1 http_hosts= first=2024-06-01 14:00:03 last=2024-06-01 14:00:03".to_string(),
+    ] {
+        assert!(csv.lines().any(|l| l == row), "CSV row {row:?} missing:\n{csv}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&rendered(&r, OutputFormat::Json)).expect("JSON");
+    assert_eq!(json["payload_hashes"][0]["sha256"], H1);
+    assert_eq!(
+        json["payload_hashes"][0]["urls"][1],
+        "http://203.0.113.50/x.sh"
+    );
+    assert_eq!(
+        json["tunnel_destinations"][0]["http_hosts"][1],
+        "www.example.org:443"
+    );
+    assert_eq!(json["top_hassh"][0]["value"], HASSH_A);
+    let text = rendered(&r, OutputFormat::Text);
+    let md = rendered(&r, OutputFormat::Md);
+    let html = rendered(&r, OutputFormat::Html);
+    for title in [
+        "Payload hashes (files the honeypot stored)",
+        "Tunnel destinations (SSH direct-tcpip)",
+        "Top HASSH (sessions; SSH client key-exchange fingerprints)",
+    ] {
+        assert!(text.contains(title), "text: {title}");
+        assert!(md.contains(&format!("## {title}")), "Markdown: {title}");
+        assert!(html.contains(&format!("<h2>{title}</h2>")), "HTML: {title}");
+    }
+    assert!(text.contains("upload:/tmp/.x/miner"));
+    assert!(html.contains("<td>[2001:db8::443]:443</td>"));
+}
+
+/// Inputs without indicator records leave the new tables empty and add no CSV rows.
+#[test]
+fn heralding_input_has_no_indicator_rows() {
+    let r = run_with(&[fixture("seed_heralding.csv")], &Options::default());
+    assert!(r.payload_hashes.is_empty() && r.tunnel_destinations.is_empty());
+    assert!(r.top_hassh.is_empty());
+    let csv = rendered(&r, OutputFormat::Csv);
+    assert!(
+        !csv.contains("payload_hashes") && !csv.contains("tunnel_") && !csv.contains("hassh"),
+        "{csv}"
+    );
+}
+
+/// A trawl session record as the sensor writes it to events.jsonl.
+fn trawl_session(id: &str, aux: &str) -> String {
+    format!(
+        r#"{{"type":"session","timestamp":"2024-05-01T10:00:0{}Z","session_id":"{id}","source_ip":"198.51.100.9","source_port":40000,"destination_ip":"192.0.2.1","destination_port":2222,"protocol":"ssh","duration":1.5,"num_auth_attempts":0,"auth_attempts":[],"end_reason":"client_closed","auxiliary_data":{aux}}}"#,
+        id.len() % 10
+    )
+}
+
+/// The `hassh` of trawl's SSH session records (events.jsonl): counted per session,
+/// lowercased; values that are not 32 hex digits or not strings are ignored.
+#[test]
+fn hassh_of_trawl_session_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.jsonl");
+    let aux = |hassh: &str| {
+        format!(
+            r#"{{"client_version":"SSH-2.0-Go","hassh":{hassh},"hassh_algorithms":"curve25519-sha256;aes128-ctr;hmac-sha2-256;none"}}"#
+        )
+    };
+    let lines = [
+        trawl_session("a", &aux(&format!("\"{HASSH_A}\""))),
+        trawl_session("b", &aux(&format!("\"{}\"", HASSH_A.to_ascii_uppercase()))),
+        trawl_session("c", &aux(&format!("\"{HASSH_B}\""))),
+        trawl_session("d", &aux("\"abc\"")),
+        trawl_session("e", &aux("7")),
+        trawl_session("f", "{}"),
+    ];
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let r = run_with(&[path.display().to_string()], &Options::default());
+    assert_eq!(r.totals.bad_rows, 0, "{:?}", r.bad_rows);
+    assert_eq!(counts(&r.top_hassh), [(HASSH_A, 2), (HASSH_B, 1)]);
+    assert_eq!(counts(&r.top_client_versions), [("SSH-2.0-Go", 5)]);
+    assert_eq!(r.totals.events, 6, "HASSH records are not events");
+}
+
+/// The same sessions in a trawl.db `sessions` table (the sensor's columns).
+#[test]
+fn hassh_of_trawl_db_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trawl.db");
+    let db = rusqlite::Connection::open(&path).expect("open");
+    db.execute_batch(
+        "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, start_time TEXT NOT NULL, \
+         end_time TEXT NOT NULL, duration REAL NOT NULL, protocol TEXT NOT NULL, \
+         source_ip TEXT NOT NULL, source_port INTEGER NOT NULL, destination_ip TEXT NOT NULL, \
+         destination_port INTEGER NOT NULL, num_auth_attempts INTEGER NOT NULL, \
+         end_reason TEXT NOT NULL, auxiliary_data TEXT NOT NULL);
+         CREATE TABLE auth_attempts (auth_id TEXT NOT NULL, session_id TEXT NOT NULL, \
+         timestamp TEXT NOT NULL, protocol TEXT NOT NULL, source_ip TEXT NOT NULL, \
+         source_port INTEGER NOT NULL, destination_ip TEXT NOT NULL, \
+         destination_port INTEGER NOT NULL, username TEXT NOT NULL, password TEXT NOT NULL);",
+    )
+    .expect("schema");
+    let sessions = [
+        (
+            "s1",
+            format!(r#"{{"client_version":"SSH-2.0-Go","hassh":"{HASSH_A}"}}"#),
+        ),
+        ("s2", format!(r#"{{"hassh":"{HASSH_A}"}}"#)),
+        ("s3", format!(r#"{{"hassh":"{HASSH_B}"}}"#)),
+        ("s4", r#"{"hassh":"0123"}"#.to_string()),
+        ("s5", r#"{"hassh":["x"]}"#.to_string()),
+        ("s6", "not json with hassh".to_string()),
+    ];
+    for (i, (id, aux)) in sessions.iter().enumerate() {
+        db.execute(
+            "INSERT INTO sessions VALUES (?1, '2024-05-01T10:00:00Z', ?2, 1.5, 'ssh', \
+             ?3, 40000, '192.0.2.1', 2222, 0, 'client_closed', ?4)",
+            rusqlite::params![
+                id,
+                format!("2024-05-01T10:00:0{i}Z"),
+                format!("198.51.100.{i}"),
+                aux
+            ],
+        )
+        .expect("insert");
+    }
+    drop(db);
+    for threads in [1, 3] {
+        let opts = Options {
+            threads,
+            ..Options::default()
+        };
+        let r = run_with(&[path.display().to_string()], &opts);
+        assert_eq!(r.totals.bad_rows, 0, "{:?}", r.bad_rows);
+        assert_eq!(counts(&r.top_hassh), [(HASSH_A, 2), (HASSH_B, 1)]);
+        assert_eq!(counts(&r.top_client_versions), [("SSH-2.0-Go", 1)]);
+        assert_eq!(r.totals.events, 6);
+    }
+}
+
+/// Hostile indicator fields: long and multi-byte values are cut on a character
+/// boundary, odd types and out-of-range ports are ignored, nothing is a bad row.
+#[test]
+fn hostile_indicator_fields_are_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cowrie.json");
+    let line = |eventid: &str, extra: serde_json::Value| {
+        let mut v = serde_json::json!({"eventid": eventid, "session": "e5e5e5e5e5e5",
+            "src_ip": "192.0.2.5", "timestamp": "2024-06-01T12:00:00.000000Z"});
+        if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+            obj.extend(more.clone());
+        }
+        v.to_string()
+    };
+    let long_host = format!("{}\u{1b}[31m", "é".repeat(400));
+    let huge = format!("b'GET http://{}/ HTTP/1.1", "a".repeat(100_000));
+    let lines = [
+        line(
+            "cowrie.direct-tcpip.request",
+            serde_json::json!({"dst_ip": long_host, "dst_port": 8080}),
+        ),
+        line(
+            "cowrie.direct-tcpip.request",
+            serde_json::json!({"dst_ip": "192.0.2.9", "dst_port": -1}),
+        ),
+        line(
+            "cowrie.direct-tcpip.request",
+            serde_json::json!({"dst_ip": "192.0.2.9", "dst_port": 1e300}),
+        ),
+        line(
+            "cowrie.direct-tcpip.request",
+            serde_json::json!({"dst_ip": ["x"], "dst_port": 80}),
+        ),
+        line(
+            "cowrie.direct-tcpip.data",
+            serde_json::json!({"dst_ip": "192.0.2.9", "dst_port": 80, "data": huge}),
+        ),
+        line(
+            "cowrie.direct-tcpip.data",
+            serde_json::json!({"dst_ip": "192.0.2.9", "dst_port": "80", "data": {"a": 1}}),
+        ),
+        line(
+            "cowrie.session.file_upload",
+            serde_json::json!({"shasum": H2, "filename": "ü".repeat(500)}),
+        ),
+        line(
+            "cowrie.session.file_upload",
+            serde_json::json!({"shasum": {"x": H2}, "filename": "f"}),
+        ),
+        line(
+            "cowrie.session.file_download",
+            serde_json::json!({"shasum": 7, "url": "http://192.0.2.1/a"}),
+        ),
+        line("cowrie.client.kex", serde_json::json!({"hassh": null})),
+    ];
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let r = run_with(&[path.display().to_string()], &Options::default());
+    assert_eq!(r.totals.bad_rows, 0, "{:?}", r.bad_rows);
+    assert!(r.top_hassh.is_empty());
+    assert_eq!(
+        r.totals.recorded_downloads, 1,
+        "the download with a numeric shasum"
+    );
+    assert_eq!(r.payload_hashes.len(), 1);
+    let upload = &r.payload_hashes[0].uploads;
+    assert_eq!(upload.len(), 1);
+    assert_eq!(
+        upload[0],
+        "ü".repeat(127),
+        "255 bytes cut to whole characters"
+    );
+    let tunnels: Vec<(String, u64, u64, usize)> = r
+        .tunnel_destinations
+        .iter()
+        .map(|t| {
+            (
+                t.destination.clone(),
+                t.requests,
+                t.data,
+                t.http_hosts.len(),
+            )
+        })
+        .collect();
+    let cut_host = format!("{}:8080", "é".repeat(127));
+    assert_eq!(
+        tunnels,
+        [("192.0.2.9:80".to_string(), 0, 2, 0), (cut_host, 1, 0, 0)],
+        "a host name longer than 255 bytes is not recorded as a requested host"
+    );
+}
