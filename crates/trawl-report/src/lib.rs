@@ -197,6 +197,8 @@ impl Drop for StopOnPanic<'_> {
     }
 }
 
+/// Blocks read ahead of the split workers when this thread reads for them.
+const READ_AHEAD: usize = 8;
 /// Blocks per shard that splitting may run ahead of parsing (see
 /// [`Shared::split_worker`]; at least 1, or the workers could wait on each other).
 const SPLIT_AHEAD: usize = 2;
@@ -208,19 +210,25 @@ struct SplitRows {
     rows: RowList,
 }
 
-/// The blocks of every plain file, numbered in file order, read by whichever split
-/// worker needs one next; blocks read on the way to a later one wait for the worker
-/// they belong to.
+/// The blocks of every file, numbered in file order, read by whichever split
+/// worker needs one next (or, when an input is gzip-compressed, taken from the
+/// thread that decompresses them); blocks read on the way to a later one wait for
+/// the worker they belong to.
 struct SplitFeed {
     state: Mutex<SplitState>,
     pool: Arc<BufferPool>,
 }
+
+/// Blocks read (and decompressed) by another thread, in file order.
+type BlockInbox = mpsc::Receiver<Result<Block, ReportError>>;
 
 #[derive(Default)]
 struct SplitState {
     /// Next file to open.
     file: usize,
     reader: Option<BlockReader>,
+    /// Where blocks come from when another thread reads the files.
+    inbox: Option<BlockInbox>,
     /// Blocks read so far.
     read: usize,
     /// Number of blocks, once the last file has ended.
@@ -229,9 +237,12 @@ struct SplitState {
 }
 
 impl SplitFeed {
-    fn new(pool: Arc<BufferPool>) -> Self {
+    fn new(pool: Arc<BufferPool>, inbox: Option<BlockInbox>) -> Self {
         SplitFeed {
-            state: Mutex::default(),
+            state: Mutex::new(SplitState {
+                inbox,
+                ..SplitState::default()
+            }),
             pool,
         }
     }
@@ -268,6 +279,10 @@ impl SplitFeed {
         shared: &Shared<'_>,
         state: &mut SplitState,
     ) -> Result<Option<Block>, ReportError> {
+        if let Some(inbox) = &state.inbox {
+            // The reading thread's sender is dropped after the last block.
+            return inbox.recv().map_or(Ok(None), |block| block.map(Some));
+        }
         loop {
             if let Some(reader) = state.reader.as_mut() {
                 match reader.next() {
@@ -322,19 +337,20 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     /// One worker per shard, each taking its own rows of every block, in file
-    /// order. Every file is read once. Plain files: the workers take turns reading
-    /// the next block and splitting it into lines, and hand each other shard its
-    /// rows of it ([`Self::split_worker`]); one worker alone just reads and parses.
-    /// When an input is gzip-compressed, this thread reads (and decompresses, once)
-    /// every file and hands every block to all the workers, which each read their
-    /// own rows of it. Either way this thread moves the progress bar.
+    /// order. Every file is read once, and every line split once: the workers take
+    /// turns splitting the next block into lines, and hand each other shard its
+    /// rows of it ([`Self::split_worker`]). Plain files are read by the workers
+    /// themselves (one worker alone just reads and parses); when an input is
+    /// gzip-compressed, this thread reads and decompresses every file while the
+    /// workers parse ([`Self::read_for_workers`]). Either way this thread moves
+    /// the progress bar.
     fn read_sharded(&self, threads: usize) -> Vec<Result<Aggregator, ReportError>> {
-        let broadcast = self.files.iter().any(|f| f.gzip);
+        let compressed = self.files.iter().any(|f| f.gzip);
         let stop = AtomicBool::new(false);
         let (done_tx, done_rx) = mpsc::channel::<()>();
-        let mut feeds = Vec::new();
         let pool = Arc::new(BufferPool::default());
-        let split = SplitFeed::new(Arc::clone(&pool));
+        let (block_tx, block_rx) = mpsc::sync_channel(READ_AHEAD);
+        let split = SplitFeed::new(Arc::clone(&pool), compressed.then_some(block_rx));
         let (rows_txs, rows_rxs): (Vec<_>, Vec<_>) =
             (0..threads).map(|_| mpsc::channel::<SplitRows>()).unzip();
         std::thread::scope(|scope| {
@@ -344,19 +360,14 @@ impl Shared<'_> {
                     index,
                     count: threads,
                 };
-                let feed = broadcast.then(|| {
-                    let (tx, rx) = mpsc::sync_channel::<Arc<Block>>(2);
-                    feeds.push(tx);
-                    rx
-                });
                 let (stop, done, pool) = (&stop, done_tx.clone(), &pool);
                 let (split, rows_txs) = (&split, &rows_txs);
                 handles.push(scope.spawn(move || {
                     let _stop_on_panic = StopOnPanic(stop);
-                    let result = match feed {
-                        Some(rx) => self.fed_worker(shard, &rx, pool),
-                        None if threads == 1 => self.sole_worker(stop, pool),
-                        None => self.split_worker(shard, split, (rows_txs, &rows_rx), stop),
+                    let result = if threads == 1 && !compressed {
+                        self.sole_worker(stop, pool)
+                    } else {
+                        self.split_worker(shard, split, (rows_txs, &rows_rx), stop)
                     };
                     if result.is_err() {
                         stop.store(true, Ordering::Relaxed);
@@ -366,9 +377,10 @@ impl Shared<'_> {
                 }));
             }
             drop(done_tx);
-            let read_error = if broadcast {
-                self.broadcast(feeds, &stop, &pool).err()
+            let read_error = if compressed {
+                self.read_for_workers(block_tx, &stop, &pool).err()
             } else {
+                drop(block_tx);
                 self.wait(&done_rx, threads);
                 None
             };
@@ -400,46 +412,37 @@ impl Shared<'_> {
         }
     }
 
-    /// Reads every file and sends each block to every worker; stops early when a
-    /// worker failed (its receiver is then gone, or `stop` is set). The senders are
-    /// dropped on return, which ends the workers' loops.
-    fn broadcast(
+    /// Reads every file and sends its blocks to the split workers' [`SplitFeed`]
+    /// (through a channel of [`READ_AHEAD`] blocks); stops early when a worker
+    /// failed (`stop` is set). The sender is dropped on return (`block_tx` is
+    /// moved in), which tells the workers the last block has come.
+    fn read_for_workers(
         &self,
-        feeds: Vec<mpsc::SyncSender<Arc<Block>>>,
+        block_tx: mpsc::SyncSender<Result<Block, ReportError>>,
         stop: &AtomicBool,
         pool: &Arc<BufferPool>,
     ) -> Result<(), ReportError> {
         for file in self.files {
-            for block in self.reader(file, self.counter, pool, BLOCK_SIZE)? {
+            for block in self.reader(file, self.counter, pool, SHARD_BLOCK)? {
                 self.bar.set_position(self.counter.load(Ordering::Relaxed));
-                let block = Arc::new(block?);
-                if stop.load(Ordering::Relaxed)
-                    || feeds.iter().any(|tx| tx.send(Arc::clone(&block)).is_err())
-                {
-                    return Ok(());
+                let mut item = Some(block);
+                while let Some(block) = item.take() {
+                    match block_tx.try_send(block) {
+                        Ok(()) => {}
+                        Err(mpsc::TrySendError::Full(block)) => {
+                            if stop.load(Ordering::Relaxed) {
+                                return Ok(());
+                            }
+                            // The workers are behind: wait for room.
+                            std::thread::sleep(Duration::from_micros(200));
+                            item = Some(block);
+                        }
+                        Err(mpsc::TrySendError::Disconnected(_)) => return Ok(()),
+                    }
                 }
             }
         }
         Ok(())
-    }
-
-    /// A sharded worker fed by [`Self::broadcast`].
-    fn fed_worker(
-        &self,
-        shard: Shard,
-        feed: &mpsc::Receiver<Arc<Block>>,
-        pool: &BufferPool,
-    ) -> Result<Aggregator, ReportError> {
-        let mut agg = self.sharded_aggregator(shard.count);
-        let mut folds = Folds::new(self.opts);
-        while let Ok(block) = feed.recv() {
-            self.shard_block(&mut agg, &block, shard, &mut folds)?;
-            // The last worker done with a block hands its buffer back.
-            if let Some(b) = Arc::into_inner(block) {
-                pool.put(b.data);
-            }
-        }
-        Ok(agg)
     }
 
     /// A worker's aggregator for CSV rows split `shards` ways, with room for the
@@ -804,5 +807,34 @@ mod tests {
         };
         let err = aggregate(std::slice::from_ref(&bad), &strict).unwrap_err();
         assert!(err.to_string().contains("expected 10 columns"), "{err}");
+        // A plain file and a compressed one in one run: every block of both is read
+        // by this thread, in order, and counted once.
+        let mixed = [
+            input::detect(0, std::path::Path::new(&plain)).unwrap(),
+            input::detect(1, &compressed.path).unwrap(),
+        ];
+        for threads in [1, 2, 3] {
+            let opts = Options {
+                block_size: 4_096,
+                threads,
+                ..Options::default()
+            };
+            let agg = aggregate(&mixed, &opts).unwrap();
+            assert_eq!(agg.events, 2 * want.0, "{threads} threads");
+            assert_eq!(agg.sources.len(), want.1, "{threads} threads");
+        }
+        // A gzip stream cut short is an error of the run, not a hang or a panic.
+        let whole = std::fs::read(&compressed.path).unwrap();
+        let cut = dir.path().join("cut.csv.gz");
+        std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+        let cut = input::detect(0, &cut).unwrap();
+        for threads in [1, 2, 3] {
+            let opts = Options {
+                block_size: 4_096,
+                threads,
+                ..Options::default()
+            };
+            assert!(aggregate(std::slice::from_ref(&cut), &opts).is_err());
+        }
     }
 }
