@@ -28,6 +28,9 @@ pub const MAX_SOURCE_CREDS: usize = 64;
 const MAX_SOURCE_FEATURES: usize = 128;
 const MAX_SOURCE_LIST: usize = 16;
 const MAX_PAYLOAD_LIST: usize = 16;
+/// Client versions, and HASSHes, kept per source (the smallest ids, see
+/// [`SourceState::add_client`]).
+pub const MAX_SOURCE_CLIENTS: usize = 4;
 /// Bad rows kept as examples.
 pub const MAX_BAD_SHOWN: usize = 10;
 
@@ -56,6 +59,10 @@ pub mod feature {
     pub const LINE: u8 = 5;
     /// A protocol name.
     pub const PROTO: u8 = 6;
+    /// A client software version a session announced (an SSH banner).
+    pub const CLIENT: u8 = 7;
+    /// A client HASSH (32 lowercase hex digits).
+    pub const HASSH: u8 = 8;
 }
 
 /// Session flag bits.
@@ -227,6 +234,19 @@ pub(crate) struct CommandLists {
     pub features: Vec<u64>,
     /// Command line ids (display).
     pub lines: Vec<u64>,
+    /// The client software the source announced; only sources with client
+    /// records have them (none in Heralding's CSV logs), so one more pointer.
+    pub clients: Option<Box<ClientLists>>,
+}
+
+/// The client software one source announced, as [`id_of`] ids, each list the
+/// [`MAX_SOURCE_CLIENTS`] smallest, sorted (most sources use one client: inline).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientLists {
+    /// [`feature::CLIENT`] ids of its client versions.
+    pub versions: SmallVec<[u64; 2]>,
+    /// [`feature::HASSH`] ids of its HASSHes.
+    pub hassh: SmallVec<[u64; 2]>,
 }
 
 impl SourceState {
@@ -242,6 +262,34 @@ impl SourceState {
 
     fn cmds_mut(&mut self) -> &mut CommandLists {
         self.cmds.get_or_insert_with(Box::default)
+    }
+
+    /// [`feature::CLIENT`] ids of the client versions the source announced (sorted).
+    pub fn client_versions(&self) -> &[u64] {
+        self.client_lists().map_or(&[], |c| &c.versions)
+    }
+
+    /// [`feature::HASSH`] ids of the source's HASSHes (sorted).
+    pub fn client_hassh(&self) -> &[u64] {
+        self.client_lists().map_or(&[], |c| &c.hassh)
+    }
+
+    fn client_lists(&self) -> Option<&ClientLists> {
+        self.cmds.as_ref().and_then(|c| c.clients.as_deref())
+    }
+
+    /// Adds a client id of kind `kind` ([`feature::CLIENT`] or [`feature::HASSH`]).
+    /// Like [`Self::add_cred`], only the [`MAX_SOURCE_CLIENTS`] smallest ids are
+    /// kept, sorted, so the lists do not depend on the order of the records or on
+    /// how the input was split between threads.
+    fn add_client(&mut self, kind: u8, id: u64) {
+        let lists = self.cmds_mut().clients.get_or_insert_with(Box::default);
+        let list = if kind == feature::HASSH {
+            &mut lists.hassh
+        } else {
+            &mut lists.versions
+        };
+        push_unique_small(list, id, MAX_SOURCE_CLIENTS);
     }
 
     fn touch(&mut self, ts: Option<Micros>) {
@@ -285,6 +333,14 @@ impl SourceState {
             }
             for l in o.lines {
                 push_unique(&mut mine.lines, l, MAX_SOURCE_LIST);
+            }
+            if let Some(c) = o.clients {
+                for v in c.versions {
+                    self.add_client(feature::CLIENT, v);
+                }
+                for h in c.hassh {
+                    self.add_client(feature::HASSH, h);
+                }
             }
         }
         for p in other.protocols {
@@ -1022,7 +1078,7 @@ impl Aggregator {
         // Client versions describe a session another record counts: not an event.
         if let EventKind::ClientVersion { version } = &ev.kind {
             if filters.accepts(ev) {
-                self.count_client_version(version);
+                self.count_client_version(ev, version);
             }
             return;
         }
@@ -1073,7 +1129,7 @@ impl Aggregator {
         }
     }
 
-    fn count_client_version(&mut self, version: &str) {
+    fn count_client_version(&mut self, ev: &Event<'_>, version: &str) {
         let version = version.trim();
         if version.is_empty() {
             return;
@@ -1087,6 +1143,22 @@ impl Aggregator {
             *n += 1;
         } else {
             self.client_versions.insert(version.into(), 1);
+        }
+        self.source_client(ev, feature::CLIENT, version);
+    }
+
+    /// Adds client `text` (a version or a HASSH, by `kind`) to the event's source.
+    /// The record is no event of the source (its counts and first/last seen stay as
+    /// they are), but it makes the source's entry if there is none yet: the worker
+    /// that reads a source's client records need not be the one that reads its logins.
+    fn source_client(&mut self, ev: &Event<'_>, kind: u8, text: &str) {
+        let Some(src) = ev.src else {
+            return;
+        };
+        let id = id_of(kind, &[text]);
+        let slot = self.sources.slot(src);
+        if let Some(state) = self.sources.state(slot) {
+            state.add_client(kind, id);
         }
     }
 
@@ -1111,7 +1183,7 @@ impl Aggregator {
             EventKind::Tunnel { host, port, data } => {
                 self.count_tunnel(ev, (host, *port), data.as_deref());
             }
-            EventKind::Hassh { hassh } => self.count_hassh(hassh),
+            EventKind::Hassh { hassh } => self.count_hassh(ev, hassh),
             _ => {}
         }
         true
@@ -1165,8 +1237,9 @@ impl Aggregator {
     }
 
     /// Counts a session's HASSH; one that is not 32 hex digits counts nothing.
-    fn count_hassh(&mut self, hassh: &str) {
+    fn count_hassh(&mut self, ev: &Event<'_>, hassh: &str) {
         if let Some(hassh) = ioc::hassh_hex(hassh) {
+            self.source_client(ev, feature::HASSH, &hassh);
             *self.hassh.entry(hassh.into()).or_default() += 1;
         }
     }
@@ -1876,6 +1949,111 @@ mod tests {
             );
             assert_eq!(left.events, 0, "indicator records are not events");
         }
+    }
+
+    /// Client versions and HASSHes per source: the smallest ids, sorted, whatever
+    /// the order of the records and the split between workers; they create the
+    /// source's entry but are no events of it.
+    #[test]
+    fn source_clients_are_capped_the_same_way_whatever_the_split() {
+        let src = IpAddr::from([192, 0, 2, 9]);
+        let event = |i: u32, kind: EventKind<'static>| Event {
+            ts: Some(i64::from(i) * 1_000_000),
+            src: Some(src),
+            src_port: None,
+            dst_port: None,
+            protocol: "ssh".into(),
+            session: Some(format!("s{i}").into()),
+            kind,
+        };
+        let mut records: Vec<Event<'static>> = (0..12u32)
+            .flat_map(|i| {
+                [
+                    event(
+                        i,
+                        EventKind::ClientVersion {
+                            version: format!(" SSH-2.0-Tool_{i} ").into(),
+                        },
+                    ),
+                    event(
+                        i,
+                        EventKind::Hassh {
+                            hassh: format!("{i:032x}").to_ascii_uppercase().into(),
+                        },
+                    ),
+                ]
+            })
+            .collect();
+        records.push(event(
+            20,
+            EventKind::Auth {
+                username: "root".into(),
+                password: "admin".into(),
+                success: None,
+            },
+        ));
+        let filters = Filters::default();
+        let lists = |agg: &Aggregator| {
+            let s = agg.sources.get(&src).expect("source");
+            (
+                s.client_versions().to_vec(),
+                s.client_hassh().to_vec(),
+                s.events,
+                s.first,
+                s.last,
+            )
+        };
+        let mut want_versions: Vec<u64> = (0..12)
+            .map(|i| id_of(feature::CLIENT, &[&format!("SSH-2.0-Tool_{i}")]))
+            .collect();
+        want_versions.sort_unstable();
+        want_versions.truncate(MAX_SOURCE_CLIENTS);
+        let mut want_hassh: Vec<u64> = (0..12)
+            .map(|i| id_of(feature::HASSH, &[&format!("{i:032x}")]))
+            .collect();
+        want_hassh.sort_unstable();
+        want_hassh.truncate(MAX_SOURCE_CLIENTS);
+        let want = (
+            want_versions,
+            want_hassh,
+            1,
+            Some(20_000_000),
+            Some(20_000_000),
+        );
+        let mut reversed = records.clone();
+        reversed.reverse();
+        for rows in [&records, &reversed] {
+            for split in [0, 1, 7, 24, rows.len()] {
+                let (a, b) = rows.split_at(split);
+                let (mut left, mut right) = (Aggregator::new(300), Aggregator::new(300));
+                left.ingest_batch(0, a, &filters);
+                right.ingest_batch(0, b, &filters);
+                left.merge(right);
+                assert_eq!(lists(&left), want, "split at {split}");
+                assert_eq!(left.events, 1, "client records are not events");
+                assert_eq!(left.client_versions.len(), 12);
+                assert_eq!(left.hassh.len(), 12);
+            }
+        }
+        // Client records alone make an entry without events.
+        let mut only = Aggregator::new(300);
+        only.ingest_batch(0, &records[..2], &filters);
+        let s = only.sources.get(&src).expect("entry");
+        assert_eq!((s.events, s.first, s.client_versions().len()), (0, None, 1));
+    }
+
+    /// The client lists live behind the command-list pointer: a source state is
+    /// no larger than before them (measured at 89e19a4: 160 bytes on 64-bit), and
+    /// the command lists (48 bytes then) stay within the 56 usable bytes of the
+    /// 64-byte block glibc's malloc hands out for a 48-byte request.
+    #[test]
+    fn source_state_does_not_grow() {
+        let (state, lists) = (
+            std::mem::size_of::<SourceState>(),
+            std::mem::size_of::<CommandLists>(),
+        );
+        assert!(state <= 160, "SourceState: {state} bytes");
+        assert!(lists <= 56, "CommandLists: {lists} bytes");
     }
 
     #[test]

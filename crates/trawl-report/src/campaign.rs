@@ -1,7 +1,9 @@
 //! Campaigns: source addresses whose behaviour fingerprints are identical or close.
 //!
 //! A fingerprint is the set of credential pairs a source tried, the command
-//! verbs it typed, and the payload file names and hosts it pushed. Sources with
+//! verbs it typed, the payload file names and hosts it pushed, and the client
+//! software it announced (SSH client versions and HASSHes, one feature each;
+//! see docs/report.md). Sources with
 //! identical sets are grouped first (cheap, by hash); groups are then joined when
 //! the Jaccard index of their sets reaches the threshold (single linkage, union-
 //! find). Candidates come from an inverted index that ignores features shared by
@@ -32,16 +34,21 @@ fn features_hash(features: &[u64]) -> u64 {
 
 /// Appends the sorted feature set of a source to `out`. The aggregator keeps both
 /// lists sorted (credential ids and features), so they are merged; lists that are
-/// not strictly ascending are sorted instead.
+/// not strictly ascending, or a source with client ids (a third and fourth list,
+/// of at most [`crate::agg::MAX_SOURCE_CLIENTS`] ids each), are sorted instead.
 fn append_fingerprint(state: &SourceState, out: &mut Vec<u64>) {
     let creds = &state.creds;
     let features = state.features();
-    let ascending =
-        creds.windows(2).all(|w| w[0].0 < w[1].0) && features.is_sorted_by(|a, b| a < b);
+    let (versions, hassh) = (state.client_versions(), state.client_hassh());
+    let ascending = creds.windows(2).all(|w| w[0].0 < w[1].0)
+        && features.is_sorted_by(|a, b| a < b)
+        && versions.is_empty()
+        && hassh.is_empty();
     let start = out.len();
     if !ascending {
         out.extend(creds.iter().map(|(id, _)| *id));
         out.extend(features.iter().copied());
+        out.extend(versions.iter().chain(hassh).copied());
         if let Some(set) = out.get_mut(start..) {
             set.sort_unstable();
         }
@@ -1208,6 +1215,7 @@ mod tests {
             cmds: Some(Box::new(crate::agg::CommandLists {
                 features: features.to_vec(),
                 lines: Vec::new(),
+                clients: None,
             })),
             ..SourceState::default()
         };

@@ -11,6 +11,7 @@ const SHELL_VERBS: &str = include_str!("../data/shell_verbs.txt");
 const BUSYBOX_APPLETS: &str = include_str!("../data/busybox_applets.txt");
 const FAMILY_MARKERS: &str = include_str!("../data/family_markers.tsv");
 const OPENCANARY_LOGTYPES: &str = include_str!("../data/opencanary_logtypes.tsv");
+const SSH_CLIENT_LIBRARIES: &str = include_str!("../data/ssh_client_libraries.tsv");
 
 /// Where a credential pair is known from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -138,6 +139,26 @@ pub fn family_markers() -> &'static [(&'static str, &'static str)] {
     &MARKERS
 }
 
+/// `(prefix, library)` of the SSH client libraries' default banners, longest prefix first.
+static CLIENT_LIBRARIES: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
+    let mut table = tsv_pairs(SSH_CLIENT_LIBRARIES);
+    table.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+    table
+});
+
+/// The SSH library whose default banner `version` is (`data/ssh_client_libraries.tsv`):
+/// the version starts with the library's prefix, and a prefix that does not end in
+/// `_` or `-` is followed by nothing or by a character that is not a letter or digit
+/// (`SSH-2.0-Go` but not `SSH-2.0-GoodSSH`). Says which library, never which bot.
+pub fn client_library(version: &str) -> Option<&'static str> {
+    CLIENT_LIBRARIES.iter().find_map(|&(prefix, library)| {
+        let rest = version.strip_prefix(prefix)?;
+        let whole =
+            prefix.ends_with(['_', '-']) || !rest.starts_with(|c: char| c.is_ascii_alphanumeric());
+        whole.then_some(library)
+    })
+}
+
 /// OpenCanary `logtype` code → `(protocol, kind)` where kind is `auth`, `connect` or `other`.
 pub fn opencanary_logtype(code: u32) -> Option<(&'static str, &'static str)> {
     LOGTYPES
@@ -162,5 +183,27 @@ mod tests {
         assert!(is_busybox_applet("wget") && !is_busybox_applet("MIRAI"));
         assert_eq!(opencanary_logtype(4002), Some(("ssh", "auth")));
         assert!(!family_markers().is_empty());
+    }
+
+    #[test]
+    fn client_libraries_match_whole_prefixes() {
+        for (version, want) in [
+            ("SSH-2.0-Go", Some("Go x/crypto/ssh")),
+            ("SSH-2.0-Go ", Some("Go x/crypto/ssh")),
+            ("SSH-2.0-GoodSSH_1.0", None),
+            ("SSH-2.0-libssh2_1.9.0", Some("libssh2")),
+            ("SSH-2.0-libssh_0.9.6", Some("libssh")),
+            ("SSH-2.0-paramiko_3.4.0", Some("paramiko")),
+            ("SSH-2.0-AsyncSSH_2.14.2", Some("AsyncSSH")),
+            ("SSH-2.0-JSCH-0.1.54", Some("JSch")),
+            ("SSH-2.0-JSCH_0.2.16", Some("JSch")),
+            ("SSH-2.0-OpenSSH_9.6", None),
+            ("SSH-2.0-PuTTY_Release_0.80", None),
+            ("ssh-2.0-go", None),
+            ("", None),
+        ] {
+            assert_eq!(client_library(version), want, "{version:?}");
+        }
+        assert_eq!(CLIENT_LIBRARIES.len(), 6);
     }
 }

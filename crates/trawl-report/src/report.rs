@@ -285,8 +285,42 @@ pub struct Campaign {
     pub commands: Vec<String>,
     /// Payload hosts.
     pub payload_hosts: Vec<String>,
+    /// Client versions the members announced (SSH banners), with the number of
+    /// members that announced each, most first (at most [`MAX_CAMPAIGN_CLIENTS`];
+    /// left out of JSON when none, as for Heralding's CSV logs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_versions: Vec<Count>,
+    /// The members' HASSHes, with the number of members that sent each, most first
+    /// (at most [`MAX_CAMPAIGN_CLIENTS`]; left out of JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hassh: Vec<Count>,
+    /// The SSH libraries whose default banners are among the members' client
+    /// versions (`data/ssh_client_libraries.tsv`; a library, not a bot family),
+    /// sorted; left out of JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_libraries: Vec<String>,
     /// Notes such as `tiny-unknown-dictionary`.
     pub flags: Vec<String>,
+}
+
+/// Client versions and HASSHes listed per campaign.
+pub const MAX_CAMPAIGN_CLIENTS: usize = 5;
+
+/// The client software one of the top sources announced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceClients {
+    /// Source address.
+    pub source: String,
+    /// Its events (as in `top_sources`).
+    pub events: u64,
+    /// Its client versions, in sort order (at most
+    /// [`crate::agg::MAX_SOURCE_CLIENTS`] are kept per source).
+    pub client_versions: Vec<String>,
+    /// Its HASSHes, in sort order (at most [`crate::agg::MAX_SOURCE_CLIENTS`]).
+    pub hassh: Vec<String>,
+    /// The SSH libraries whose default banners its client versions are
+    /// (`data/ssh_client_libraries.tsv`), sorted.
+    pub libraries: Vec<String>,
 }
 
 /// Rows that could not be read.
@@ -313,6 +347,10 @@ pub struct Report {
     pub ports: Vec<Count>,
     /// Top sources (all events).
     pub top_sources: Vec<Count>,
+    /// The client software of those of the top sources that announced any, in
+    /// the order of `top_sources` (left out of JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top_source_clients: Vec<SourceClients>,
     /// Top usernames as logged (commands included, like `csvcut -c username`).
     pub top_usernames: Vec<Count>,
     /// Top passwords as logged.
@@ -540,6 +578,10 @@ struct Names<'a> {
     lines: Map<u64, &'a str>,
     hosts: Map<u64, &'a str>,
     protocols: Map<u64, &'a str>,
+    /// Client versions ([`feature::CLIENT`]).
+    clients: Map<u64, &'a str>,
+    /// HASSHes ([`feature::HASSH`]).
+    hassh: Map<u64, &'a str>,
 }
 
 impl<'a> Names<'a> {
@@ -559,6 +601,16 @@ impl<'a> Names<'a> {
                 .protocols
                 .keys()
                 .map(|k| (id_of(feature::PROTO, &[k]), &**k))
+                .collect(),
+            clients: agg
+                .client_versions
+                .keys()
+                .map(|k| (id_of(feature::CLIENT, &[k]), &**k))
+                .collect(),
+            hassh: agg
+                .hassh
+                .keys()
+                .map(|k| (id_of(feature::HASSH, &[k]), &**k))
                 .collect(),
         }
     }
@@ -615,6 +667,8 @@ struct SourcePass {
     families: FamilyCounts,
     /// The top sources by events.
     top_sources: Vec<(IpAddr, u64)>,
+    /// Sources with events (a source known only from client records has none).
+    active_sources: u64,
 }
 
 /// A campaign is listed when it has two or more sources, or one that typed commands.
@@ -699,17 +753,23 @@ fn warm<'a>(states: impl Iterator<Item = &'a SourceState> + Clone) {
 /// Fingerprints, families and the top sources in one parallel pass (each source's
 /// state is read once).
 fn source_pass(entries: &[Entry<'_>], n: usize) -> SourcePass {
-    type Part = (campaign::Prints, FamilyCounts, TopN<IpAddr>);
+    type Part = (campaign::Prints, FamilyCounts, TopN<IpAddr>, u64);
     let parts: Vec<Part> = entries
         .par_chunks(campaign::PRINT_CHUNK)
         .map(|part| {
             let mut prints = campaign::Prints::with_capacity(part.len());
             let mut families = FamilyCounts::default();
             let mut top = TopN::new(n);
+            let mut active = 0;
             for block in part.chunks(WARM_BLOCK) {
                 warm(block.iter().map(|(_, s, _)| *s));
                 for &(ip, s, pos) in block {
                     prints.push(s, is_notable(s), pos);
+                    // Known from client records only: in campaigns, not counted.
+                    if s.events == 0 {
+                        continue;
+                    }
+                    active += 1;
                     if let Some(slot) = families.get_mut(family_slot(s)) {
                         slot.0 += 1;
                         slot.1 += s.events;
@@ -717,16 +777,18 @@ fn source_pass(entries: &[Entry<'_>], n: usize) -> SourcePass {
                     top.offer(ip, s.events);
                 }
             }
-            (prints, families, top)
+            (prints, families, top, active)
         })
         .collect();
     let mut pass = SourcePass {
         prints: Vec::with_capacity(parts.len()),
         families: FamilyCounts::default(),
         top_sources: Vec::new(),
+        active_sources: 0,
     };
     let mut top = TopN::new(n);
-    for (prints, families, part_top) in parts {
+    for (prints, families, part_top, active) in parts {
+        pass.active_sources += active;
         pass.prints.push(prints);
         for (slot, (s, e)) in pass.families.iter_mut().zip(families) {
             slot.0 += s;
@@ -747,11 +809,17 @@ pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Re
             let entries = entries_in_memory_order(agg);
             let pass = source_pass(&entries, opts.top);
             let members = campaign_members(&entries, &pass.prints, opts);
-            (entries, (pass.families, pass.top_sources), members)
+            (
+                entries,
+                (pass.families, pass.top_sources, pass.active_sources),
+                members,
+            )
         },
         || rayon::join(|| Names::new(agg), || tables(agg, files, opts)),
     );
-    let (families, top_sources) = sources;
+    let (families, top_sources, active_sources) = sources;
+    report.totals.sources = active_sources;
+    report.top_source_clients = source_clients(agg, &names, &top_sources);
     report.top_sources = to_counts(top_sources);
     report.iot.families = top_n(
         seen_families(&families, |(s, _)| s > 0).map(|(f, (s, e))| ((f, e), s)),
@@ -784,6 +852,36 @@ pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Re
     }
     report.campaigns = drafts.into_iter().map(|d| d.finish(&cred_names)).collect();
     report
+}
+
+/// The client software of those of `top` (sources and their events) that announced any.
+fn source_clients(
+    agg: &Aggregator,
+    names: &Names<'_>,
+    top: &[(IpAddr, u64)],
+) -> Vec<SourceClients> {
+    let named = |ids: &[u64], table: &Map<u64, &str>| -> Vec<String> {
+        let mut v: Vec<String> = ids
+            .iter()
+            .filter_map(|id| table.get(id).map(|t| (*t).to_string()))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    top.iter()
+        .filter_map(|(ip, events)| {
+            let s = agg.sources.get(ip)?;
+            let versions = named(s.client_versions(), &names.clients);
+            let hassh = named(s.client_hassh(), &names.hassh);
+            (!versions.is_empty() || !hassh.is_empty()).then(|| SourceClients {
+                source: ip.to_string(),
+                events: *events,
+                libraries: libraries_of(versions.iter().map(String::as_str)),
+                client_versions: versions,
+                hassh,
+            })
+        })
+        .collect()
 }
 
 /// Every table but the campaigns, and the payload hosts' top credential ids (in
@@ -1405,6 +1503,9 @@ fn campaign_draft(
     // features is added once.
     let mut feature_lists: Set<&[u64]> = Set::default();
     let mut creds: Map<u64, u64> = Map::default();
+    // Members per client version and per HASSH.
+    let mut clients: Map<u64, u64> = Map::default();
+    let mut hassh: Map<u64, u64> = Map::default();
     let member_entries = || members.iter().filter_map(|&i| entries.get(i as usize));
     let member_states: Vec<&SourceState> = member_entries().map(|&(_, s, _)| s).collect();
     for block in member_states.chunks(WARM_BLOCK) {
@@ -1426,6 +1527,12 @@ fn campaign_draft(
                 features.extend(s.features().iter().copied());
             }
             add_creds(&mut creds, s);
+            for id in s.client_versions() {
+                *clients.entry(*id).or_default() += 1;
+            }
+            for id in s.client_hassh() {
+                *hassh.entry(*id).or_default() += 1;
+            }
         }
     }
     let family = top_n(seen_families(&fams, |c| c > 0), 1)
@@ -1469,6 +1576,13 @@ fn campaign_draft(
         credentials: Vec::new(),
         commands: commands.into_iter().map(|(l, _)| l.to_string()).collect(),
         payload_hosts: sorted_names(features, &names.hosts),
+        client_versions: named_counts(&clients, &names.clients),
+        hassh: named_counts(&hassh, &names.hassh),
+        client_libraries: libraries_of(
+            clients
+                .keys()
+                .filter_map(|id| names.clients.get(id).copied()),
+        ),
         flags: Vec::new(),
     };
     CampaignDraft {
@@ -1476,6 +1590,24 @@ fn campaign_draft(
         top_creds: top_n(creds.into_iter(), 10),
         tiny_dictionary,
     }
+}
+
+/// The [`MAX_CAMPAIGN_CLIENTS`] ids of `members` counted most (ties by name), named.
+fn named_counts(members: &Map<u64, u64>, table: &Map<u64, &str>) -> Vec<Count> {
+    counts(
+        members
+            .iter()
+            .filter_map(|(id, c)| table.get(id).map(|name| (*name, *c))),
+        MAX_CAMPAIGN_CLIENTS,
+    )
+}
+
+/// The distinct SSH libraries behind some client versions, sorted.
+fn libraries_of<'a>(versions: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut v: Vec<&str> = versions.filter_map(data::client_library).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.into_iter().map(str::to_string).collect()
 }
 
 /// The `n` smallest values, ascending.

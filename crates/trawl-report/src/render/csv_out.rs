@@ -96,6 +96,52 @@ fn ioc_rows(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::
     Ok(())
 }
 
+/// The `top_source_clients` rows: source, events, and in `detail`
+/// `clients=a|b hassh=x|y libraries=l`.
+fn source_clients(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::Error> {
+    for (i, s) in r.top_source_clients.iter().enumerate() {
+        let detail = format!(
+            "clients={} hassh={} libraries={}",
+            s.client_versions.join("|"),
+            s.hassh.join("|"),
+            s.libraries.join("|")
+        );
+        w.write_record([
+            "top_source_clients",
+            &(i + 1).to_string(),
+            &s.source,
+            "",
+            "",
+            &s.events.to_string(),
+            "",
+            "",
+            &detail,
+        ])?;
+    }
+    Ok(())
+}
+
+/// ` clients=a:3|b:1 hassh=x:3 libraries=l` (members per value) for a campaign with client
+/// records; empty otherwise (so a campaign row without them is as before).
+fn campaign_clients(c: &crate::report::Campaign) -> String {
+    if c.client_versions.is_empty() && c.hassh.is_empty() {
+        return String::new();
+    }
+    let list = |items: &[Count]| {
+        items
+            .iter()
+            .map(|c| format!("{}:{}", c.value, c.count))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    format!(
+        " clients={} hassh={} libraries={}",
+        list(&c.client_versions),
+        list(&c.hassh),
+        c.client_libraries.join("|")
+    )
+}
+
 /// Writes the CSV.
 pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     let mut w = csv::Writer::from_writer(out);
@@ -118,6 +164,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     counts(&mut w, "protocols", &r.protocols)?;
     counts(&mut w, "ports", &r.ports)?;
     counts(&mut w, "top_sources", &r.top_sources)?;
+    source_clients(&mut w, r)?;
     counts(&mut w, "top_usernames", &r.top_usernames)?;
     counts(&mut w, "top_passwords", &r.top_passwords)?;
     pairs(&mut w, "top_pairs", &r.top_pairs)?;
@@ -194,7 +241,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
                 .join("|"),
             c.payload_hosts.join("|"),
             c.flags.join("|")
-        );
+        ) + &campaign_clients(c);
         w.write_record([
             "campaigns",
             &c.id.to_string(),

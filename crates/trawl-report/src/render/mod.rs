@@ -132,6 +132,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
             &r.ports,
         ),
         count_table("Top sources", "source_ip", &r.top_sources),
+        source_clients_table(r),
         count_table("Top usernames (as logged)", "username", &r.top_usernames),
         count_table("Top passwords (as logged)", "password", &r.top_passwords),
         pair_table("Top username,password pairs (as logged)", &r.top_pairs),
@@ -313,6 +314,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
                 .collect(),
         },
     ];
+    add_campaign_clients(&mut t, r);
     t.push(Table {
         title: format!(
             "Bad rows ({} total, first {} shown)",
@@ -329,6 +331,80 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
             .collect(),
     });
     t
+}
+
+/// `value (count)` of each, space-separated.
+fn counted(items: &[crate::report::Count]) -> String {
+    items
+        .iter()
+        .map(|c| format!("{} ({})", c.value, c.count))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The client software of the top sources that announced any (no rows, so not
+/// shown, for logs without client records).
+fn source_clients_table(r: &Report) -> Table {
+    Table {
+        title: "SSH clients of the top sources".into(),
+        headers: vec![
+            "events",
+            "source_ip",
+            "client versions",
+            "hassh",
+            "library client",
+        ],
+        numeric: vec![true, false, false, false, false],
+        rows: r
+            .top_source_clients
+            .iter()
+            .map(|s| {
+                vec![
+                    s.events.to_string(),
+                    s.source.clone(),
+                    s.client_versions.join(" "),
+                    s.hassh.join(" "),
+                    s.libraries.join(", "),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Adds the client-version, HASSH and library columns (before `flags`) to the campaigns
+/// table, when some campaign has client records (so logs without them, such as
+/// Heralding's CSV, print the table as before).
+fn add_campaign_clients(tables: &mut [Table], r: &Report) {
+    if r.campaigns
+        .iter()
+        .all(|c| c.client_versions.is_empty() && c.hassh.is_empty())
+    {
+        return;
+    }
+    let Some(t) = tables.iter_mut().find(|t| t.title == "Campaigns") else {
+        return;
+    };
+    let at = t.headers.len().saturating_sub(1);
+    t.headers.splice(
+        at..at,
+        [
+            "client versions (members)",
+            "hassh (members)",
+            "library client",
+        ],
+    );
+    t.numeric.splice(at..at, [false, false, false]);
+    for (row, c) in t.rows.iter_mut().zip(&r.campaigns) {
+        let at = row.len().saturating_sub(1);
+        row.splice(
+            at..at,
+            [
+                counted(&c.client_versions),
+                counted(&c.hassh),
+                c.client_libraries.join(", "),
+            ],
+        );
+    }
 }
 
 fn payload_hashes_table(r: &Report) -> Table {
