@@ -3,9 +3,12 @@
 //! fixtures/README.md) and the `client_version`/`hassh` of trawl's session records
 //! (events.jsonl and trawl.db).
 
-use trawl_report::render::{OutputFormat, render};
-use trawl_report::report::{Campaign, Count, Report, SourceClients};
-use trawl_report::{Options, analyze};
+mod common;
+
+use common::{counts, fixture, rendered, run_with};
+use trawl_report::Options;
+use trawl_report::render::OutputFormat;
+use trawl_report::report::{Campaign, Report, SourceClients};
 
 const HASSH_A: &str = "aaaa0000aaaa0000aaaa0000aaaa0001";
 const HASSH_B: &str = "bbbb0000bbbb0000bbbb0000bbbb0002";
@@ -14,24 +17,12 @@ const GO: &str = "SSH-2.0-Go";
 const LIBSSH: &str = "SSH-2.0-libssh_0.9.6";
 const RARE: &str = "SSH-2.0-RareClient_1.0";
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run_with(inputs: &[String], opts: &Options) -> Report {
-    analyze(inputs, opts).unwrap_or_else(|e| panic!("analyze {inputs:?}: {e}"))
-}
-
 fn clients(jaccard: f64) -> Report {
     let opts = Options {
         jaccard,
         ..Options::default()
     };
     run_with(&[fixture("cowrie_clients.json")], &opts)
-}
-
-fn counts(items: &[Count]) -> Vec<(&str, u64)> {
-    items.iter().map(|c| (c.value.as_str(), c.count)).collect()
 }
 
 /// (sources, sample, client versions, HASSHes, distinct credentials) per campaign.
@@ -180,12 +171,6 @@ fn one_or_three_threads_give_the_same_json() {
     }
 }
 
-fn rendered(r: &Report, format: OutputFormat) -> String {
-    let mut out = Vec::new();
-    render(r, format, &mut out).expect("render");
-    String::from_utf8(out).expect("UTF-8")
-}
-
 /// Campaign client columns and the top sources' clients in every format.
 #[test]
 fn every_output_format_has_the_client_columns() {
@@ -331,19 +316,7 @@ fn trawl_session_records_fingerprint_their_sources() {
 fn trawl_db_sessions_fingerprint_their_sources() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("trawl.db");
-    let db = rusqlite::Connection::open(&path).expect("open");
-    db.execute_batch(
-        "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, start_time TEXT NOT NULL, \
-         end_time TEXT NOT NULL, duration REAL NOT NULL, protocol TEXT NOT NULL, \
-         source_ip TEXT NOT NULL, source_port INTEGER NOT NULL, destination_ip TEXT NOT NULL, \
-         destination_port INTEGER NOT NULL, num_auth_attempts INTEGER NOT NULL, \
-         end_reason TEXT NOT NULL, auxiliary_data TEXT NOT NULL);
-         CREATE TABLE auth_attempts (auth_id TEXT NOT NULL, session_id TEXT NOT NULL, \
-         timestamp TEXT NOT NULL, protocol TEXT NOT NULL, source_ip TEXT NOT NULL, \
-         source_port INTEGER NOT NULL, destination_ip TEXT NOT NULL, \
-         destination_port INTEGER NOT NULL, username TEXT NOT NULL, password TEXT NOT NULL);",
-    )
-    .expect("schema");
+    let db = common::trawl_db(&path);
     for i in 0..4u32 {
         let (client, hassh) = if i < 2 {
             (GO, HASSH_A)

@@ -3,9 +3,12 @@
 //! `cowrie_iocs.json`, see fixtures/README.md) and the `hassh` in the
 //! `auxiliary_data` of trawl's session records (events.jsonl and trawl.db).
 
-use trawl_report::render::{OutputFormat, render};
-use trawl_report::report::{Count, PayloadHash, Report, TunnelDestination};
-use trawl_report::{Options, analyze};
+mod common;
+
+use common::{counts, fixture, rendered, run_with};
+use trawl_report::Options;
+use trawl_report::render::OutputFormat;
+use trawl_report::report::{PayloadHash, Report, TunnelDestination};
 
 const H1: &str = "06b8742eaa0959506bcdf7aad18371f97f596633a519b33308cb0dd3bcc2d18a";
 const H2: &str = "8b133a3868993176b613738816247a7f4d357cae555996519cf5b543e9b3554b";
@@ -13,24 +16,12 @@ const H3: &str = "5f68ab227487747c9ee03335838f6f7d4e8fd75bc4cdf07e020de4e24eb721
 const HASSH_A: &str = "ec7378c1a92f5a8dde7e8b7a1ddf33d1";
 const HASSH_B: &str = "b5752e36ba6c5979a575e43178908adf";
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run_with(inputs: &[String], opts: &Options) -> Report {
-    analyze(inputs, opts).unwrap_or_else(|e| panic!("analyze {inputs:?}: {e}"))
-}
-
 fn iocs(opts: &Options) -> Report {
     run_with(&[fixture("cowrie_iocs.json")], opts)
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_string()).collect()
-}
-
-fn counts(items: &[Count]) -> Vec<(&str, u64)> {
-    items.iter().map(|c| (c.value.as_str(), c.count)).collect()
 }
 
 fn hash_row(
@@ -230,12 +221,6 @@ fn one_or_three_threads_give_the_same_json() {
     }
 }
 
-fn rendered(r: &Report, format: OutputFormat) -> String {
-    let mut out = Vec::new();
-    render(r, format, &mut out).expect("render");
-    String::from_utf8(out).expect("UTF-8")
-}
-
 /// CSV rows, JSON keys and the text, Markdown and HTML tables of the new tables.
 #[test]
 fn every_output_format_has_the_tables() {
@@ -336,19 +321,7 @@ fn hassh_of_trawl_session_records() {
 fn hassh_of_trawl_db_sessions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("trawl.db");
-    let db = rusqlite::Connection::open(&path).expect("open");
-    db.execute_batch(
-        "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, start_time TEXT NOT NULL, \
-         end_time TEXT NOT NULL, duration REAL NOT NULL, protocol TEXT NOT NULL, \
-         source_ip TEXT NOT NULL, source_port INTEGER NOT NULL, destination_ip TEXT NOT NULL, \
-         destination_port INTEGER NOT NULL, num_auth_attempts INTEGER NOT NULL, \
-         end_reason TEXT NOT NULL, auxiliary_data TEXT NOT NULL);
-         CREATE TABLE auth_attempts (auth_id TEXT NOT NULL, session_id TEXT NOT NULL, \
-         timestamp TEXT NOT NULL, protocol TEXT NOT NULL, source_ip TEXT NOT NULL, \
-         source_port INTEGER NOT NULL, destination_ip TEXT NOT NULL, \
-         destination_port INTEGER NOT NULL, username TEXT NOT NULL, password TEXT NOT NULL);",
-    )
-    .expect("schema");
+    let db = common::trawl_db(&path);
     let sessions = [
         (
             "s1",
