@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{counts, fixture, rendered, run_with};
+use common::{counts, fixture, read_cleanly, rendered, run_with};
 use trawl_report::Options;
 use trawl_report::render::OutputFormat;
 use trawl_report::report::{Campaign, Report, SourceClients};
@@ -345,12 +345,7 @@ fn trawl_db_sessions_fingerprint_their_sources() {
     }
     drop(db);
     for threads in [1, 3] {
-        let opts = Options {
-            threads,
-            ..Options::default()
-        };
-        let r = run_with(&[path.display().to_string()], &opts);
-        assert_eq!(r.totals.bad_rows, 0, "{:?}", r.bad_rows);
+        let r = read_cleanly(&path, threads);
         assert_eq!(r.totals.sources, 4);
         assert_eq!(
             rows(&r.campaigns),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{counts, fixture, rendered, run_with};
+use common::{counts, fixture, read_cleanly, rendered, run_with};
 use trawl_report::Options;
 use trawl_report::render::OutputFormat;
 use trawl_report::report::{PayloadHash, Report, TunnelDestination};
@@ -348,12 +348,7 @@ fn hassh_of_trawl_db_sessions() {
     }
     drop(db);
     for threads in [1, 3] {
-        let opts = Options {
-            threads,
-            ..Options::default()
-        };
-        let r = run_with(&[path.display().to_string()], &opts);
-        assert_eq!(r.totals.bad_rows, 0, "{:?}", r.bad_rows);
+        let r = read_cleanly(&path, threads);
         assert_eq!(counts(&r.top_hassh), [(HASSH_A, 2), (HASSH_B, 1)]);
         assert_eq!(counts(&r.top_client_versions), [("SSH-2.0-Go", 1)]);
         assert_eq!(r.totals.events, 6);

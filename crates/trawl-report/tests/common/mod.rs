@@ -16,6 +16,17 @@ pub fn run_with(inputs: &[String], opts: &Options) -> Report {
     analyze(inputs, opts).unwrap_or_else(|e| panic!("analyze {inputs:?}: {e}"))
 }
 
+/// The report of one file read with `threads` workers, which must find no bad row.
+pub fn read_cleanly(path: &std::path::Path, threads: usize) -> Report {
+    let opts = Options {
+        threads,
+        ..Options::default()
+    };
+    let r = run_with(&[path.display().to_string()], &opts);
+    assert_eq!(r.totals.bad_rows, 0, "{:?}", r.bad_rows);
+    r
+}
+
 /// A top-N table as (value, count) pairs.
 pub fn counts(items: &[Count]) -> Vec<(&str, u64)> {
     items.iter().map(|c| (c.value.as_str(), c.count)).collect()
