@@ -1,5 +1,6 @@
 //! trawl's `trawl.db` (tables `auth_attempts` and `sessions`, see docs/sensor-outputs.md),
-//! read in rowid chunks by parallel workers.
+//! read in rowid chunks by parallel workers, whose rows go to the aggregator in
+//! batches (see [`Batch`]).
 //! Bad rows are reported with their `rowid` in place of a line number.
 
 use std::borrow::Cow;
@@ -10,13 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::Options;
 use crate::agg::Aggregator;
 use crate::error::ReportError;
 use crate::event::{Event, EventKind};
 use crate::input::InputFile;
 use crate::input::csvlog::{bad, clip};
-use crate::time::parse_timestamp;
+use crate::time::{Micros, parse_timestamp};
+use crate::{Filters, Options};
 
 fn sqlite_err(file: &InputFile) -> impl Fn(rusqlite::Error) -> ReportError + '_ {
     move |source| ReportError::Sqlite {
@@ -64,7 +65,8 @@ fn open(file: &InputFile) -> Result<Connection, ReportError> {
 /// Reads attempts and sessions from a trawl SQLite store with `threads` workers,
 /// each on its own read-only connection, taking chunks of [`CHUNK_ROWS`] rowids in
 /// turn; their counts are merged into `agg` (the report does not depend on which
-/// worker read which row). Text is borrowed from SQLite's row buffers, not copied.
+/// worker read which row). Rows go to the aggregator [`BATCH`] events at a time,
+/// their text copied into one reused buffer per batch (see [`Batch`]).
 pub fn read(
     file: &InputFile,
     agg: &mut Aggregator,
@@ -81,10 +83,26 @@ fn read_in_chunks(
     threads: usize,
     chunk_rows: i64,
 ) -> Result<(), ReportError> {
+    read_in_batches(file, agg, opts, threads, (chunk_rows, BATCH))
+}
+
+/// [`read_in_chunks`] handing the aggregator `batch_events` events at a time.
+fn read_in_batches(
+    file: &InputFile,
+    agg: &mut Aggregator,
+    opts: &Options,
+    threads: usize,
+    (chunk_rows, batch_events): (i64, usize),
+) -> Result<(), ReportError> {
     let conn = open(file)?;
     let mut chunks = Vec::new();
     for (index, table) in TABLES.iter().enumerate() {
-        let sql = format!("SELECT min(rowid), max(rowid) FROM {}", table.name);
+        // Two subqueries: SQLite finds a lone min() or max() of the rowid at one end
+        // of the table, but scans the whole table for both in one query.
+        let sql = format!(
+            "SELECT (SELECT min(rowid) FROM {0}), (SELECT max(rowid) FROM {0})",
+            table.name
+        );
         let (lo, hi): (Option<i64>, Option<i64>) = conn
             .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(sqlite_err(file))?;
@@ -106,7 +124,7 @@ fn read_in_chunks(
     let workers = threads.clamp(1, chunks.len().max(1));
     let results: Vec<Result<Aggregator, ReportError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| scope.spawn(|| read_chunks(file, opts, &chunks, &next, &stop)))
+            .map(|_| scope.spawn(|| read_chunks(file, opts, &chunks, (&next, &stop), batch_events)))
             .collect();
         handles
             .into_iter()
@@ -127,10 +145,11 @@ fn read_chunks(
     file: &InputFile,
     opts: &Options,
     chunks: &[(usize, i64, i64)],
-    next: &AtomicUsize,
-    stop: &AtomicBool,
+    (next, stop): (&AtomicUsize, &AtomicBool),
+    batch_events: usize,
 ) -> Result<Aggregator, ReportError> {
     let mut agg = Aggregator::new(opts.session_gap_secs);
+    let mut batch = Batch::new(batch_events);
     let conn = open(file)?;
     while !stop.load(Ordering::Relaxed) {
         let Some(&(table, from, to)) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -139,7 +158,8 @@ fn read_chunks(
         let Some(table) = TABLES.get(table) else {
             break;
         };
-        if let Err(e) = read_chunk(&conn, file, table, (from, to), &mut agg, opts) {
+        let read = read_chunk(&conn, file, table, (from, to), (&mut agg, &mut batch), opts);
+        if let Err(e) = read {
             stop.store(true, Ordering::Relaxed);
             return Err(e);
         }
@@ -147,71 +167,222 @@ fn read_chunks(
     Ok(agg)
 }
 
+/// Reads the rows of one rowid range of `table` into `batch`, handing it to `agg`
+/// whenever it is full and at the end; a bad row is counted (or, with `--strict`,
+/// fails the run) with its rowid in place of a line number.
 fn read_chunk(
     conn: &Connection,
     file: &InputFile,
     table: &Table,
     (from, to): (i64, i64),
-    agg: &mut Aggregator,
+    (agg, batch): (&mut Aggregator, &mut Batch),
     opts: &Options,
 ) -> Result<(), ReportError> {
     let mut stmt = conn.prepare_cached(table.sql).map_err(sqlite_err(file))?;
     let mut rows = stmt.query([from, to]).map_err(sqlite_err(file))?;
     while let Some(r) = rows.next().map_err(sqlite_err(file))? {
-        let text = |i: usize| match r.get_ref(i) {
-            Ok(ValueRef::Text(t) | ValueRef::Blob(t)) => String::from_utf8_lossy(t),
-            Ok(ValueRef::Integer(n)) => Cow::Owned(n.to_string()),
-            Ok(ValueRef::Real(x)) => Cow::Owned(x.to_string()),
-            Ok(ValueRef::Null) | Err(_) => Cow::Borrowed(""),
-        };
-        let row = Row {
-            ts: text(1),
-            session: text(2),
-            protocol: text(3),
-            src: text(4),
-            src_port: r.get(5).ok(),
-            dst_port: r.get(6).ok(),
-            a: text(7),
-            b: text(8),
-            n: r.get(9).ok(),
-        };
-        match row_event(&row, table.sessions) {
-            Ok(ev) => {
-                let extras = session_extras(&text(10));
-                if let Some(version) = extras.client_version {
-                    let client = Event {
-                        kind: EventKind::ClientVersion {
-                            version: Cow::Owned(version),
-                        },
-                        ..ev.clone()
-                    };
-                    agg.ingest(file.index, &client, &opts.filters);
-                }
-                if let Some(hassh) = extras.hassh {
-                    let client = Event {
-                        kind: EventKind::Hassh {
-                            hassh: Cow::Owned(hassh),
-                        },
-                        ..ev.clone()
-                    };
-                    agg.ingest(file.index, &client, &opts.filters);
-                }
-                agg.ingest(file.index, &ev, &opts.filters);
-            }
-            Err(reason) => {
-                let rowid: i64 = r.get(0).unwrap_or(0);
-                bad(
-                    agg,
-                    opts,
-                    file.index,
-                    &format!("{} ({} rowid)", file.display, table.name),
-                    u64::try_from(rowid).unwrap_or(0),
-                    reason,
-                )?;
-            }
+        if let Err(reason) = batch.queue_row(r, table.sessions) {
+            let rowid: i64 = r.get(0).unwrap_or(0);
+            bad(
+                agg,
+                opts,
+                file.index,
+                &format!("{} ({} rowid)", file.display, table.name),
+                u64::try_from(rowid).unwrap_or(0),
+                reason,
+            )?;
+        }
+        if batch.is_full() {
+            batch.flush(agg, file.index, &opts.filters);
         }
     }
+    batch.flush(agg, file.index, &opts.filters);
     Ok(())
+}
+
+/// Events handed to the aggregator at once (see [`Aggregator::ingest_batch`]).
+const BATCH: usize = 16;
+
+/// Where a queued event's text lies in its [`Batch`]'s arena.
+type Span = std::ops::Range<usize>;
+
+/// What the events of one store row share.
+#[derive(Debug, Clone)]
+struct Head {
+    ts: Micros,
+    src: IpAddr,
+    src_port: Option<u16>,
+    dst_port: Option<u16>,
+    /// Lower case.
+    protocol: Span,
+    session: Span,
+}
+
+/// The kinds of event a store's rows give, their text as spans of the arena.
+#[derive(Debug)]
+enum Queued {
+    /// An `auth_attempts` row.
+    Auth { username: Span, password: Span },
+    /// A `client_version` in a session's `auxiliary_data`.
+    ClientVersion(Span),
+    /// A `hassh` in a session's `auxiliary_data`.
+    Hassh(Span),
+    /// A `sessions` row.
+    SessionEnd { duration_ms: Option<u64> },
+}
+
+/// Rows of a chunk on their way to the aggregator, about [`BATCH`] events at a time
+/// (see [`Aggregator::ingest_batch`]). SQLite overwrites a row's text when it steps
+/// to the next row, so each row's text fields are copied into one arena (`text`)
+/// that the events of the whole batch borrow from when they are handed on; the
+/// arena and the queue are reused from batch to batch.
+#[derive(Debug)]
+struct Batch {
+    text: String,
+    queued: Vec<(Head, Queued)>,
+    /// Events that fill the batch.
+    limit: usize,
+}
+
+impl Batch {
+    fn new(limit: usize) -> Self {
+        Batch {
+            text: String::with_capacity(64 * limit),
+            queued: Vec::with_capacity(limit + 2),
+            limit: limit.max(1),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.queued.len() >= self.limit
+    }
+
+    /// Copies `text` into the arena.
+    fn copy(&mut self, text: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(text);
+        start..self.text.len()
+    }
+
+    /// Queues the events of store row `r`: for a session, its client version and
+    /// HASSH (from `auxiliary_data`) before its end; for an attempt, the attempt.
+    /// A row whose timestamp or source address does not parse queues nothing and
+    /// gives the reason.
+    fn queue_row(&mut self, r: &rusqlite::Row<'_>, is_session: bool) -> Result<(), String> {
+        let ts = column_text(r, 1);
+        let ts = parse_timestamp(&ts).ok_or_else(|| format!("bad timestamp {:?}", clip(&ts)))?;
+        let src = column_text(r, 4);
+        let src = src
+            .trim()
+            .parse::<IpAddr>()
+            .map_err(|_| format!("bad source_ip {:?}", clip(&src)))?
+            .to_canonical();
+        let port = |i: usize| r.get::<_, i64>(i).ok().and_then(|p| u16::try_from(p).ok());
+        let protocol = self.copy(&column_text(r, 3));
+        if let Some(name) = self.text.get_mut(protocol.clone()) {
+            name.make_ascii_lowercase();
+        }
+        let head = Head {
+            ts,
+            src,
+            src_port: port(5),
+            dst_port: port(6),
+            protocol,
+            session: self.copy(&column_text(r, 2)),
+        };
+        if !is_session {
+            let username = self.copy(&column_text(r, 7));
+            let password = self.copy(&column_text(r, 8));
+            self.queued
+                .push((head, Queued::Auth { username, password }));
+            return Ok(());
+        }
+        let extras = session_extras(&column_text(r, 10));
+        if let Some(version) = extras.client_version {
+            let version = self.copy(&version);
+            self.queued
+                .push((head.clone(), Queued::ClientVersion(version)));
+        }
+        if let Some(hassh) = extras.hassh {
+            let hassh = self.copy(&hassh);
+            self.queued.push((head.clone(), Queued::Hassh(hassh)));
+        }
+        let duration_ms = r
+            .get::<_, f64>(9)
+            .ok()
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .map(|d| (d * 1000.0) as u64);
+        self.queued.push((head, Queued::SessionEnd { duration_ms }));
+        Ok(())
+    }
+
+    /// Hands the queued events to the aggregator and empties the batch.
+    fn flush(&mut self, agg: &mut Aggregator, file_index: usize, filters: &Filters) {
+        if self.queued.is_empty() {
+            return;
+        }
+        {
+            let text = self.text.as_str();
+            let events: Vec<Event<'_>> = self
+                .queued
+                .iter()
+                .map(|(head, kind)| queued_event(text, head, kind))
+                .collect();
+            agg.ingest_batch(file_index, &events, filters);
+        }
+        self.queued.clear();
+        self.text.clear();
+        // A store's text values may be huge; one such batch must not keep its size.
+        self.text.shrink_to(ARENA_KEPT);
+    }
+}
+
+/// Bytes of a [`Batch`]'s arena kept from one batch to the next at most.
+const ARENA_KEPT: usize = 1 << 16;
+
+/// The event of a queued row, borrowing its text from the arena `text`.
+fn queued_event<'t>(text: &'t str, head: &Head, kind: &Queued) -> Event<'t> {
+    let span = |s: &Span| Cow::Borrowed(text.get(s.clone()).unwrap_or_default());
+    let kind = match kind {
+        Queued::Auth { username, password } => EventKind::Auth {
+            username: span(username),
+            password: span(password),
+            success: None,
+        },
+        Queued::ClientVersion(version) => EventKind::ClientVersion {
+            version: span(version),
+        },
+        Queued::Hassh(hassh) => EventKind::Hassh { hassh: span(hassh) },
+        Queued::SessionEnd { duration_ms } => EventKind::SessionEnd {
+            duration_ms: *duration_ms,
+            attempts: None,
+        },
+    };
+    Event {
+        ts: Some(head.ts),
+        src: Some(head.src),
+        src_port: head.src_port,
+        dst_port: head.dst_port,
+        protocol: span(&head.protocol),
+        session: Some(span(&head.session)),
+        kind,
+    }
+}
+
+/// Column `i` of a row as text: text and blobs as (lossy) UTF-8, borrowed from
+/// SQLite where valid; numbers printed; NULL (or no such column) empty.
+/// (`str::from_utf8` checks ASCII a word at a time; the lossy decoder, for the rare
+/// text that is not UTF-8, a byte at a time.)
+fn column_text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Cow<'r, str> {
+    match r.get_ref(i) {
+        Ok(ValueRef::Text(t) | ValueRef::Blob(t)) => match std::str::from_utf8(t) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(t),
+        },
+        Ok(ValueRef::Integer(n)) => Cow::Owned(n.to_string()),
+        Ok(ValueRef::Real(x)) => Cow::Owned(x.to_string()),
+        Ok(ValueRef::Null) | Err(_) => Cow::Borrowed(""),
+    }
 }
 
 /// The strings of a session's `auxiliary_data` JSON object the report counts.
@@ -235,60 +406,6 @@ fn session_extras(aux: &str) -> SessionExtras {
         client_version: string("client_version"),
         hassh: string("hassh"),
     }
-}
-
-/// One row's columns, borrowed from SQLite where they are valid UTF-8.
-struct Row<'r> {
-    ts: Cow<'r, str>,
-    session: Cow<'r, str>,
-    protocol: Cow<'r, str>,
-    src: Cow<'r, str>,
-    src_port: Option<i64>,
-    dst_port: Option<i64>,
-    a: Cow<'r, str>,
-    b: Cow<'r, str>,
-    n: Option<f64>,
-}
-
-fn row_event<'r>(row: &'r Row<'_>, is_session: bool) -> Result<Event<'r>, String> {
-    let ts =
-        parse_timestamp(&row.ts).ok_or_else(|| format!("bad timestamp {:?}", clip(&row.ts)))?;
-    let src = row
-        .src
-        .trim()
-        .parse::<IpAddr>()
-        .map_err(|_| format!("bad source_ip {:?}", clip(&row.src)))?
-        .to_canonical();
-    let kind = if is_session {
-        EventKind::SessionEnd {
-            duration_ms: row
-                .n
-                .filter(|d| d.is_finite() && *d >= 0.0)
-                .map(|d| (d * 1000.0) as u64),
-            attempts: None,
-        }
-    } else {
-        EventKind::Auth {
-            username: Cow::Borrowed(&row.a),
-            password: Cow::Borrowed(&row.b),
-            success: None,
-        }
-    };
-    let port = |p: Option<i64>| p.and_then(|p| u16::try_from(p).ok());
-    let protocol = if row.protocol.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(row.protocol.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(&*row.protocol)
-    };
-    Ok(Event {
-        ts: Some(ts),
-        src: Some(src),
-        src_port: port(row.src_port),
-        dst_port: port(row.dst_port),
-        protocol,
-        session: Some(Cow::Borrowed(&row.session)),
-        kind,
-    })
 }
 
 #[cfg(test)]
@@ -422,6 +539,117 @@ mod tests {
         assert!(
             agg.pairs.keys().any(|k| k.user() == "\u{fffd}a"),
             "a username that is not UTF-8 is read lossily, not fatally"
+        );
+    }
+
+    /// The JSON report of `file` read with `threads` workers, chunks of `chunk`
+    /// rowids and batches of `batch` events.
+    fn report_json(file: &InputFile, threads: usize, (chunk, batch): (i64, usize)) -> String {
+        let opts = Options::default();
+        let mut agg = Aggregator::new(opts.session_gap_secs);
+        read_in_batches(file, &mut agg, &opts, threads, (chunk, batch)).unwrap();
+        let report = crate::report::build(&agg, std::slice::from_ref(file), &opts);
+        serde_json::to_string(&report).unwrap()
+    }
+
+    #[test]
+    fn batches_do_not_change_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = store(dir.path(), 3_000);
+        let conn = Connection::open(&file.path).unwrap();
+        // One address per session id (in `store` a session's three attempts come
+        // from three addresses, and which address a session shared by several is
+        // listed under depends on the order the workers' counts are merged in).
+        conn.execute_batch(
+            "UPDATE auth_attempts SET source_ip = (SELECT source_ip FROM sessions \
+             WHERE sessions.session_id = auth_attempts.session_id);",
+        )
+        .unwrap();
+        // Bad rows in the middle of a batch of 16 from rowid 1: an attempt whose
+        // source is no address (rowid 1000) and a session with a client version
+        // whose end time is no time (rowid 40, 40th session: `client_version`).
+        conn.execute_batch(
+            "UPDATE auth_attempts SET source_ip = 'nowhere' WHERE rowid = 1000;
+             UPDATE sessions SET end_time = 'soon' WHERE rowid = 40;
+             UPDATE sessions SET auxiliary_data = '{\"client_version\":\"SSH-2.0-x\",\"hassh\":\"0123456789abcdef0123456789abcdef\"}' WHERE rowid = 41;",
+        )
+        .unwrap();
+        drop(conn);
+        let opts = Options::default();
+        let mut agg = Aggregator::new(300);
+        read_in_chunks(&file, &mut agg, &opts, 1, 37).unwrap();
+        agg.flush_runs();
+        assert_eq!(agg.events, 2_998 + 999, "attempts and session ends");
+        assert_eq!(agg.bad_total, 3);
+        let mut bad: Vec<(u64, String)> = agg
+            .bad_shown
+            .iter()
+            .map(|b| (b.line, b.reason.clone()))
+            .collect();
+        bad.sort();
+        assert_eq!(
+            bad,
+            vec![
+                (40, "bad timestamp \"soon\"".to_string()),
+                (78, "bad timestamp \"yesterday\"".to_string()),
+                (1_000, "bad source_ip \"nowhere\"".to_string()),
+            ]
+        );
+        assert_eq!(
+            agg.client_versions.get("SSH-2.0-Go").copied(),
+            Some(333),
+            "the bad session's client version is not counted"
+        );
+        assert_eq!(agg.client_versions.get("SSH-2.0-x").copied(), Some(1));
+        // One row at a time (as before batches) is the reference: chunk sizes that
+        // 16 does not divide, batches cut by chunk ends and bad rows in the middle
+        // of a batch must not change a byte.
+        let one_by_one = report_json(&file, 1, (i64::MAX, 1));
+        assert!(one_by_one.contains("SSH-2.0-x"), "{one_by_one}");
+        for (threads, chunk, batch) in [
+            (1, i64::MAX, BATCH),
+            (1, 37, BATCH),
+            (2, 100, BATCH),
+            (3, 7, BATCH),
+            (2, 1_000, 5),
+            (1, 999, 64),
+        ] {
+            assert_eq!(
+                report_json(&file, threads, (chunk, batch)),
+                one_by_one,
+                "{threads} threads, chunks of {chunk}, batches of {batch}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_value_does_not_keep_the_arena_large() {
+        let conn = Connection::open_in_memory().unwrap();
+        let huge = "u".repeat(4 << 20);
+        let mut stmt = conn
+            .prepare(
+                "SELECT 1, '2024-05-01T10:00:00Z', 's1', 'SSH', '198.51.100.1', 4000, 22, \
+                 ?1, 'pw', NULL, NULL",
+            )
+            .unwrap();
+        let mut rows = stmt.query([&huge]).unwrap();
+        let row = rows.next().unwrap().unwrap();
+        let mut batch = Batch::new(BATCH);
+        batch.queue_row(row, false).unwrap();
+        assert!(batch.text.len() > huge.len());
+        let mut agg = Aggregator::new(300);
+        batch.flush(&mut agg, 0, &Filters::default());
+        assert!(batch.queued.is_empty() && batch.text.is_empty());
+        assert!(
+            batch.text.capacity() <= ARENA_KEPT,
+            "{}",
+            batch.text.capacity()
+        );
+        assert_eq!(agg.events, 1);
+        assert!(
+            agg.pairs
+                .keys()
+                .any(|k| k.user() == huge && k.pass() == "pw")
         );
     }
 }
