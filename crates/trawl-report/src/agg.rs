@@ -366,7 +366,12 @@ pub(crate) struct SessionState {
 impl SessionState {
     fn merge(&mut self, o: SessionState) {
         merge_range(&mut self.first, &mut self.last, o.first, o.last);
-        self.src = self.src.or(o.src);
+        // A session id logged from several addresses shows the smallest: the same
+        // whatever order rows and workers' counts are merged in.
+        self.src = match (self.src, o.src) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.attempts = self.attempts.saturating_add(o.attempts);
         self.flags |= o.flags;
         self.duration_ms = self.duration_ms.max(o.duration_ms);
@@ -2076,6 +2081,28 @@ mod tests {
                 agg.ingest(0, &event(src), &Filters::default());
             }
             assert_eq!(agg.sessions.len(), expected);
+        }
+    }
+
+    #[test]
+    fn a_session_from_several_addresses_shows_one_whatever_the_order() {
+        let part = |src: [u8; 4]| SessionState {
+            src: Some(IpAddr::from(src)),
+            attempts: 1,
+            ..SessionState::default()
+        };
+        let parts = [
+            part([192, 0, 2, 9]),
+            part([192, 0, 2, 3]),
+            part([192, 0, 2, 7]),
+        ];
+        for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]] {
+            let mut merged = SessionState::default();
+            for i in order {
+                merged.merge(parts[i]);
+            }
+            assert_eq!(merged.src, Some(IpAddr::from([192, 0, 2, 3])), "{order:?}");
+            assert_eq!(merged.attempts, 3);
         }
     }
 
