@@ -654,6 +654,8 @@ const WARM_ROWS: usize = 16;
 /// What [`Aggregator::ingest_batch`]'s look-ahead found for one row.
 #[derive(Debug, Clone, Copy, Default)]
 struct Warmed {
+    /// Whether the filters keep the row (decided once, here).
+    accepted: Option<bool>,
     /// The row's session key.
     session_key: Option<u64>,
     /// Its source's slot, if the source was known.
@@ -1028,10 +1030,12 @@ impl Aggregator {
         let mut sum = 0u64;
         {
             for (ev, w) in part.iter().zip(warmed.iter_mut()) {
+                let accepted = filters.accepts(ev);
+                w.accepted = Some(accepted);
                 if let EventKind::Auth {
                     username, password, ..
                 } = &ev.kind
-                    && filters.accepts(ev)
+                    && accepted
                 {
                     let stats = self.count_pair(username, password);
                     sum = sum.wrapping_add(stats.count);
@@ -1080,17 +1084,18 @@ impl Aggregator {
     ) {
         let gap_secs = self.gap_secs;
         let key = warmed.session_key;
+        let accepted = warmed.accepted.unwrap_or_else(|| filters.accepts(ev));
         // Client versions describe a session another record counts: not an event.
         if let EventKind::ClientVersion { version } = &ev.kind {
-            if filters.accepts(ev) {
+            if accepted {
                 self.count_client_version(ev, version);
             }
             return;
         }
-        if self.count_ioc(ev, filters) {
+        if self.count_ioc(ev, accepted) {
             return;
         }
-        if !filters.accepts(ev) {
+        if !accepted {
             self.filtered_out += 1;
             return;
         }
@@ -1171,12 +1176,12 @@ impl Aggregator {
     /// and returns true; false for other events. These records describe a session
     /// that other records count (its connect, logins, downloads), so, like client
     /// versions, they are not events of their own: they add to their tables only.
-    fn count_ioc(&mut self, ev: &Event<'_>, filters: &Filters) -> bool {
+    fn count_ioc(&mut self, ev: &Event<'_>, accepted: bool) -> bool {
         let is_ioc = matches!(
             ev.kind,
             EventKind::PayloadHash { .. } | EventKind::Tunnel { .. } | EventKind::Hassh { .. }
         );
-        if !is_ioc || !filters.accepts(ev) {
+        if !is_ioc || !accepted {
             return is_ioc;
         }
         match &ev.kind {

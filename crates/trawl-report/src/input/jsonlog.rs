@@ -311,6 +311,15 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
     }
 }
 
+/// The client version and HASSH in a session record's `auxiliary_data` (string
+/// values only), as events.
+fn client_events(aux: Option<&serde_json::Value>) -> impl Iterator<Item = EventKind<'_>> {
+    let text = move |key: &str| aux?.get(key)?.as_str().map(Cow::Borrowed);
+    let version = text("client_version").map(|version| EventKind::ClientVersion { version });
+    let hassh = text("hassh").map(|hassh| EventKind::Hassh { hassh });
+    version.into_iter().chain(hassh)
+}
+
 fn opencanary(
     line: &Line<'_>,
     code: u32,
@@ -405,26 +414,7 @@ fn trawl_or_heralding(
                     agg.ingest(index, &make(at, kind), &opts.filters);
                 }
             }
-            if let Some(version) = line
-                .auxiliary_data
-                .as_ref()
-                .and_then(|aux| aux.get("client_version"))
-                .and_then(|v| v.as_str())
-            {
-                let kind = EventKind::ClientVersion {
-                    version: Cow::Borrowed(version),
-                };
-                agg.ingest(index, &make(ts, kind), &opts.filters);
-            }
-            if let Some(hassh) = line
-                .auxiliary_data
-                .as_ref()
-                .and_then(|aux| aux.get("hassh"))
-                .and_then(|v| v.as_str())
-            {
-                let kind = EventKind::Hassh {
-                    hassh: Cow::Borrowed(hassh),
-                };
+            for kind in client_events(line.auxiliary_data.as_ref()) {
                 agg.ingest(index, &make(ts, kind), &opts.filters);
             }
             let secs = line.duration.as_ref().and_then(NumOrText::as_f64);
