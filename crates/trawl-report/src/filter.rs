@@ -19,6 +19,14 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// True if no filter is set (every event passes).
+    pub fn keeps_all(&self) -> bool {
+        self.since.is_none()
+            && self.until.is_none()
+            && self.protocols.is_empty()
+            && self.sources.is_empty()
+    }
+
     /// True if the event passes every filter.
     pub fn accepts(&self, ev: &Event<'_>) -> bool {
         if self.since.is_some() || self.until.is_some() {
