@@ -78,6 +78,11 @@ pub struct HourCache {
     prefix: [u8; 13],
     /// Microseconds at the start of that hour.
     base: Option<Micros>,
+    /// `YYYY-MM-DD HH:MM:SS` of the last timestamp read, as written (a busy log
+    /// writes several rows a second).
+    second: [u8; 19],
+    /// Microseconds at the start of that second.
+    second_base: Option<Micros>,
 }
 
 /// [`parse_timestamp`], reading only minutes, seconds and fraction when the date
@@ -90,22 +95,50 @@ pub fn parse_timestamp_cached(text: &str, cache: &mut HourCache) -> Option<Micro
         _ => s,
     };
     if let Ok(b) = <&[u8; 26]>::try_from(body) {
-        let within = within_hour(b);
-        if let (Some(base), Some(within)) = (cache.base, within)
-            && b[..13] == cache.prefix
+        let second = b.first_chunk::<19>();
+        if let (Some(base), Some(second)) = (cache.second_base, second)
+            && *second == cache.second
+            && b[19] == b'.'
+            && let Some(fraction) = fraction(b)
         {
-            return Some(base + within);
+            return Some(base + fraction);
         }
-        if let Some(ts) = parse_heralding(s) {
-            if let Some(within) = within {
-                cache.prefix.copy_from_slice(&b[..13]);
-                cache.base = Some(ts - within);
+        let within = within_hour(b);
+        let ts = match (cache.base, within, b.first_chunk::<13>()) {
+            (Some(base), Some(within), Some(hour)) if *hour == cache.prefix => base + within,
+            _ => {
+                let Some(ts) = parse_heralding(s) else {
+                    return parse_other(text);
+                };
+                if let Some(within) = within {
+                    cache.prefix.copy_from_slice(&b[..13]);
+                    cache.base = Some(ts - within);
+                }
+                ts
             }
-            return Some(ts);
+        };
+        // `within` read the fraction and checked the separators: the date, hour,
+        // minute and second of `ts` are those written in its first 19 bytes.
+        if within.is_some()
+            && let (Some(second), Some(fraction)) = (second, fraction(b))
+        {
+            cache.second = *second;
+            cache.second_base = Some(ts - fraction);
         }
-        return parse_other(text);
+        return Some(ts);
     }
     parse_timestamp(text)
+}
+
+/// The six digits `ffffff` at offsets 20..26 of a Heralding-layout timestamp.
+fn fraction(b: &[u8; 26]) -> Option<Micros> {
+    let (mut value, mut not_digit) = (0i64, 0u8);
+    for &d in &b[20..26] {
+        let digit = d.wrapping_sub(b'0');
+        not_digit |= u8::from(digit > 9);
+        value = value * 10 + i64::from(digit);
+    }
+    (not_digit == 0).then_some(value)
 }
 
 /// `MM:SS.ffffff` at offsets 13..26 of a Heralding-layout timestamp, as
