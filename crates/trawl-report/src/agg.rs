@@ -646,6 +646,24 @@ pub struct Aggregator {
     port_counts: Vec<u64>,
 }
 
+/// Bytes of a username, password, command line or download URL kept: a longer
+/// one (a hostile or broken log; honeypots cut their input far shorter) is
+/// counted by its first [`MAX_TEXT`] bytes, so a few huge fields cannot make the
+/// tables that hold every distinct value huge.
+pub const MAX_TEXT: usize = 16 << 10;
+
+/// `text` cut to at most [`MAX_TEXT`] bytes, at a character boundary.
+fn bounded(text: &str) -> &str {
+    if text.len() <= MAX_TEXT {
+        return text;
+    }
+    let mut cut = MAX_TEXT;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.get(..cut).unwrap_or_default()
+}
+
 /// Bytes of a client version string kept (a banner is at most 255 by RFC 4253).
 pub const MAX_CLIENT_VERSION: usize = 255;
 
@@ -1491,6 +1509,7 @@ impl Aggregator {
     }
 
     fn count_pair(&mut self, user: &str, pass: &str) -> PairStats {
+        let (user, pass) = (bounded(user), bounded(pass));
         if let Some(stats) = self.pairs.get_mut(&PairRef { user, pass }) {
             stats.count += 1;
             return *stats;
@@ -1528,6 +1547,7 @@ impl Aggregator {
     /// The [`Self::command_stats`] slot of a command line, analysed and added (with
     /// a count of 0) if new.
     fn command_slot(&mut self, line: &str) -> u32 {
+        let line = bounded(line);
         if let Some(&i) = self.commands.get(line) {
             return i;
         }
@@ -1659,6 +1679,7 @@ impl Aggregator {
     }
 
     fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64, warmed: Warmed) {
+        let url = bounded(url);
         let key = warmed.session_key;
         self.recorded_downloads += 1;
         let proto = self.protocol_of(ev);
@@ -2225,6 +2246,60 @@ mod tests {
         };
         assert_eq!(state(1), state(2));
         assert!(!state(1).1.is_empty());
+    }
+
+    #[test]
+    fn huge_fields_are_counted_by_their_first_bytes() {
+        let auth = |user: String, pass: String| Event {
+            ts: Some(1_000_000),
+            src: Some(IpAddr::from([192, 0, 2, 1])),
+            src_port: Some(1),
+            dst_port: Some(23),
+            protocol: "telnet".into(),
+            session: Some("s".into()),
+            kind: EventKind::Auth {
+                username: user.into(),
+                password: pass.into(),
+                success: None,
+            },
+        };
+        let long = "p".repeat(MAX_TEXT);
+        // 'é' is two bytes: placed across the cut, it is dropped whole.
+        let straddling = format!("{}é{}", "u".repeat(MAX_TEXT - 1), "u".repeat(10));
+        let rows = [
+            auth("root".into(), format!("{long}first tail")),
+            auth("root".into(), format!("{long}another, longer tail")),
+            auth(straddling.clone(), "x".into()),
+        ];
+        let mut agg = Aggregator::new(300);
+        agg.ingest_batch(0, &rows, &Filters::default());
+        let pair = agg.pairs.get(&PairRef {
+            user: "root",
+            pass: &long,
+        });
+        assert_eq!(pair.map(|p| p.count), Some(2));
+        let cut = &straddling[..MAX_TEXT - 1];
+        assert!(
+            agg.pairs
+                .get(&PairRef {
+                    user: cut,
+                    pass: "x"
+                })
+                .is_some()
+        );
+        assert!(
+            agg.pairs
+                .keys()
+                .all(|k| k.user().len() <= MAX_TEXT && k.pass().len() <= MAX_TEXT)
+        );
+        let line = format!("echo {}; ./x", "A".repeat(3 * MAX_TEXT));
+        let command = Event {
+            kind: EventKind::Command { line: line.into() },
+            ..auth(String::new(), String::new())
+        };
+        agg.ingest(0, &command, &Filters::default());
+        let lines: Vec<usize> = agg.command_counts().map(|(l, _)| l.len()).collect();
+        assert_eq!(lines, [MAX_TEXT]);
     }
 
     #[test]
