@@ -1448,8 +1448,10 @@ impl Aggregator {
         };
         let state = self.sources.state(slot)?;
         state.touch(ev.ts);
+        // A scan of the (one or two) protocols kept is cheaper than the sorted
+        // insert's binary search.
         if let Some(id) = proto
-            && state.protocols.first() != Some(&id)
+            && !state.protocols.contains(&id)
         {
             push_unique_small(&mut state.protocols, id, MAX_SOURCE_LIST);
         }
