@@ -237,10 +237,9 @@ pub fn parse_block(
 ) -> Result<(), ReportError> {
     let data = block.data.as_slice();
     let mut lines = Lines::new(data);
-    let mut commas: Vec<usize> = Vec::with_capacity(map.width + 1);
     let mut batch = Batch::new(block, map, opts);
     let mut line = block.first_line;
-    while let Some(next) = lines.next_line(&mut commas) {
+    while let Some(next) = lines.next_line() {
         let rest = data.get(next.start..).unwrap_or_default();
         let raw = data.get(next.start..next.end).unwrap_or_default();
         if next.careful {
@@ -255,7 +254,8 @@ pub fn parse_block(
         if raw.is_empty() || (this_line == 1 && map.has_header) {
             continue;
         }
-        let (owned, src) = owns_raw(raw, next.start, &commas, map, shard);
+        let commas = lines.commas();
+        let (owned, src) = owns_raw(raw, commas, map, shard);
         if !owned {
             continue;
         }
@@ -268,7 +268,7 @@ pub fn parse_block(
         };
         let blank = commas.is_empty() && raw.iter().all(u8::is_ascii_whitespace);
         if !blank {
-            batch.row(agg, (text, next.start, &commas), src, this_line)?;
+            batch.row(agg, (text, commas), src, this_line)?;
         }
     }
     batch.flush(agg);
@@ -296,20 +296,16 @@ impl<'b> Batch<'b> {
         }
     }
 
-    /// Adds the row in `text` (a line starting at block offset `start`, split at the
-    /// block offsets `commas`), or counts it as bad with its line number.
+    /// Adds the row in `text` (a line split at the offsets `commas` from its first
+    /// byte), or counts it as bad with its line number.
     fn row(
         &mut self,
         agg: &mut Aggregator,
-        (text, start, commas): (&'b str, usize, &[usize]),
+        (text, commas): (&'b str, &[u32]),
         src: Option<IpAddr>,
         line: u64,
     ) -> Result<(), ReportError> {
-        let split = SplitLine {
-            text,
-            start,
-            commas,
-        };
+        let split = SplitLine { text, commas };
         let field = |i: Option<usize>| i.map_or("", |i| split.field(i));
         match row_event((commas.len() + 1, field), src, self.map, &mut self.hours) {
             Ok(ev) => self.events.push(ev),
@@ -334,13 +330,11 @@ impl<'b> Batch<'b> {
 /// Rows handed to the aggregator at once (see [`Aggregator::ingest_batch`]).
 const BATCH: usize = 16;
 
-/// An unquoted line and the block offsets of its commas: a field is sliced out
-/// only when [`row_event`] reads it (it reads 8 of a Heralding row's 10).
+/// An unquoted line and the offsets of its commas from its first byte: a field is
+/// sliced out only when [`row_event`] reads it (it reads 8 of a Heralding row's 10).
 struct SplitLine<'r, 'c> {
     text: &'r str,
-    /// Block offset of the line.
-    start: usize,
-    commas: &'c [usize],
+    commas: &'c [u32],
 }
 
 impl<'r> SplitLine<'r, '_> {
@@ -349,126 +343,154 @@ impl<'r> SplitLine<'r, '_> {
         let from = match i.checked_sub(1) {
             None => 0,
             Some(before) => match self.commas.get(before) {
-                Some(comma) => comma + 1 - self.start,
+                Some(&comma) => comma as usize + 1,
                 None => return "",
             },
         };
         let to = self
             .commas
             .get(i)
-            .map_or(self.text.len(), |comma| comma - self.start);
+            .map_or(self.text.len(), |&comma| comma as usize);
         self.text.get(from..to).unwrap_or_default()
     }
 }
 
 /// One row of a block, found by [`split_block`] for the shard that takes it.
-#[derive(Debug, Clone)]
-enum RowRef {
-    /// A line split at its commas by hand.
-    Plain {
-        start: usize,
-        end: usize,
-        line: u64,
-        ascii: bool,
-        src: Option<IpAddr>,
-        /// Its commas' block offsets, in [`RowList::commas`].
-        commas: std::ops::Range<usize>,
-    },
-    /// A record for the `csv` crate (quotes, `\r`, invalid UTF-8), from `start`.
-    Careful { start: usize, line: u64 },
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RowRef {
+    /// Block offset of its first byte.
+    start: usize,
+    line: u64,
+    /// End of its commas in [`RowList::commas`]; they begin where the previous
+    /// row's end (a careful row has none).
+    commas_end: usize,
+    /// Its source address, read to route it (plain rows).
+    src: Option<IpAddr>,
+    /// Bytes in the line (plain rows).
+    len: u32,
+    /// A record for the `csv` crate (quotes, `\r`, invalid UTF-8), from `start`;
+    /// else a line split at its commas by hand.
+    careful: bool,
+    /// Every byte of a plain line is ASCII.
+    ascii: bool,
 }
 
 /// The rows of one block that one shard takes, in file order.
-#[derive(Debug, Default, Clone)]
+///
+/// Lists are reused from block to block (see `RowListPool` in the crate root):
+/// [`split_block`] empties them before it fills them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RowList {
     rows: Vec<RowRef>,
-    commas: Vec<usize>,
+    /// Offsets of each plain row's commas from its first byte, row after row.
+    commas: Vec<u32>,
 }
 
-/// Splits a CSV block into lines once and sorts its rows out to `count` shards by
-/// source address (the rule of [`Shard::owns`]): the shards' workers then take
-/// their own rows with [`parse_rows`] without reading every line again. Blank
-/// lines and the header are dropped here; every other line goes to exactly one
-/// shard, which counts it (or finds it bad) as [`parse_block`] would.
-pub fn split_block(block: &Block, map: &ColumnMap, count: usize) -> Vec<RowList> {
+impl RowList {
+    /// Rows a list may have held and still be kept for reuse.
+    const KEEP_ROWS: usize = 1 << 16;
+
+    /// True if the list is small enough to be kept for reuse (a huge block's
+    /// list is dropped rather than held for the rest of the run).
+    pub fn worth_keeping(&self) -> bool {
+        self.rows.capacity() <= Self::KEEP_ROWS && self.commas.capacity() <= Self::KEEP_ROWS * 16
+    }
+
+    /// Empties the list, keeping its memory, with room for `rows` rows of
+    /// `width` fields.
+    fn reset(&mut self, rows: usize, width: usize) {
+        self.rows.clear();
+        self.commas.clear();
+        self.rows.reserve(rows);
+        self.commas.reserve(rows * width);
+    }
+}
+
+/// Splits a CSV block into lines once and sorts its rows out to the shards of
+/// `lists` (one list per shard, emptied first) by source address (the rule of
+/// [`Shard::owns`]): the shards' workers then take their own rows with
+/// [`parse_rows`] without reading every line again. Blank lines and the header
+/// are dropped here; every other line goes to exactly one shard, which counts it
+/// (or finds it bad) as [`parse_block`] would.
+pub fn split_block(block: &Block, map: &ColumnMap, lists: &mut [RowList]) {
     let data = block.data.as_slice();
+    let count = lists.len();
     // Room for every shard's rows at once (Heralding rows are ~150 bytes): growing
     // the lists row by row cost more copying than the split itself.
     let rows = data.len() / 96 / count.max(1) + 16;
-    let mut lists: Vec<RowList> = (0..count.max(1))
-        .map(|_| RowList {
-            rows: Vec::with_capacity(rows),
-            commas: Vec::with_capacity(rows * map.width),
-        })
-        .collect();
+    for list in lists.iter_mut() {
+        list.reset(rows, map.width);
+    }
     let mut lines = Lines::new(data);
-    let mut commas: Vec<usize> = Vec::with_capacity(map.width + 1);
     let mut line = block.first_line;
-    while let Some(next) = lines.next_line(&mut commas) {
+    while let Some(next) = lines.next_line() {
         let rest = data.get(next.start..).unwrap_or_default();
         let raw = data.get(next.start..next.end).unwrap_or_default();
         let this_line = line;
         let utf8 = next.ascii || std::str::from_utf8(raw).is_ok();
-        if next.careful || !utf8 {
+        let len = u32::try_from(raw.len())
+            .ok()
+            .filter(|_| !next.careful && utf8);
+        let Some(len) = len else {
             let (consumed, newlines, owner) = slow_extent(rest, this_line, map, count);
             if let Some(list) = owner.and_then(|o| lists.get_mut(o)) {
-                list.rows.push(RowRef::Careful {
+                list.rows.push(RowRef {
                     start: next.start,
                     line: this_line,
+                    commas_end: list.commas.len(),
+                    src: None,
+                    len: 0,
+                    careful: true,
+                    ascii: false,
                 });
             }
             lines.seek(next.start + consumed);
             line = this_line + newlines;
             continue;
-        }
+        };
         line += 1;
+        let commas = lines.commas();
         if raw.is_empty()
             || (this_line == 1 && map.has_header)
             || (commas.is_empty() && raw.iter().all(u8::is_ascii_whitespace))
         {
             continue;
         }
-        let src = source_raw(raw, next.start, &commas, map);
+        let src = source_raw(raw, commas, map);
         let Some(list) = lists.get_mut(owner_of(src, count)) else {
             continue;
         };
-        let from = list.commas.len();
-        list.commas.extend_from_slice(&commas);
-        list.rows.push(RowRef::Plain {
+        list.commas.extend_from_slice(commas);
+        list.rows.push(RowRef {
             start: next.start,
-            end: next.end,
             line: this_line,
-            ascii: next.ascii,
+            commas_end: list.commas.len(),
             src,
-            commas: from..list.commas.len(),
+            len,
+            careful: false,
+            ascii: next.ascii,
         });
     }
-    lists
 }
 
-/// The source address of an unquoted, valid UTF-8 line (`commas`: block offsets
-/// of its commas, the line starting at `start`), if its column is there and reads.
-fn source_raw(raw: &[u8], start: usize, commas: &[usize], map: &ColumnMap) -> Option<IpAddr> {
-    let src = source_field(raw, start, commas, map)?;
+/// The source address of an unquoted, valid UTF-8 line (`commas`: offsets of its
+/// commas from its first byte), if its column is there and reads.
+fn source_raw(raw: &[u8], commas: &[u32], map: &ColumnMap) -> Option<IpAddr> {
+    let src = source_field(raw, commas, map)?;
     match dotted_quad(src) {
         Some(v4) => Some(IpAddr::V4(v4)),
         None => parse_ip(std::str::from_utf8(src).ok()?),
     }
 }
 
-/// The bytes of the source column of an unquoted line (`commas`: the block offsets
-/// of its commas, the line starting at `start`), if the line has that column.
-fn source_field<'r>(
-    raw: &'r [u8],
-    start: usize,
-    commas: &[usize],
-    map: &ColumnMap,
-) -> Option<&'r [u8]> {
+/// The bytes of the source column of an unquoted line (`commas`: offsets of its
+/// commas from its first byte), if the line has that column.
+fn source_field<'r>(raw: &'r [u8], commas: &[u32], map: &ColumnMap) -> Option<&'r [u8]> {
     let from = match map.src {
         0 => 0,
-        n => commas.get(n - 1)? + 1 - start,
+        n => *commas.get(n - 1)? as usize + 1,
     };
-    let to = commas.get(map.src).map_or(raw.len(), |c| c - start);
+    let to = commas.get(map.src).map_or(raw.len(), |&c| c as usize);
     raw.get(from..to)
 }
 
@@ -543,30 +565,28 @@ pub fn parse_rows(
 ) -> Result<(), ReportError> {
     let data = block.data.as_slice();
     let mut batch = Batch::new(block, map, opts);
+    let mut commas_from = 0;
     for row in &list.rows {
-        let (start, end, line, ascii, src, commas) = match row {
-            RowRef::Plain {
-                start,
-                end,
-                line,
-                ascii,
-                src,
-                commas,
-            } => (*start, *end, *line, *ascii, *src, commas),
-            RowRef::Careful { start, line } => {
-                batch.flush(agg);
-                let rest = data.get(*start..).unwrap_or_default();
-                slow_record(rest, *line, map, agg, opts, block, Shard::ALL)?;
-                continue;
-            }
-        };
-        let raw = data.get(start..end).unwrap_or_default();
+        let commas = list
+            .commas
+            .get(commas_from..row.commas_end)
+            .unwrap_or_default();
+        commas_from = row.commas_end;
+        if row.careful {
+            batch.flush(agg);
+            let rest = data.get(row.start..).unwrap_or_default();
+            slow_record(rest, row.line, map, agg, opts, block, Shard::ALL)?;
+            continue;
+        }
+        let raw = data
+            .get(row.start..)
+            .and_then(|rest| rest.get(..row.len as usize))
+            .unwrap_or_default();
         // `split_block` sent lines that are not valid UTF-8 the careful way.
-        let Some(text) = line_text(raw, ascii) else {
+        let Some(text) = line_text(raw, row.ascii) else {
             continue;
         };
-        let commas = list.commas.get(commas.clone()).unwrap_or_default();
-        batch.row(agg, (text, start, commas), src, line)?;
+        batch.row(agg, (text, commas), row.src, row.line)?;
     }
     batch.flush(agg);
     Ok(())
@@ -585,19 +605,13 @@ fn line_text(raw: &[u8], ascii: bool) -> Option<&str> {
     }
 }
 
-/// Whether `shard` takes an unquoted line (`commas`: the block offsets of its
-/// commas, the line starting at `start`), and its source address if that was read
-/// to decide. The rule is [`Shard::owns_fields`]'s: a line whose source column is
-/// missing or unreadable is shard 0's, a blank line every shard's, and one that is
-/// not valid UTF-8 there goes to the `csv` crate, whose lossy fields decide.
-fn owns_raw(
-    raw: &[u8],
-    start: usize,
-    commas: &[usize],
-    map: &ColumnMap,
-    shard: Shard,
-) -> (bool, Option<IpAddr>) {
-    let src = source_field(raw, start, commas, map);
+/// Whether `shard` takes an unquoted line (`commas`: the offsets of its commas
+/// from its first byte), and its source address if that was read to decide. The
+/// rule is [`Shard::owns_fields`]'s: a line whose source column is missing or
+/// unreadable is shard 0's, a blank line every shard's, and one that is not valid
+/// UTF-8 there goes to the `csv` crate, whose lossy fields decide.
+fn owns_raw(raw: &[u8], commas: &[u32], map: &ColumnMap, shard: Shard) -> (bool, Option<IpAddr>) {
+    let src = source_field(raw, commas, map);
     if let Some(v4) = src.and_then(dotted_quad) {
         let ip = Some(IpAddr::V4(v4));
         return (shard.owns(ip), ip);
@@ -900,6 +914,107 @@ mod tests {
             );
         }
         assert_eq!((whole.events, whole.bad_total), (204, 4));
+    }
+
+    /// Row lists are reused from block to block: a list that held another block's
+    /// rows (more of them, other lines) comes out of [`split_block`] exactly as a
+    /// fresh one, and each shard's rows parse to what [`parse_block`] reads for
+    /// that shard.
+    #[test]
+    fn reused_row_lists_hold_only_their_block() {
+        let map = ColumnMap::detect(AUTH_10).unwrap();
+        let file = csv_input(&map);
+        let mut big = format!("{AUTH_10}\n");
+        for i in 0..500 {
+            big.push_str(&format!(
+                "2016-12-14 21:52:{:02}.1,a,b{i},198.51.100.{},2,,22,ssh,u{i},p\n",
+                i % 60,
+                i % 211
+            ));
+        }
+        let mut small = String::new();
+        for i in 0..40 {
+            small.push_str(&format!(
+                "2016-12-14 21:50:{:02}.1,a,s{i},192.0.2.{},1,,23,telnet,root,{i}\n",
+                i % 60,
+                i % 7
+            ));
+        }
+        small.push_str(
+            "2016-12-14 21:51:15.1,a,q,192.0.2.1,1,,23,telnet,\"a,b\",\"multi\nline\"\n\
+             2016-12-14 21:51:16.1,a,r,192.0.2.2,1,,23,telnet,admin,admin\r\n\
+             \n\
+             2016-12-14 21:51:17.1,a,s,not-an-ip,1,,23,telnet,admin,admin\n\
+             short,row\n\
+             2016-12-14 21:51:19.1,a,t,192.0.2.3,1,,23,telnet,r\u{e9},x\n",
+        );
+        let block = |text: &str, first_line| Block {
+            file: std::sync::Arc::clone(&file),
+            first_line,
+            data: text.as_bytes().to_vec(),
+        };
+        let (big, small) = (block(&big, 1), block(&small, 502));
+        for count in [1, 2, 3, 5] {
+            let mut reused = vec![RowList::default(); count];
+            split_block(&big, &map, &mut reused);
+            assert!(reused.iter().map(|l| l.rows.len()).sum::<usize>() >= 500);
+            split_block(&small, &map, &mut reused);
+            let mut fresh = vec![RowList::default(); count];
+            split_block(&small, &map, &mut fresh);
+            assert_eq!(reused, fresh, "{count} shards");
+            let (mut events, mut bad) = (0, 0);
+            for (index, list) in reused.iter().enumerate() {
+                let mut split = Aggregator::new(300);
+                parse_rows(&small, &map, list, &mut split, &Options::default()).unwrap();
+                let mut whole = Aggregator::new(300);
+                let shard = Shard { index, count };
+                parse_block(&small, &map, &mut whole, &Options::default(), shard).unwrap();
+                let lines = |a: &Aggregator| a.bad_shown.iter().map(|b| b.line).collect::<Vec<_>>();
+                assert_eq!(
+                    (
+                        split.events,
+                        split.bad_total,
+                        lines(&split),
+                        split.sources.len()
+                    ),
+                    (
+                        whole.events,
+                        whole.bad_total,
+                        lines(&whole),
+                        whole.sources.len()
+                    ),
+                    "shard {index} of {count}"
+                );
+                events += split.events;
+                bad += split.bad_total;
+            }
+            assert_eq!((events, bad), (43, 2), "{count} shards");
+        }
+    }
+
+    /// Nearby addresses (a /22 of them, and one address per /16) spread evenly
+    /// over the shards, and a row without a readable source is shard 0's.
+    #[test]
+    fn addresses_spread_over_the_shards() {
+        for count in [2, 3, 7] {
+            for step in [1u32, 1 << 16] {
+                let mut per_shard = vec![0usize; count];
+                for i in 0..1024u32 {
+                    let ip = IpAddr::V4(std::net::Ipv4Addr::from_bits(0xc000_0200 + i * step));
+                    per_shard[owner_of(Some(ip), count)] += 1;
+                }
+                let fair = 1024 / count;
+                assert!(
+                    per_shard
+                        .iter()
+                        .all(|&n| n > fair * 3 / 4 && n < fair * 5 / 4),
+                    "{count} shards, step {step}: {per_shard:?}"
+                );
+            }
+            let v6: IpAddr = "2001:db8::1".parse().unwrap();
+            assert!(owner_of(Some(v6), count) < count);
+            assert_eq!(owner_of(None, count), 0);
+        }
     }
 
     #[test]
