@@ -846,17 +846,29 @@ where
     }
 }
 
-/// Source addresses and their states: a hash index of dense slots into one vector,
-/// so ~1 M sources cost one table slot (24 bytes) and one vector element each and no
-/// allocation of their own. Iteration follows the index table, so its order depends
-/// only on the addresses and the order they were first seen in (as a map would).
+/// Source addresses and their states: a hash index of dense slots into one vector
+/// (and, after merges, the other workers' vectors, taken whole), so ~1 M sources cost
+/// one table slot (24 bytes) and one vector element each and no allocation of their
+/// own. Iteration follows the index table, so its order depends only on the addresses
+/// and the order they were first seen in (as a map would).
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
     index: Map<IpAddr, u32>,
     states: Vec<SourceState>,
     /// The last address looked up and its slot (rows of one session come in runs).
     last: Option<(IpAddr, u32)>,
+    /// State vectors of other workers, taken whole by [`Sources::merge`] (copying
+    /// each state into `states` cost a copy and fresh memory for every source of a
+    /// shard): their slots are [`MERGED_SLOTS`] on, numbered on from one vector to
+    /// the next (see [`Sources::at`]).
+    merged: Vec<Vec<SourceState>>,
+    /// Where each of `merged` starts in that numbering.
+    merged_starts: Vec<u32>,
 }
+
+/// The first slot of the state vectors [`Sources::merge`] takes whole (slots below
+/// it are places in [`Sources::states`]).
+const MERGED_SLOTS: u32 = 1 << 31;
 
 impl Sources {
     /// Number of distinct sources.
@@ -866,16 +878,65 @@ impl Sources {
 
     /// The state of one source.
     pub fn get(&self, ip: &IpAddr) -> Option<&SourceState> {
-        self.index
-            .get(ip)
-            .and_then(|&i| self.states.get(i as usize))
+        self.index.get(ip).and_then(|&i| self.at(i))
     }
 
     /// Every source with its state, in index order.
     pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &SourceState)> {
         self.index
             .iter()
-            .filter_map(|(ip, &i)| self.states.get(i as usize).map(|s| (ip, s)))
+            .filter_map(|(ip, &i)| self.at(i).map(|s| (ip, s)))
+    }
+
+    /// Every source with its state and its place in memory order, in index order:
+    /// places number `states`, then each vector of `merged`, one after another, and
+    /// are below [`Self::places`] (places of states merged into others' are unused).
+    pub fn iter_placed(&self) -> impl Iterator<Item = (&IpAddr, &SourceState, usize)> {
+        self.index
+            .iter()
+            .filter_map(|(ip, &i)| self.at(i).map(|s| (ip, s, self.place(i))))
+    }
+
+    /// Number of places of [`Self::iter_placed`].
+    pub fn places(&self) -> usize {
+        self.states.len() + self.merged.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// The place in memory order of `slot` (see [`Self::iter_placed`]).
+    fn place(&self, slot: u32) -> usize {
+        match slot.checked_sub(MERGED_SLOTS) {
+            None => slot as usize,
+            Some(d) => self.states.len() + d as usize,
+        }
+    }
+
+    /// Which of `merged`, and where in it, slot `slot` (at least [`MERGED_SLOTS`]) is.
+    fn merged_at(&self, slot: u32) -> Option<(usize, usize)> {
+        let d = slot.checked_sub(MERGED_SLOTS)?;
+        let k = self
+            .merged_starts
+            .partition_point(|&s| s <= d)
+            .checked_sub(1)?;
+        let start = *self.merged_starts.get(k)?;
+        Some((k, (d - start) as usize))
+    }
+
+    /// The state in slot `slot`.
+    fn at(&self, slot: u32) -> Option<&SourceState> {
+        if slot < MERGED_SLOTS {
+            return self.states.get(slot as usize);
+        }
+        let (k, i) = self.merged_at(slot)?;
+        self.merged.get(k)?.get(i)
+    }
+
+    /// The state in slot `slot`, to change.
+    fn at_mut(&mut self, slot: u32) -> Option<&mut SourceState> {
+        if slot < MERGED_SLOTS {
+            return self.states.get_mut(slot as usize);
+        }
+        let (k, i) = self.merged_at(slot)?;
+        self.merged.get_mut(k)?.get_mut(i)
     }
 
     /// The slot of `ip`, created empty if new.
@@ -898,39 +959,71 @@ impl Sources {
     }
 
     fn state(&mut self, slot: usize) -> Option<&mut SourceState> {
-        self.states.get_mut(slot)
+        if slot < self.states.len() {
+            return self.states.get_mut(slot);
+        }
+        self.merged_state(slot)
     }
 
+    /// [`Self::state`] of a slot in a vector [`Self::merge`] took whole (off the
+    /// path of rows, which reach merged states only when added after a merge).
+    #[cold]
+    #[inline(never)]
+    fn merged_state(&mut self, slot: usize) -> Option<&mut SourceState> {
+        self.at_mut(u32::try_from(slot).ok()?)
+    }
+
+    /// Adds another worker's sources. Its state vectors are kept whole (see
+    /// `merged`), and only its index entries are added: a source both know (never,
+    /// when rows are split between workers by source, as CSV rows are) has the
+    /// other's state merged into its own, and that one's place stays unused.
     fn merge(&mut self, other: Sources) {
-        let Sources { index, states, .. } = other;
-        // Sharded workers hold disjoint sources: room for all of them at once.
-        self.index.reserve(index.len());
-        self.states.reserve(index.len());
-        // The other worker's states are taken in the order they lie in memory (one
-        // stream through them, instead of a cache miss per state in index order):
-        // first each slot's address, from a walk of its index.
-        let mut address_of: Vec<Option<IpAddr>> = vec![None; states.len()];
-        for (ip, i) in index {
-            if let Some(slot) = address_of.get_mut(i as usize) {
-                *slot = Some(ip);
+        let places = other.places();
+        let place_of = |slot: u32| other.place(slot);
+        // The other worker's sources are added in the order their states lie in
+        // memory (one stream through them, instead of a cache miss per state in
+        // index order): first each place's address, from a walk of its index.
+        let mut address_of: Vec<Option<IpAddr>> = vec![None; places];
+        for (ip, &i) in &other.index {
+            if let Some(slot) = address_of.get_mut(place_of(i)) {
+                *slot = Some(*ip);
             }
         }
-        for (ip, state) in address_of.into_iter().zip(states) {
-            let Some(ip) = ip else {
+        // Sharded workers hold disjoint sources: room for all of them at once.
+        self.index.reserve(other.index.len());
+        let Sources { states, merged, .. } = other;
+        let mut next = self.merged_starts.last().map_or(0, |&s| s as usize)
+            + self.merged.last().map_or(0, Vec::len);
+        let mut addresses = address_of.into_iter();
+        for mut part in std::iter::once(states).chain(merged) {
+            if part.is_empty() {
                 continue;
-            };
-            let next = u32::try_from(self.states.len()).unwrap_or(u32::MAX);
-            match self.index.entry(ip) {
-                hashbrown::hash_map::Entry::Occupied(slot) => {
-                    if let Some(s) = self.states.get_mut(*slot.get() as usize) {
-                        s.merge(state);
+            }
+            let start = next;
+            for (i, ip) in addresses.by_ref().take(part.len()).enumerate() {
+                let Some(ip) = ip else {
+                    continue;
+                };
+                let slot = u32::try_from(start + i)
+                    .ok()
+                    .and_then(|d| d.checked_add(MERGED_SLOTS))
+                    .unwrap_or(u32::MAX);
+                match self.index.entry(ip) {
+                    hashbrown::hash_map::Entry::Occupied(known) => {
+                        let known = *known.get();
+                        if let (Some(mine), Some(theirs)) = (self.at_mut(known), part.get_mut(i)) {
+                            mine.merge(std::mem::take(theirs));
+                        }
+                    }
+                    hashbrown::hash_map::Entry::Vacant(free) => {
+                        free.insert(slot);
                     }
                 }
-                hashbrown::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(next);
-                    self.states.push(state);
-                }
             }
+            next = start + part.len();
+            self.merged_starts
+                .push(u32::try_from(start).unwrap_or(u32::MAX));
+            self.merged.push(part);
         }
     }
 }
@@ -1785,6 +1878,21 @@ impl Aggregator {
         if other.sources.len() > self.sources.len() {
             std::mem::swap(self, &mut other);
         }
+        // The pair tables merge beside everything else: each is ~1 M entries on a
+        // 10 M-row log, and every pair of one is looked up in the other (which
+        // grows), where the sources of sharded workers are only indexed (their
+        // states are taken whole), so the rest fits in the pairs' time.
+        let mut pairs = std::mem::take(&mut self.pairs);
+        let other_pairs = std::mem::take(&mut other.pairs);
+        rayon::join(
+            || merge_pairs(&mut pairs, other_pairs),
+            || self.merge_all_but_pairs(other),
+        );
+        self.pairs = pairs;
+    }
+
+    /// [`Self::merge`] of everything but the pair tables.
+    fn merge_all_but_pairs(&mut self, mut other: Aggregator) {
         self.events += other.events;
         self.filtered_out += other.filtered_out;
         self.auth_attempts += other.auth_attempts;
@@ -1807,22 +1915,10 @@ impl Aggregator {
             self.tunnels.entry(k).or_default().merge(v);
         }
         add_counts(&mut self.downloads, other.downloads);
-        // The two big maps merge side by side (each is ~1 M entries on a 10 M-row log).
-        let (sources, pairs, sessions) = (&mut self.sources, &mut self.pairs, &mut self.sessions);
-        let (other_sources, other_pairs, other_sessions) = (
-            std::mem::take(&mut other.sources),
-            std::mem::take(&mut other.pairs),
-            std::mem::take(&mut other.sessions),
-        );
-        rayon::join(
-            || sources.merge(other_sources),
-            || {
-                merge_pairs(pairs, other_pairs);
-                for (k, v) in other_sessions {
-                    sessions.entry(k).or_default().merge(v);
-                }
-            },
-        );
+        self.sources.merge(std::mem::take(&mut other.sources));
+        for (k, v) in std::mem::take(&mut other.sessions) {
+            self.sessions.entry(k).or_default().merge(v);
+        }
         for (k, i) in other.commands {
             let Some(v) = other.command_stats.get(i as usize) else {
                 continue;
@@ -2381,5 +2477,118 @@ mod tests {
         };
         assert_eq!(tokens(&left), tokens(&one));
         assert_eq!(left.cmd_attempts, 6);
+    }
+
+    /// Rows of `sources` addresses: logins with a few dozen pairs, and commands.
+    fn mixed_rows(count: u32, sources: u32) -> Vec<Event<'static>> {
+        const USERS: [&str; 5] = ["root", "admin", "enable", "shell", "user"];
+        const PASSES: [&str; 6] = ["xc3511", "admin", "system", "sh", "1234", ""];
+        (0..count)
+            .map(|i| {
+                let src = i.wrapping_mul(2_654_435_761) % sources;
+                Event {
+                    ts: Some(i64::from(i) * 1_000_000),
+                    src: Some(IpAddr::from((0x0a00_0000 + src).to_be_bytes())),
+                    src_port: Some(1),
+                    dst_port: Some(if i % 3 == 0 { 22 } else { 23 }),
+                    protocol: if i % 4 == 0 { "ssh" } else { "telnet" }.into(),
+                    session: Some(format!("s{}", src * 7 + i / 50).into()),
+                    kind: EventKind::Auth {
+                        username: USERS[(i % 5) as usize].into(),
+                        password: PASSES[(i / 5 % 6) as usize].into(),
+                        success: None,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Every source's state (as text), every pair with its count, and the totals.
+    type MergedView = (Vec<String>, Vec<(String, String, u64)>, [u64; 3]);
+
+    /// The [`MergedView`] of `agg`.
+    fn merged_view(agg: &Aggregator) -> MergedView {
+        let mut sources: Vec<String> = agg
+            .sources
+            .iter()
+            .map(|(ip, s)| format!("{ip} {s:?}"))
+            .collect();
+        sources.sort();
+        let mut pairs: Vec<(String, String, u64)> = agg
+            .pairs
+            .iter()
+            .map(|(k, s)| (k.user().to_string(), k.pass().to_string(), s.count))
+            .collect();
+        pairs.sort();
+        (
+            sources,
+            pairs,
+            [agg.events, agg.cred_attempts, agg.cmd_attempts],
+        )
+    }
+
+    /// Checks that `Sources::get`, `iter` and `iter_placed` agree: each source once,
+    /// each at its own place.
+    fn check_places(sources: &Sources) {
+        let mut seen = Set::default();
+        let mut places = Set::default();
+        for (ip, state, place) in sources.iter_placed() {
+            assert!(seen.insert(*ip), "{ip} twice");
+            assert!(place < sources.places());
+            assert!(places.insert(place), "place {place} twice");
+            assert!(std::ptr::eq(sources.get(ip).unwrap(), state));
+        }
+        assert_eq!(seen.len(), sources.len());
+        assert_eq!(sources.iter().count(), sources.len());
+    }
+
+    /// Workers' aggregators merged (by the whole-vector source merge) hold what one
+    /// worker reading every row holds, however the rows were split: by source (as
+    /// CSV shards are, disjoint sources) or row by row (every source in every
+    /// part), in 2, 3 or 7 parts, merged one after another as `aggregate` does; and
+    /// rows added after the merges land in the merged-in states.
+    #[test]
+    fn merged_workers_equal_one_worker_however_split() {
+        let filters = Filters::default();
+        let rows = mixed_rows(6_000, 700);
+        let later = mixed_rows(1_000, 900);
+        let mut one = Aggregator::new(300).sessions_per_source();
+        one.ingest_batch(0, &rows, &filters);
+        one.flush_runs();
+        let want = merged_view(&one);
+        one.ingest_batch(0, &later, &filters);
+        one.flush_runs();
+        let want_later = merged_view(&one);
+        let by_source = |ev: &Event<'_>, parts: usize| {
+            let ip = ev.src.unwrap();
+            foldhash::fast::FixedState::with_seed(7).hash_one(ip) as usize % parts
+        };
+        for parts in [2usize, 3, 7] {
+            for sharded in [true, false] {
+                let mut workers: Vec<Aggregator> = (0..parts)
+                    .map(|_| Aggregator::new(300).sessions_per_source())
+                    .collect();
+                for (i, ev) in rows.iter().enumerate() {
+                    let w = if sharded {
+                        by_source(ev, parts)
+                    } else {
+                        i % parts
+                    };
+                    workers[w].ingest_batch(0, std::slice::from_ref(ev), &filters);
+                }
+                let mut merged = Aggregator::new(300).sessions_per_source();
+                for w in workers {
+                    merged.merge(w);
+                }
+                merged.flush_runs();
+                let label = format!("{parts} parts, sharded {sharded}");
+                check_places(&merged.sources);
+                assert_eq!(merged_view(&merged), want, "{label}");
+                merged.ingest_batch(0, &later, &filters);
+                merged.flush_runs();
+                check_places(&merged.sources);
+                assert_eq!(merged_view(&merged), want_later, "{label}, rows added");
+            }
+        }
     }
 }

@@ -600,12 +600,24 @@ struct Head {
     first: u32,
 }
 
+/// A [`Head`] as stored: `(start, len, first)`. A vector of tuples of integers is
+/// allocated zeroed by the system (fresh pages, filled on first write by the
+/// threads of [`fill_heads`]), where one of a struct was written element by
+/// element, on one thread, before the fill.
+type HeadRow = (u32, u32, u32);
+
+impl From<HeadRow> for Head {
+    fn from((start, len, first): HeadRow) -> Self {
+        Head { start, len, first }
+    }
+}
+
 /// Per feature, the groups that have it (ascending).
 struct Inverted {
     /// At the same positions, the feature's posting (read in order with the set,
     /// so a posting with no earlier group, or too long to use, is skipped without
     /// being fetched).
-    heads: Vec<Head>,
+    heads: Vec<HeadRow>,
     /// Every posting, feature after feature.
     postings: Vec<Posting>,
 }
@@ -613,7 +625,7 @@ struct Inverted {
 impl Inverted {
     fn new(groups: &Groups) -> Self {
         let entries = Self::sorted_entries(groups);
-        let mut heads = vec![Head::default(); groups.arena.len()];
+        let mut heads: Vec<HeadRow> = vec![(0, 0, 0); groups.arena.len()];
         // Two threads each walk every posting and write the heads of their half of
         // the positions (the writes land all over the array: they are the cost).
         let middle = heads.len() / 2;
@@ -627,7 +639,7 @@ impl Inverted {
         let shapes: Vec<(u32, u32)> = (0..groups.len())
             .map(|g| {
                 let mine = heads.get(groups.range(g)).unwrap_or_default();
-                let wide = mine.iter().filter(|h| h.len as usize > MAX_POSTING).count();
+                let wide = mine.iter().filter(|h| h.1 as usize > MAX_POSTING).count();
                 (
                     u32::try_from(mine.len()).unwrap_or(u32::MAX),
                     u32::try_from(wide).unwrap_or(u32::MAX),
@@ -692,7 +704,7 @@ impl Inverted {
 /// Writes into `out` (the heads of the positions `offset..offset + out.len()`) the
 /// head of each entry's posting; `entries` sorted by feature, as
 /// [`Inverted::sorted_entries`] returns them.
-fn fill_heads(entries: &[(u64, u32, u32)], out: &mut [Head], offset: usize) {
+fn fill_heads(entries: &[(u64, u32, u32)], out: &mut [HeadRow], offset: usize) {
     let mut run = 0;
     while let Some(&(f, _, first)) = entries.get(run) {
         let members = entries.get(run..).unwrap_or_default();
@@ -707,7 +719,7 @@ fn fill_heads(entries: &[(u64, u32, u32)], out: &mut [Head], offset: usize) {
                 .checked_sub(offset)
                 .and_then(|i| out.get_mut(i))
             {
-                *slot = head;
+                *slot = (head.start, head.len, head.first);
             }
         }
         run += len;
@@ -872,9 +884,10 @@ fn warm_postings(groups: &Groups, inverted: &Inverted, block: std::ops::Range<us
     let mut x = 0u32;
     for g in block {
         let g32 = u32::try_from(g).unwrap_or(u32::MAX);
-        for head in inverted.heads.get(groups.range(g)).unwrap_or_default() {
+        for &row in inverted.heads.get(groups.range(g)).unwrap_or_default() {
+            let head = Head::from(row);
             if head.len as usize <= MAX_POSTING && head.first < g32 {
-                x ^= inverted.posting(*head).first().map_or(0, |p| p.group);
+                x ^= inverted.posting(head).first().map_or(0, |p| p.group);
             }
         }
     }
@@ -896,7 +909,7 @@ fn similar_to(
     let g32 = u32::try_from(g).unwrap_or(u32::MAX);
     candidates.start(g32);
     let mut wide = 0u32;
-    for &head in heads {
+    for head in heads.iter().map(|&row| Head::from(row)) {
         if head.len as usize > MAX_POSTING {
             wide += 1;
             continue;
@@ -1255,7 +1268,7 @@ mod tests {
             assert!(set.windows(2).all(|w| w[0] < w[1]), "set of {g} unsorted");
             for pos in range {
                 let f = groups.arena[pos];
-                let head = inverted.heads[pos];
+                let head = Head::from(inverted.heads[pos]);
                 let posting: Vec<u32> = inverted.posting(head).iter().map(|p| p.group).collect();
                 assert_eq!(&posting, &naive[&f]);
                 assert_eq!(head.first, naive[&f][0]);

@@ -686,43 +686,22 @@ type Entry<'a> = (IpAddr, &'a SourceState, u32);
 /// it. Each keeps its position in [`Sources::iter`] order, which numbers the
 /// campaign groups (so the report does not depend on where states live).
 ///
-/// The states live in one vector, so a state's rank in memory is its distance from
-/// the lowest one: the entries are placed by it in one pass. Should they not (a
-/// distance that is no whole number of states, out of range or taken twice), they
-/// are sorted by address instead.
+/// The states live in a few vectors (one per worker, see [`Sources::iter_placed`]):
+/// the entries are placed by each state's place in them, in one pass.
 fn entries_in_memory_order(agg: &Aggregator) -> Vec<Entry<'_>> {
-    let addr = |s: &SourceState| std::ptr::from_ref(s).addr();
-    let size = std::mem::size_of::<SourceState>().max(1);
-    let len = agg.sources.len();
-    let (Some(base), Some((first_ip, first_state))) = (
-        agg.sources.iter().map(|(_, s)| addr(s)).min(),
-        agg.sources.iter().next(),
-    ) else {
+    let sources = &agg.sources;
+    let Some((first_ip, first_state)) = sources.iter().next() else {
         return Vec::new();
     };
-    // Position `u32::MAX` marks a free slot (positions are below `len`).
-    let mut entries: Vec<Entry<'_>> = vec![(*first_ip, first_state, u32::MAX); len];
-    let mut placed = true;
-    for ((ip, s), pos) in agg.sources.iter().zip(0u32..) {
-        let distance = addr(s) - base;
-        match entries.get_mut(distance / size) {
-            Some(slot) if distance % size == 0 && slot.2 == u32::MAX && pos != u32::MAX => {
-                *slot = (*ip, s, pos);
-            }
-            _ => {
-                placed = false;
-                break;
-            }
+    // Position `u32::MAX` marks a free place (positions are below `len`).
+    let mut entries: Vec<Entry<'_>> = vec![(*first_ip, first_state, u32::MAX); sources.places()];
+    for ((ip, s, place), pos) in sources.iter_placed().zip(0u32..) {
+        if let Some(slot) = entries.get_mut(place) {
+            *slot = (*ip, s, pos);
         }
     }
-    if !placed {
-        entries = agg
-            .sources
-            .iter()
-            .zip(0u32..)
-            .map(|((ip, s), pos)| (*ip, s, pos))
-            .collect();
-        entries.par_sort_unstable_by_key(|(_, s, _)| addr(s));
+    if entries.len() != sources.len() {
+        entries.retain(|e| e.2 != u32::MAX);
     }
     entries
 }
