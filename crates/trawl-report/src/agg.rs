@@ -368,6 +368,8 @@ impl SessionState {
     /// duration), without building it.
     fn add_row(&mut self, ts: Option<Micros>, src: Option<IpAddr>, (attempts, flags): (u32, u8)) {
         extend_range(&mut self.first, &mut self.last, ts);
+        // A session id logged from several addresses shows the smallest: the same
+        // whatever order rows and workers' counts are merged in.
         if self.src != src {
             self.src = match (self.src, src) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -379,15 +381,8 @@ impl SessionState {
     }
 
     fn merge(&mut self, o: SessionState) {
-        merge_range(&mut self.first, &mut self.last, o.first, o.last);
-        // A session id logged from several addresses shows the smallest: the same
-        // whatever order rows and workers' counts are merged in.
-        self.src = match (self.src, o.src) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.attempts = self.attempts.saturating_add(o.attempts);
-        self.flags |= o.flags;
+        self.add_row(o.first, o.src, (o.attempts, o.flags));
+        extend_range(&mut self.first, &mut self.last, o.last);
         self.duration_ms = self.duration_ms.max(o.duration_ms);
         self.declared_attempts = self.declared_attempts.max(o.declared_attempts);
     }

@@ -117,13 +117,12 @@ pub fn parse_timestamp_cached(text: &str, cache: &mut HourCache) -> Option<Micro
                 ts
             }
         };
-        // `within` read the fraction and checked the separators: the date, hour,
-        // minute and second of `ts` are those written in its first 19 bytes.
-        if within.is_some()
-            && let (Some(second), Some(fraction)) = (second, fraction(b))
-        {
+        // `within` checked the separators and digits after the hour, so the date,
+        // hour, minute and second of `ts` are those written in its first 19 bytes;
+        // its microseconds below the second are the fraction.
+        if let (Some(within), Some(second)) = (within, second) {
             cache.second = *second;
-            cache.second_base = Some(ts - fraction);
+            cache.second_base = Some(ts - within % 1_000_000);
         }
         return Some(ts);
     }
