@@ -705,6 +705,10 @@ struct Warmed {
 
 /// Sessions longer than this are not assumed complete at the end of a block.
 pub const SESSION_HORIZON_SECS: i64 = 600;
+/// How far out of time order a `trawl.db`'s rows may have been written (the sensor
+/// writes them as they happen, a batch at a time): a session this close to the
+/// edge of a unit's time window is not folded at the unit's end.
+pub const STORE_SLACK_SECS: i64 = 60;
 const MAX_TOP_SESSIONS: usize = 1_024;
 
 /// Counters over finished sessions (so finished sessions need no memory of their own).
@@ -1087,6 +1091,52 @@ impl Aggregator {
                 s.first.is_some_and(|f| f >= lo) && s.last.is_some_and(|l| l <= hi)
             });
             if inside && let Some(state) = self.sessions.remove(&key) {
+                self.done_sessions.add(&state, false);
+            }
+        }
+    }
+
+    /// Ends a unit of a `trawl.db` read (see `input::sqlite`): its attempts and the
+    /// session rows written in the same stretch of time, `window` (`None`: the
+    /// store's first or last unit, open on that side). A session that started in the
+    /// unit is complete, and folded into counters, when
+    /// - its session row was read (its duration is known) and the session, from its
+    ///   start (end less duration) to its end, lies more than [`STORE_SLACK_SECS`]
+    ///   inside the window: its attempts were written between its start and its end,
+    ///   so every one of them is in this unit; or
+    /// - the store has no session rows at all (`session_rows` false) and the session
+    ///   lies more than [`SESSION_HORIZON_SECS`] inside the window, as in
+    ///   [`Self::end_block`].
+    ///
+    /// Others wait for the final merge, where they meet their rows of other units.
+    pub fn end_store_unit(&mut self, window: (Option<Micros>, Option<Micros>), session_rows: bool) {
+        let (Some(min), Some(max)) = (self.block_min, self.block_max) else {
+            return;
+        };
+        let lo = window.0.map_or(min, |from| from.max(min));
+        let hi = window.1.map_or(max, |to| to.min(max));
+        let slack = STORE_SLACK_SECS * 1_000_000;
+        let horizon = SESSION_HORIZON_SECS * 1_000_000;
+        let complete = |s: &SessionState| match (s.first, s.last, s.duration_ms) {
+            (Some(first), Some(last), Some(ms)) => {
+                let start = last.saturating_sub(
+                    i64::try_from(ms)
+                        .unwrap_or(i64::MAX / 2)
+                        .saturating_mul(1_000),
+                );
+                first.min(start) >= lo.saturating_add(slack) && last <= hi.saturating_sub(slack)
+            }
+            (Some(first), Some(last), None) => {
+                !session_rows
+                    && first >= lo.saturating_add(horizon)
+                    && last <= hi.saturating_sub(horizon)
+            }
+            _ => false,
+        };
+        for key in std::mem::take(&mut self.block_new_sessions) {
+            if self.sessions.get(&key).is_some_and(complete)
+                && let Some(state) = self.sessions.remove(&key)
+            {
                 self.done_sessions.add(&state, false);
             }
         }

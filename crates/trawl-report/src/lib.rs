@@ -135,8 +135,13 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
         opts.threads
     }
     .clamp(1, MAX_WORKERS);
+    // Sessions can be folded early only when one file holds all of them: an auth log
+    // and a session log of one sensor (or two stores) would otherwise count them
+    // twice. A trawl.db holds both kinds of row itself: it folds a session once both
+    // of its tables have shown it complete (see `input::sqlite`).
+    let fold_sessions = files.len() == 1;
     for file in files.iter().filter(|f| matches!(f.format, Format::Sqlite)) {
-        input::sqlite::read(file, &mut merged, opts, threads)?;
+        input::sqlite::read(file, &mut merged, opts, (threads, fold_sessions))?;
         counter.fetch_add(file.size, Ordering::Relaxed);
         bar.set_position(counter.load(Ordering::Relaxed));
     }
@@ -145,9 +150,6 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
         .filter(|f| !matches!(f.format, Format::Sqlite))
         .map(|f| Arc::new(clone_file(f)))
         .collect();
-    // Sessions can be folded early only when one file holds all of them: an auth log
-    // and a session log of one sensor (or a trawl.db) would otherwise count them twice.
-    let fold_sessions = files.len() == 1;
     // CSV rows are split between the workers by source address: every worker reads
     // every file itself, in small blocks that stay in its core's cache, and takes its
     // own sources' rows, in file order. No source, pair list or session is held twice,

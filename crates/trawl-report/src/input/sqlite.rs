@@ -63,68 +63,192 @@ fn open(file: &InputFile) -> Result<Connection, ReportError> {
 }
 
 /// Reads attempts and sessions from a trawl SQLite store with `threads` workers,
-/// each on its own read-only connection, taking chunks of [`CHUNK_ROWS`] rowids in
-/// turn; their counts are merged into `agg` (the report does not depend on which
-/// worker read which row). Rows go to the aggregator [`BATCH`] events at a time,
-/// their text copied into one reused buffer per batch (see [`Batch`]).
+/// each on its own read-only connection, taking units of work in turn (see
+/// [`plan_units`]); their counts are merged into `agg` (the report does not depend on
+/// which worker read which row). Rows go to the aggregator [`BATCH`] events at a
+/// time, their text copied into one reused buffer per batch (see [`Batch`]).
+///
+/// With `fold` (the store is the run's only input), complete sessions are folded
+/// into counters at the end of each unit ([`Aggregator::end_store_unit`]), so the
+/// memory held grows with the sessions open at unit edges, not with the store: a
+/// 10 M-attempt store took 2.1 GB when every session was held to the end.
 pub fn read(
     file: &InputFile,
     agg: &mut Aggregator,
     opts: &Options,
-    threads: usize,
+    (threads, fold): (usize, bool),
 ) -> Result<(), ReportError> {
-    read_in_chunks(file, agg, opts, threads, CHUNK_ROWS)
+    read_in_batches(file, agg, opts, (threads, fold), (CHUNK_ROWS, BATCH))
 }
 
-fn read_in_chunks(
+/// One unit of work: the attempts of a rowid range and the session rows written in
+/// the same stretch of time, `window` (from the timestamp of the unit's first
+/// attempt to that of the next unit's; `None` at the store's ends).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Unit {
+    auth: Option<(i64, i64)>,
+    sessions: Option<(i64, i64)>,
+    window: (Option<Micros>, Option<Micros>),
+}
+
+/// Smallest and largest rowid of `table`, if it has rows.
+fn rowid_range(
+    conn: &Connection,
     file: &InputFile,
-    agg: &mut Aggregator,
-    opts: &Options,
-    threads: usize,
-    chunk_rows: i64,
-) -> Result<(), ReportError> {
-    read_in_batches(file, agg, opts, threads, (chunk_rows, BATCH))
+    table: &str,
+) -> Result<Option<(i64, i64)>, ReportError> {
+    // Two subqueries: SQLite finds a lone min() or max() of the rowid at one end of
+    // the table, but scans the whole table for both in one query.
+    let sql = format!("SELECT (SELECT min(rowid) FROM {table}), (SELECT max(rowid) FROM {table})");
+    let (lo, hi): (Option<i64>, Option<i64>) = conn
+        .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sqlite_err(file))?;
+    Ok(lo.zip(hi))
 }
 
-/// [`read_in_chunks`] handing the aggregator `batch_events` events at a time.
+/// The first row at or after rowid `at` of a table read by `sql` (rowid and time).
+fn row_at(
+    conn: &Connection,
+    file: &InputFile,
+    sql: &str,
+    at: i64,
+) -> Result<Option<(i64, Option<Micros>)>, ReportError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sqlite_err(file))?;
+    let mut rows = stmt.query([at]).map_err(sqlite_err(file))?;
+    let Some(r) = rows.next().map_err(sqlite_err(file))? else {
+        return Ok(None);
+    };
+    let rowid: i64 = r.get(0).map_err(sqlite_err(file))?;
+    Ok(Some((rowid, parse_timestamp(&column_text(r, 1)))))
+}
+
+const AUTH_AT: &str =
+    "SELECT rowid, timestamp FROM auth_attempts WHERE rowid >= ?1 ORDER BY rowid LIMIT 1";
+const SESSION_AT: &str =
+    "SELECT rowid, end_time FROM sessions WHERE rowid >= ?1 ORDER BY rowid LIMIT 1";
+
+/// The first rowid of `sessions` in `[lo, hi]` from which session rows end at or
+/// after `time` (a binary search over rowids: the sensor appends a session's row
+/// when it ends, so end times grow with the rowid; a row whose end time does not
+/// parse counts as late).
+fn first_session_from(
+    conn: &Connection,
+    file: &InputFile,
+    time: Micros,
+    (mut lo, mut hi): (i64, i64),
+) -> Result<i64, ReportError> {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match row_at(conn, file, SESSION_AT, mid)? {
+            Some((rowid, Some(end))) if end < time => lo = rowid.saturating_add(1).max(mid + 1),
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
+/// Cuts the store into units: attempts by [`CHUNK_ROWS`] rowids, and with each
+/// chunk the session rows that end between its first attempt and the next chunk's.
+/// A store with session rows only is cut by their rowids.
+fn plan_units(
+    conn: &Connection,
+    file: &InputFile,
+    chunk_rows: i64,
+) -> Result<Vec<Unit>, ReportError> {
+    let auth = rowid_range(conn, file, "auth_attempts")?;
+    let sessions = rowid_range(conn, file, "sessions")?;
+    let step = chunk_rows.max(1);
+    let cuts = |(lo, hi): (i64, i64)| -> Vec<i64> {
+        let mut cuts = vec![lo];
+        let mut at = lo;
+        while at <= hi {
+            at = at.saturating_add(step);
+            cuts.push(at);
+            if at == i64::MAX {
+                break;
+            }
+        }
+        cuts
+    };
+    let Some(auth) = auth else {
+        let Some(sessions) = sessions else {
+            return Ok(Vec::new());
+        };
+        return Ok(cuts(sessions)
+            .windows(2)
+            .map(|w| Unit {
+                auth: None,
+                sessions: Some((w[0], w[1])),
+                window: (None, None),
+            })
+            .collect());
+    };
+    let auth_cuts = cuts(auth);
+    // The time at each inner cut: the timestamp of the first attempt from there.
+    let mut times = vec![None];
+    for &at in auth_cuts
+        .iter()
+        .skip(1)
+        .take(auth_cuts.len().saturating_sub(2))
+    {
+        times.push(row_at(conn, file, AUTH_AT, at)?.and_then(|(_, t)| t));
+    }
+    times.push(None);
+    let mut session_cuts = Vec::with_capacity(times.len());
+    if let Some((lo, hi)) = sessions {
+        let end = hi.saturating_add(1);
+        session_cuts.push(lo);
+        let mut from = lo;
+        for time in times.iter().skip(1).take(times.len().saturating_sub(2)) {
+            // A cut whose time does not parse gives its unit no session rows.
+            if let Some(time) = time {
+                from = first_session_from(conn, file, *time, (from, end))?;
+            }
+            session_cuts.push(from);
+        }
+        session_cuts.push(end);
+    }
+    Ok(auth_cuts
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| Unit {
+            auth: Some((w[0], w[1])),
+            sessions: session_cuts
+                .get(i)
+                .zip(session_cuts.get(i + 1))
+                .map(|(&a, &b)| (a, b))
+                .filter(|(a, b)| a < b),
+            window: (
+                times.get(i).copied().flatten(),
+                times.get(i + 1).copied().flatten(),
+            ),
+        })
+        .collect())
+}
+
+/// [`read`] handing the aggregator `batch_events` events at a time, with units of
+/// `chunk_rows` attempts.
 fn read_in_batches(
     file: &InputFile,
     agg: &mut Aggregator,
     opts: &Options,
-    threads: usize,
+    (threads, fold): (usize, bool),
     (chunk_rows, batch_events): (i64, usize),
 ) -> Result<(), ReportError> {
     let conn = open(file)?;
-    let mut chunks = Vec::new();
-    for (index, table) in TABLES.iter().enumerate() {
-        // Two subqueries: SQLite finds a lone min() or max() of the rowid at one end
-        // of the table, but scans the whole table for both in one query.
-        let sql = format!(
-            "SELECT (SELECT min(rowid) FROM {0}), (SELECT max(rowid) FROM {0})",
-            table.name
-        );
-        let (lo, hi): (Option<i64>, Option<i64>) = conn
-            .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(sqlite_err(file))?;
-        if let (Some(lo), Some(hi)) = (lo, hi) {
-            let mut from = lo;
-            while from <= hi {
-                let to = from.saturating_add(chunk_rows.max(1));
-                chunks.push((index, from, to));
-                if to == i64::MAX {
-                    break;
-                }
-                from = to;
-            }
-        }
-    }
+    let units = plan_units(&conn, file, chunk_rows)?;
+    // Without session rows, sessions are folded as in a log read out of order.
+    let session_rows = units.iter().any(|u| u.sessions.is_some());
     drop(conn);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let workers = threads.clamp(1, chunks.len().max(1));
+    let workers = threads.clamp(1, units.len().max(1));
+    let fold = fold.then_some(session_rows);
     let results: Vec<Result<Aggregator, ReportError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| scope.spawn(|| read_chunks(file, opts, &chunks, (&next, &stop), batch_events)))
+            .map(|_| {
+                scope.spawn(|| read_units(file, opts, &units, (&next, &stop), (batch_events, fold)))
+            })
             .collect();
         handles
             .into_iter()
@@ -140,28 +264,37 @@ fn read_in_batches(
     Ok(())
 }
 
-/// One worker: takes chunks until none is left (or another worker failed).
-fn read_chunks(
+/// One worker: takes units until none is left (or another worker failed); with
+/// `fold` (`Some(whether the store has session rows)`), folds the complete
+/// sessions of each.
+fn read_units(
     file: &InputFile,
     opts: &Options,
-    chunks: &[(usize, i64, i64)],
+    units: &[Unit],
     (next, stop): (&AtomicUsize, &AtomicBool),
-    batch_events: usize,
+    (batch_events, fold): (usize, Option<bool>),
 ) -> Result<Aggregator, ReportError> {
     let mut agg = Aggregator::new(opts.session_gap_secs);
     let mut batch = Batch::new(batch_events);
     let conn = open(file)?;
     while !stop.load(Ordering::Relaxed) {
-        let Some(&(table, from, to)) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) else {
+        let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) else {
             break;
         };
-        let Some(table) = TABLES.get(table) else {
-            break;
-        };
-        let read = read_chunk(&conn, file, table, (from, to), (&mut agg, &mut batch), opts);
-        if let Err(e) = read {
-            stop.store(true, Ordering::Relaxed);
-            return Err(e);
+        agg.begin_block();
+        let parts = [(&TABLES[0], unit.auth), (&TABLES[1], unit.sessions)];
+        for (table, range) in parts {
+            let Some(range) = range else {
+                continue;
+            };
+            let read = read_chunk(&conn, file, table, range, (&mut agg, &mut batch), opts);
+            if let Err(e) = read {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        if let Some(session_rows) = fold {
+            agg.end_store_unit(unit.window, session_rows);
         }
     }
     Ok(agg)
@@ -412,6 +545,17 @@ fn session_extras(aux: &str) -> SessionExtras {
 mod tests {
     use super::*;
 
+    /// [`read`] with units of `chunk` attempts, folding sessions as a lone input does.
+    fn read_in_chunks(
+        file: &InputFile,
+        agg: &mut Aggregator,
+        opts: &Options,
+        threads: usize,
+        chunk: i64,
+    ) -> Result<(), ReportError> {
+        read_in_batches(file, agg, opts, (threads, true), (chunk, BATCH))
+    }
+
     /// A trawl.db with `n` attempts from a few dozen sources, one with a bad
     /// timestamp, one whose username is not UTF-8, and a sessions table.
     fn store(dir: &std::path::Path, n: usize) -> InputFile {
@@ -545,11 +689,161 @@ mod tests {
     /// The JSON report of `file` read with `threads` workers, chunks of `chunk`
     /// rowids and batches of `batch` events.
     fn report_json(file: &InputFile, threads: usize, (chunk, batch): (i64, usize)) -> String {
+        report_json_folding(file, (threads, true), (chunk, batch)).0
+    }
+
+    /// [`report_json`], folding sessions or not, and the number of sessions the
+    /// aggregator still held at the end.
+    fn report_json_folding(
+        file: &InputFile,
+        (threads, fold): (usize, bool),
+        (chunk, batch): (i64, usize),
+    ) -> (String, usize) {
         let opts = Options::default();
         let mut agg = Aggregator::new(opts.session_gap_secs);
-        read_in_batches(file, &mut agg, &opts, threads, (chunk, batch)).unwrap();
+        read_in_batches(file, &mut agg, &opts, (threads, fold), (chunk, batch)).unwrap();
         let report = crate::report::build(&agg, std::slice::from_ref(file), &opts);
-        serde_json::to_string(&report).unwrap()
+        (serde_json::to_string(&report).unwrap(), agg.sessions.len())
+    }
+
+    /// `2024-05-01T00:00:00Z` plus `secs` seconds and `micros`, as the sensor writes it.
+    fn store_time(secs: i64, micros: i64) -> String {
+        let (day, rest) = (secs / 86_400, secs % 86_400);
+        format!(
+            "2024-05-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            day + 1,
+            rest / 3600,
+            rest / 60 % 60,
+            rest % 60
+        )
+    }
+
+    /// A store as the sensor writes one: sessions 40 s apart, each with three
+    /// attempts, its row appended when it ends; every 50th session from the 7th
+    /// lasts 50 minutes (attempts 25 minutes apart), every 50th from the 13th has no
+    /// row yet (still open), every 50th from the 29th declares no duration.
+    fn sensor_store(dir: &std::path::Path, sessions: i64) -> InputFile {
+        let path = dir.join("sensor.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE auth_attempts (auth_id TEXT, session_id TEXT, timestamp TEXT, \
+             protocol TEXT, source_ip TEXT, source_port INTEGER, destination_ip TEXT, \
+             destination_port INTEGER, username TEXT, password TEXT);
+             CREATE TABLE sessions (session_id TEXT, end_time TEXT, duration REAL, \
+             protocol TEXT, source_ip TEXT, source_port INTEGER, destination_port INTEGER, \
+             auxiliary_data TEXT);
+             BEGIN;",
+        )
+        .unwrap();
+        // (time in µs, is the session row, session number, attempt number)
+        let mut rows: Vec<(i64, bool, i64, i64)> = Vec::new();
+        for i in 0..sessions {
+            let start = i * 40_000_000 + i % 7 * 1_000;
+            let step = if i % 50 == 7 {
+                1_500_000_000
+            } else {
+                900_000 + i % 5 * 100_000
+            };
+            for a in 0..3 {
+                rows.push((start + a * step, false, i, a));
+            }
+            if i % 50 != 13 {
+                rows.push((start + 2 * step + 400_000, true, i, 0));
+            }
+        }
+        rows.sort_unstable();
+        for (t, is_row, i, a) in rows {
+            let ts = store_time(t / 1_000_000, t % 1_000_000);
+            let ip = format!("198.51.100.{}", i % 37);
+            if is_row {
+                let start = i * 40_000_000 + i % 7 * 1_000;
+                let duration = (i % 50 != 29).then(|| (t - start) as f64 / 1e6);
+                conn.execute(
+                    "INSERT INTO sessions VALUES (?1, ?2, ?3, 'ssh', ?4, 4000, 22, ?5)",
+                    rusqlite::params![
+                        format!("s{i}"),
+                        ts,
+                        duration,
+                        ip,
+                        if i % 4 == 0 {
+                            r#"{"client_version":"SSH-2.0-Go"}"#
+                        } else {
+                            "{}"
+                        }
+                    ],
+                )
+                .unwrap();
+            } else {
+                conn.execute(
+                    "INSERT INTO auth_attempts VALUES (?1, ?2, ?3, 'SSH', ?4, 4000, '', 22, ?5, ?6)",
+                    rusqlite::params![
+                        format!("a{i}-{a}"),
+                        format!("s{i}"),
+                        ts,
+                        ip,
+                        if a == 2 && i % 3 == 0 { "sh".to_string() } else { format!("user{}", i % 11) },
+                        format!("pw{}", (i + a) % 13),
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        crate::input::detect(0, &path).unwrap()
+    }
+
+    #[test]
+    fn folding_a_sensor_store_by_units_keeps_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = sensor_store(dir.path(), 1_200);
+        let (held, all) = report_json_folding(&file, (1, false), (1_000_000, BATCH));
+        assert_eq!(all, 1_200, "without folding, every session is held");
+        for (threads, chunk) in [(1, 50), (2, 50), (3, 97), (2, 333), (1, 4_000)] {
+            let (folded, left) = report_json_folding(&file, (threads, true), (chunk, BATCH));
+            assert_eq!(folded, held, "{threads} threads, units of {chunk} attempts");
+            if chunk < 1_000 {
+                // Left: sessions near a unit's edge, the long ones, the open ones
+                // and those without a duration.
+                assert!(left < 400, "{left} sessions held with units of {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn units_pair_attempts_with_the_session_rows_of_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = sensor_store(dir.path(), 100);
+        let conn = open(&file).unwrap();
+        let units = plan_units(&conn, &file, 30).unwrap();
+        assert_eq!(units.len(), 10, "300 attempts in units of 30");
+        let mut expected_from = 1;
+        for unit in &units {
+            let (from, to) = unit.sessions.unwrap();
+            assert_eq!(from, expected_from, "session rows are cut without gaps");
+            expected_from = to;
+            let ends: Vec<String> = conn
+                .prepare("SELECT end_time FROM sessions WHERE rowid >= ?1 AND rowid < ?2")
+                .unwrap()
+                .query_map([from, to], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for end in ends {
+                let end = parse_timestamp(&end).unwrap();
+                assert!(
+                    unit.window.0.is_none_or(|w| end >= w),
+                    "{end} before {unit:?}"
+                );
+                assert!(
+                    unit.window.1.is_none_or(|w| end < w),
+                    "{end} after {unit:?}"
+                );
+            }
+        }
+        let rows: i64 = conn
+            .query_row("SELECT max(rowid) FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(expected_from, rows + 1);
     }
 
     #[test]
