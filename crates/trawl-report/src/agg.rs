@@ -480,6 +480,60 @@ impl TunnelState {
     }
 }
 
+/// Per SSH public key (`algorithm SHA256:...`, see [`crate::sshkey`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyState {
+    pub first: Option<Micros>,
+    pub last: Option<Micros>,
+    /// Login attempts that offered it.
+    pub offered: u64,
+    /// Command lines that wrote it into `authorized_keys`.
+    pub planted: u64,
+    /// Distinct sources.
+    pub sources: Set<IpAddr>,
+    /// Users it was offered for, with counts (at most [`MAX_KEY_USERS`] names).
+    pub users: Map<Box<str>, u64>,
+    /// Comments it was planted with (at most [`MAX_KEY_COMMENTS`], smallest first).
+    pub comments: Vec<Box<str>>,
+}
+
+/// How a key was used, for [`Aggregator::count_key`].
+enum KeyUse<'a> {
+    /// Offered at a login for this user.
+    Offered(&'a str),
+    /// Written into `authorized_keys`, with this comment.
+    Planted(Option<&'a str>),
+}
+
+/// Distinct users kept per key.
+pub const MAX_KEY_USERS: usize = 32;
+/// Distinct comments kept per key.
+pub const MAX_KEY_COMMENTS: usize = 4;
+
+impl KeyState {
+    fn add_user(&mut self, user: &str, count: u64) {
+        let user = bounded(user);
+        if let Some(n) = self.users.get_mut(user) {
+            *n += count;
+        } else if self.users.len() < MAX_KEY_USERS {
+            self.users.insert(user.into(), count);
+        }
+    }
+
+    fn merge(&mut self, o: KeyState) {
+        merge_range(&mut self.first, &mut self.last, o.first, o.last);
+        self.offered += o.offered;
+        self.planted += o.planted;
+        self.sources.extend(o.sources);
+        for (user, n) in o.users {
+            self.add_user(&user, n);
+        }
+        for c in o.comments {
+            push_unique(&mut self.comments, c, MAX_KEY_COMMENTS);
+        }
+    }
+}
+
 /// `(method, host, port, file)` of one distinct download.
 pub(crate) type DownloadKey = (&'static str, Box<str>, Option<u16>, Box<str>);
 
@@ -613,6 +667,10 @@ pub struct Aggregator {
     pub(crate) payload_hashes: Map<Box<str>, HashState>,
     /// Tunnel destinations by `(host, port)`.
     pub(crate) tunnels: Map<(Box<str>, u16), TunnelState>,
+    /// SSH public keys offered or planted, by fingerprint.
+    pub(crate) ssh_keys: Map<Box<str>, KeyState>,
+    /// Login attempts with a public key (no credential pair).
+    pub(crate) key_offers: u64,
     /// Indexed by input file index.
     pub(crate) files: Vec<FileCounts>,
     pub(crate) bad_total: u64,
@@ -1309,6 +1367,16 @@ impl Aggregator {
                 password,
                 success,
             } => self.auth(ev, (username, password), *success, warmed),
+            EventKind::KeyOffer { username, print } => {
+                self.key_offers += 1;
+                let proto = self.protocol_of(ev);
+                self.touch_source(ev, proto, warmed.slot);
+                self.timeline_add(ev.ts, 0);
+                if !print.is_empty() {
+                    self.count_key(ev, print, KeyUse::Offered(username));
+                }
+                self.touch_session(ev, gap_secs, (1, 0), key);
+            }
             EventKind::Command { line } => {
                 self.shell_commands += 1;
                 let proto = self.protocol_of(ev);
@@ -1441,6 +1509,32 @@ impl Aggregator {
                 state.data += 1;
                 if let Some(asked) = ioc::http_request_host(data) {
                     push_unique(&mut state.http_hosts, asked.into(), MAX_TUNNEL_HOSTS);
+                }
+            }
+        }
+    }
+
+    /// Counts one use of an SSH public key (offered at a login, or planted by a
+    /// command line with its comment).
+    fn count_key(&mut self, ev: &Event<'_>, print: &str, how: KeyUse<'_>) {
+        let print = bounded(print);
+        let state = match self.ssh_keys.get_mut(print) {
+            Some(state) => state,
+            None => self.ssh_keys.entry(print.into()).or_default(),
+        };
+        extend_range(&mut state.first, &mut state.last, ev.ts);
+        if let Some(src) = ev.src {
+            state.sources.insert(src);
+        }
+        match how {
+            KeyUse::Offered(user) => {
+                state.offered += 1;
+                state.add_user(user, 1);
+            }
+            KeyUse::Planted(comment) => {
+                state.planted += 1;
+                if let Some(c) = comment {
+                    push_unique(&mut state.comments, c.into(), MAX_KEY_COMMENTS);
                 }
             }
         }
@@ -1743,7 +1837,10 @@ impl Aggregator {
             }
         }
         let flags = info.flags;
-        if !info.facts.busybox_tokens.is_empty() || !info.facts.downloads.is_empty() {
+        if !info.facts.busybox_tokens.is_empty()
+            || !info.facts.downloads.is_empty()
+            || !info.facts.planted_keys.is_empty()
+        {
             let info = Arc::clone(info);
             self.command_iocs(ev, &info, repeat);
         }
@@ -1762,6 +1859,9 @@ impl Aggregator {
         }
         for d in &info.facts.downloads {
             self.payload(ev, d, repeat);
+        }
+        for k in &info.facts.planted_keys {
+            self.count_key(ev, &k.print, KeyUse::Planted(k.comment.as_deref()));
         }
     }
 
@@ -1959,6 +2059,10 @@ impl Aggregator {
         for (k, v) in other.tunnels {
             self.tunnels.entry(k).or_default().merge(v);
         }
+        for (k, v) in other.ssh_keys {
+            self.ssh_keys.entry(k).or_default().merge(v);
+        }
+        self.key_offers += other.key_offers;
         add_counts(&mut self.downloads, other.downloads);
         self.sources.merge(std::mem::take(&mut other.sources));
         for (k, v) in std::mem::take(&mut other.sessions) {

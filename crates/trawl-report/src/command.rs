@@ -93,6 +93,8 @@ pub struct CommandFacts {
     pub busybox_tokens: Vec<String>,
     /// Downloads.
     pub downloads: Vec<Download>,
+    /// Public keys the line writes into `authorized_keys`.
+    pub planted_keys: Vec<crate::sshkey::PlantedKey>,
 }
 
 /// Reads one command (a login word or a shell line).
@@ -134,6 +136,7 @@ pub fn analyze(line: &str) -> CommandFacts {
     if !facts.downloads.is_empty() {
         facts.markers |= marker::DOWNLOAD;
     }
+    facts.planted_keys = crate::sshkey::planted_keys(trimmed);
     facts
 }
 

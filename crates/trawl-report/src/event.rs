@@ -36,6 +36,14 @@ pub enum EventKind<'a> {
         /// Whether the honeypot accepted it, when known.
         success: Option<bool>,
     },
+    /// A public key offered at an SSH login (trawl's `publickey` attempts, Cowrie
+    /// `cowrie.client.fingerprint`): an attempt, but no credential pair.
+    KeyOffer {
+        /// The user the key was offered for.
+        username: Cow<'a, str>,
+        /// `algorithm SHA256:...`, as `ssh-keygen -l` prints it (see [`crate::sshkey`]).
+        print: Cow<'a, str>,
+    },
     /// A command typed in a shell (Cowrie `cowrie.command.input`).
     Command {
         /// The command line.

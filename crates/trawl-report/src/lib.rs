@@ -23,6 +23,7 @@ pub mod input;
 pub mod ioc;
 pub mod render;
 pub mod report;
+pub mod sshkey;
 pub mod time;
 
 use std::path::PathBuf;

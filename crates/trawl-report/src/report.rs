@@ -71,6 +71,8 @@ pub struct Totals {
     pub logins_succeeded: u64,
     /// Downloads the honeypot recorded.
     pub recorded_downloads: u64,
+    /// Login attempts with an SSH public key (not credential pairs).
+    pub key_offers: u64,
     /// Distinct source addresses.
     pub sources: u64,
     /// Sessions rebuilt.
@@ -95,7 +97,7 @@ pub struct Timeline {
 pub struct TimelinePoint {
     /// Bucket start (UTC).
     pub start: String,
-    /// Credential attempts.
+    /// Credential attempts (passwords, and public keys offered).
     pub credentials: u64,
     /// Commands (login-prompt commands and shell commands).
     pub commands: u64,
@@ -243,6 +245,30 @@ pub struct TunnelDestination {
     pub last_seen: Option<String>,
 }
 
+/// An SSH public key seen offered at a login or written into `authorized_keys`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SshKeyRow {
+    /// `algorithm SHA256:...` as `ssh-keygen -l` prints it (`algorithm MD5:...` when
+    /// a Cowrie log gave only that).
+    pub key: String,
+    /// Login attempts that offered it.
+    pub offered: u64,
+    /// Command lines that wrote it into `authorized_keys`.
+    pub planted: u64,
+    /// Distinct sources that offered or planted it.
+    pub sources: u64,
+    /// Some of them (the smallest addresses).
+    pub source_sample: Vec<String>,
+    /// Users it was offered for, most often first (at most 5).
+    pub usernames: Vec<Count>,
+    /// Comments it was planted with (often a botnet's tag).
+    pub comments: Vec<String>,
+    /// First seen.
+    pub first_seen: Option<String>,
+    /// Last seen.
+    pub last_seen: Option<String>,
+}
+
 /// One distinct download.
 #[derive(Debug, Clone, Serialize)]
 pub struct DownloadRow {
@@ -384,6 +410,9 @@ pub struct Report {
     pub payload_hashes: Vec<PayloadHash>,
     /// Tunnel (direct-tcpip) destinations, most records first.
     pub tunnel_destinations: Vec<TunnelDestination>,
+    /// SSH public keys offered at logins or planted in `authorized_keys`, most
+    /// uses first.
+    pub ssh_keys: Vec<SshKeyRow>,
     /// Campaigns.
     pub campaigns: Vec<Campaign>,
     /// Unreadable rows.
@@ -911,6 +940,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.top_hassh = counts(agg.hassh.iter().map(|(k, v)| (&**k, *v)), n);
     report.payload_hashes = payload_hashes(agg, n.max(20));
     report.tunnel_destinations = tunnel_destinations(agg, n.max(20));
+    report.ssh_keys = ssh_keys(agg, n.max(20));
     report.iot = Iot {
         credential_attempts: agg.cred_attempts,
         command_entries: agg.cmd_attempts,
@@ -944,6 +974,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
         shell_commands: agg.shell_commands,
         logins_succeeded: agg.logins_succeeded,
         recorded_downloads: agg.recorded_downloads,
+        key_offers: agg.key_offers,
         sources: agg.sources.len() as u64,
         sessions: report.sessions.total,
         distinct_credentials: pairs.distinct_credentials,
@@ -1408,6 +1439,32 @@ fn tunnel_destinations(agg: &Aggregator, n: usize) -> Vec<TunnelDestination> {
             http_hosts: t.http_hosts.iter().map(|h| h.to_string()).collect(),
             first_seen: fmt_opt(t.first),
             last_seen: fmt_opt(t.last),
+        })
+    })
+    .collect()
+}
+
+/// The `n` SSH keys used most (offers and plants; ties by key).
+fn ssh_keys(agg: &Aggregator, n: usize) -> Vec<SshKeyRow> {
+    top_n(
+        agg.ssh_keys
+            .iter()
+            .map(|(key, k)| (&**key, k.offered + k.planted)),
+        n,
+    )
+    .into_iter()
+    .filter_map(|(key, _)| {
+        let k = agg.ssh_keys.get(key)?;
+        Some(SshKeyRow {
+            key: key.to_string(),
+            offered: k.offered,
+            planted: k.planted,
+            sources: k.sources.len() as u64,
+            source_sample: address_sample(&k.sources),
+            usernames: counts(k.users.iter().map(|(u, c)| (&**u, *c)), 5),
+            comments: k.comments.iter().map(|c| c.to_string()).collect(),
+            first_seen: fmt_opt(k.first),
+            last_seen: fmt_opt(k.last),
         })
     })
     .collect()

@@ -445,3 +445,57 @@ fn hostile_indicator_fields_are_bounded() {
         "a host name longer than 255 bytes is not recorded as a requested host"
     );
 }
+
+/// `ssh-keygen -lf` of the key in `cowrie_keys.json` (see fixtures/README.md).
+const KEY_PRINT: &str = "ssh-ed25519 SHA256:zPutkjZe6sumQbLB17vvE1TmSs51i2VrWLaEXolsn/o";
+
+#[test]
+fn ssh_keys_offered_and_planted() {
+    for threads in [1, 3] {
+        let opts = Options {
+            threads,
+            ..Options::default()
+        };
+        let r = run_with(&[fixture("cowrie_keys.json")], &opts);
+        assert_eq!(r.totals.key_offers, 4, "every client.fingerprint record");
+        assert_eq!(
+            r.totals.credential_attempts, 1,
+            "key offers are no passwords"
+        );
+        assert!(r.top_passwords.iter().all(|p| p.value == "1234"));
+        let rows: Vec<(String, u64, u64, u64)> = r
+            .ssh_keys
+            .iter()
+            .map(|k| (k.key.clone(), k.offered, k.planted, k.sources))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (KEY_PRINT.to_string(), 2, 1, 3),
+                (
+                    "ssh-rsa MD5:0a:1b:2c:3d:4e:5f:60:71:82:93:a4:b5:c6:d7:e8:f9".to_string(),
+                    1,
+                    0,
+                    1
+                ),
+            ],
+            "{threads} threads: the same key offered by two sources and planted by a \
+             third is one row; a record with neither a usable key nor an MD5 print is \
+             only counted as an attempt"
+        );
+        let key = &r.ssh_keys[0];
+        assert_eq!(key.comments, ["mdrfckr"]);
+        assert_eq!(counts(&key.usernames), [("admin", 1), ("root", 1)]);
+        assert_eq!(
+            key.source_sample,
+            ["198.51.100.21", "198.51.100.22", "203.0.113.24"]
+        );
+        assert_eq!(key.first_seen.as_deref(), Some("2024-06-01 08:00:01"));
+        assert_eq!(key.last_seen.as_deref(), Some("2024-06-01 11:00:01"));
+        let text = rendered(&r, OutputFormat::Text);
+        assert!(text.contains("SSH public keys (offered at login, planted in authorized_keys)"));
+        assert!(text.contains(KEY_PRINT));
+        let csv = rendered(&r, OutputFormat::Csv);
+        assert!(csv.contains(&format!("ssh_keys,1,{KEY_PRINT}")), "{csv}");
+    }
+}

@@ -280,6 +280,7 @@ fn publickey_offers_are_recorded_with_the_ssh_keygen_fingerprint() {
     }
     let data = sensor.data();
     let (outputs, _dir) = sensor.stop_keep();
+    report_lists_the_offered_keys(&data, &expected);
     for (user, hash, print) in expected {
         let row = outputs.assert_once("ssh", port.parse().expect("port"), user, "");
         assert_eq!(row.password_hash, hash, "fingerprint of {user}");
@@ -293,6 +294,47 @@ fn publickey_offers_are_recorded_with_the_ssh_keygen_fingerprint() {
                 && k["key"].as_str().unwrap_or_default().starts_with("ssh-")),
             "{keys:?}"
         );
+    }
+}
+
+/// `trawl report` of each of the sensor's outputs lists every offered key under the
+/// name `ssh-keygen -l` gives it (an RSA key offered for `rsa-sha2-512` signatures is
+/// an `ssh-rsa` key), counts the offers as public-key attempts and not as passwords.
+fn report_lists_the_offered_keys(data: &Path, expected: &[(&str, String, String)]) {
+    for output in ["trawl.db", "log_auth.csv", "events.jsonl"] {
+        let path = data.join(output);
+        let out = run(
+            env!("CARGO_BIN_EXE_trawl"),
+            &["report", &path.to_string_lossy(), "--format", "json"],
+        );
+        assert!(out.status.success(), "trawl report {output}: {out:?}");
+        let report: Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+        assert_eq!(
+            report["totals"]["key_offers"].as_u64(),
+            Some(expected.len() as u64),
+            "{output}: {}",
+            report["totals"]
+        );
+        assert_eq!(
+            report["totals"]["credential_attempts"].as_u64(),
+            Some(0),
+            "{output}"
+        );
+        for (user, hash, print) in expected {
+            let name = if hash.starts_with("ssh-ed25519") {
+                format!("ssh-ed25519 {print}")
+            } else {
+                format!("ssh-rsa {print}")
+            };
+            let rows = report["ssh_keys"].as_array().expect("ssh_keys");
+            let row = rows
+                .iter()
+                .find(|k| k["key"] == name.as_str())
+                .unwrap_or_else(|| panic!("{output}: {name} not in {rows:?}"));
+            assert_eq!(row["offered"], 1, "{output}: {row}");
+            assert_eq!(row["sources"], 1, "{output}: {row}");
+            assert_eq!(row["usernames"][0]["value"], *user, "{output}: {row}");
+        }
     }
 }
 

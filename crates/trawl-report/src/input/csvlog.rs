@@ -37,6 +37,9 @@ pub struct ColumnMap {
     protocol: Option<usize>,
     username: Option<usize>,
     password: Option<usize>,
+    /// trawl's `password_hash`: for a key offer (empty password), the key's
+    /// fingerprint.
+    password_hash: Option<usize>,
     duration: Option<usize>,
     num_attempts: Option<usize>,
 }
@@ -77,6 +80,7 @@ impl ColumnMap {
             protocol: position(&names, &["protocol", "proto"]),
             username,
             password: position(&names, &["password", "pass"]),
+            password_hash: position(&names, &["password_hash"]),
             duration: position(&names, &["duration"]),
             num_attempts,
         })
@@ -744,10 +748,23 @@ fn row_event<'r>(
             attempts: field(map.num_attempts).trim().parse().ok(),
         }
     } else {
-        EventKind::Auth {
-            username: Cow::Borrowed(field(map.username)),
-            password: Cow::Borrowed(field(map.password)),
-            success: None,
+        let password = field(map.password);
+        // trawl's log_auth.csv records a key offer as an empty password and the
+        // key's fingerprint in `password_hash`.
+        match map
+            .password_hash
+            .filter(|_| password.is_empty())
+            .and_then(|i| crate::sshkey::logged_print(field(Some(i))))
+        {
+            Some(print) => EventKind::KeyOffer {
+                username: Cow::Borrowed(field(map.username)),
+                print: Cow::Owned(print),
+            },
+            None => EventKind::Auth {
+                username: Cow::Borrowed(field(map.username)),
+                password: Cow::Borrowed(password),
+                success: None,
+            },
         }
     };
     let protocol = field(map.protocol);

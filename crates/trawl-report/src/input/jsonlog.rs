@@ -95,6 +95,19 @@ struct Line<'a> {
     password: Option<Cow<'a, str>>,
     #[serde(borrow)]
     input: Option<Cow<'a, str>>,
+    /// trawl's `auth_attempt`: how the secret was sent (`publickey` for a key offer).
+    #[serde(borrow)]
+    mechanism: Option<Cow<'a, str>>,
+    /// trawl's `auth_attempt`: a hash of the secret, or for a key offer its
+    /// fingerprint (`algorithm SHA256:...`).
+    #[serde(borrow)]
+    password_hash: Option<Cow<'a, str>>,
+    /// Cowrie `client.fingerprint`: the offered key's MD5 fingerprint.
+    #[serde(borrow)]
+    fingerprint: Option<Cow<'a, str>>,
+    /// Cowrie `client.fingerprint`: the offered key (OpenSSH one-line form).
+    #[serde(borrow)]
+    key: Option<Cow<'a, str>>,
     #[serde(borrow)]
     url: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -209,6 +222,39 @@ fn required_ip(text: Option<&Cow<'_, str>>, name: &str) -> Result<IpAddr, String
         .ok_or_else(|| format!("missing or bad {name} {:?}", clip(text.map_or("", |t| t))))
 }
 
+/// The fingerprint of the key of a Cowrie `client.fingerprint` record: computed
+/// from its `key` (so that it matches trawl's records of the same key), else its
+/// logged MD5 fingerprint under the key's `type`; empty when neither is usable.
+fn cowrie_key_print(line: &Line<'_>) -> String {
+    let kind = line.kind.as_deref();
+    if let Some(print) = line
+        .key
+        .as_deref()
+        .and_then(|k| crate::sshkey::print_of_key(k, kind))
+    {
+        return print;
+    }
+    let md5 = line
+        .fingerprint
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default();
+    let is_md5 = md5.len() == 47
+        && md5.bytes().enumerate().all(|(i, b)| {
+            if i % 3 == 2 {
+                b == b':'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        });
+    match kind {
+        Some(kind) if is_md5 && crate::sshkey::is_algorithm_name(kind) => {
+            format!("{kind} MD5:{}", md5.to_ascii_lowercase())
+        }
+        _ => String::new(),
+    }
+}
+
 fn cowrie(
     line: &Line<'_>,
     eventid: &str,
@@ -252,6 +298,10 @@ fn cowrie(
                 success,
             }
         }
+        "cowrie.client.fingerprint" => EventKind::KeyOffer {
+            username: text(&line.username),
+            print: Cow::Owned(cowrie_key_print(line)),
+        },
         "cowrie.command.input" | "cowrie.command.failed" => EventKind::Command {
             line: line.input.clone().ok_or("command event without input")?,
         },
@@ -389,10 +439,22 @@ fn trawl_or_heralding(
     };
     match line.kind.as_deref() {
         Some("auth_attempt") => {
-            let kind = EventKind::Auth {
-                username: text(&line.username),
-                password: text(&line.password),
-                success: None,
+            let kind = if line.mechanism.as_deref() == Some("publickey") {
+                EventKind::KeyOffer {
+                    username: text(&line.username),
+                    print: Cow::Owned(
+                        line.password_hash
+                            .as_deref()
+                            .and_then(crate::sshkey::logged_print)
+                            .unwrap_or_default(),
+                    ),
+                }
+            } else {
+                EventKind::Auth {
+                    username: text(&line.username),
+                    password: text(&line.password),
+                    success: None,
+                }
             };
             agg.ingest(index, &make(ts, kind), &opts.filters);
         }

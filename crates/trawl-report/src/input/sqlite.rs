@@ -37,10 +37,20 @@ struct Table {
     name: &'static str,
 }
 
+/// `auth_attempts` of a store without the `mechanism` and `password_hash`
+/// columns (written before they were added, or by hand): no key offers.
+const OLD_AUTH: Table = Table {
+    sql: "SELECT rowid, timestamp, session_id, protocol, source_ip, source_port, \
+          destination_port, username, password, NULL, NULL FROM auth_attempts \
+          WHERE rowid >= ?1 AND rowid < ?2",
+    sessions: false,
+    name: "auth_attempts",
+};
+
 const TABLES: [Table; 2] = [
     Table {
         sql: "SELECT rowid, timestamp, session_id, protocol, source_ip, source_port, \
-              destination_port, username, password, NULL, NULL FROM auth_attempts \
+              destination_port, username, password, mechanism, password_hash FROM auth_attempts \
               WHERE rowid >= ?1 AND rowid < ?2",
         sessions: false,
         name: "auth_attempts",
@@ -89,6 +99,25 @@ struct Unit {
     auth: Option<(i64, i64)>,
     sessions: Option<(i64, i64)>,
     window: (Option<Micros>, Option<Micros>),
+}
+
+/// How `auth_attempts` is read: with its `mechanism` and `password_hash` columns
+/// when it has them.
+fn auth_table(conn: &Connection, file: &InputFile) -> Result<&'static Table, ReportError> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_info('auth_attempts')")
+        .map_err(sqlite_err(file))?;
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(sqlite_err(file))?
+        .collect::<Result<_, _>>()
+        .map_err(sqlite_err(file))?;
+    let has = |n: &str| names.iter().any(|c| c.eq_ignore_ascii_case(n));
+    Ok(if has("mechanism") && has("password_hash") {
+        &TABLES[0]
+    } else {
+        &OLD_AUTH
+    })
 }
 
 /// Smallest and largest rowid of `table`, if it has rows.
@@ -237,6 +266,7 @@ fn read_in_batches(
 ) -> Result<(), ReportError> {
     let conn = open(file)?;
     let units = plan_units(&conn, file, chunk_rows)?;
+    let auth = auth_table(&conn, file)?;
     // Without session rows, sessions are folded as in a log read out of order.
     let session_rows = units.iter().any(|u| u.sessions.is_some());
     drop(conn);
@@ -247,7 +277,15 @@ fn read_in_batches(
     let results: Vec<Result<Aggregator, ReportError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                scope.spawn(|| read_units(file, opts, &units, (&next, &stop), (batch_events, fold)))
+                scope.spawn(|| {
+                    read_units(
+                        file,
+                        opts,
+                        (&units, auth),
+                        (&next, &stop),
+                        (batch_events, fold),
+                    )
+                })
             })
             .collect();
         handles
@@ -270,7 +308,7 @@ fn read_in_batches(
 fn read_units(
     file: &InputFile,
     opts: &Options,
-    units: &[Unit],
+    (units, auth): (&[Unit], &Table),
     (next, stop): (&AtomicUsize, &AtomicBool),
     (batch_events, fold): (usize, Option<bool>),
 ) -> Result<Aggregator, ReportError> {
@@ -282,7 +320,7 @@ fn read_units(
             break;
         };
         agg.begin_block();
-        let parts = [(&TABLES[0], unit.auth), (&TABLES[1], unit.sessions)];
+        let parts = [(auth, unit.auth), (&TABLES[1], unit.sessions)];
         for (table, range) in parts {
             let Some(range) = range else {
                 continue;
@@ -356,6 +394,8 @@ struct Head {
 enum Queued {
     /// An `auth_attempts` row.
     Auth { username: Span, password: Span },
+    /// An `auth_attempts` row of mechanism `publickey`: the key's fingerprint.
+    KeyOffer { username: Span, print: Span },
     /// A `client_version` in a session's `auxiliary_data`.
     ClientVersion(Span),
     /// A `hassh` in a session's `auxiliary_data`.
@@ -425,6 +465,13 @@ impl Batch {
         };
         if !is_session {
             let username = self.copy(&column_text(r, 7));
+            if matches!(r.get_ref(9), Ok(ValueRef::Text(b"publickey"))) {
+                let print = crate::sshkey::logged_print(&column_text(r, 10)).unwrap_or_default();
+                let print = self.copy(&print);
+                self.queued
+                    .push((head, Queued::KeyOffer { username, print }));
+                return Ok(());
+            }
             let password = self.copy(&column_text(r, 8));
             self.queued
                 .push((head, Queued::Auth { username, password }));
@@ -481,6 +528,10 @@ fn queued_event<'t>(text: &'t str, head: &Head, kind: &Queued) -> Event<'t> {
             username: span(username),
             password: span(password),
             success: None,
+        },
+        Queued::KeyOffer { username, print } => EventKind::KeyOffer {
+            username: span(username),
+            print: span(print),
         },
         Queued::ClientVersion(version) => EventKind::ClientVersion {
             version: span(version),

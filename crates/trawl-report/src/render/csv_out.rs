@@ -93,6 +93,34 @@ fn ioc_rows(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::
             &detail,
         ])?;
     }
+    for (i, k) in r.ssh_keys.iter().enumerate() {
+        let users: Vec<String> = k
+            .usernames
+            .iter()
+            .map(|u| format!("{}:{}", u.value, u.count))
+            .collect();
+        let detail = format!(
+            "offered={} planted={} sources={} users={} comments={} first={} last={}",
+            k.offered,
+            k.planted,
+            k.sources,
+            users.join("|"),
+            k.comments.join("|"),
+            k.first_seen.clone().unwrap_or_default(),
+            k.last_seen.clone().unwrap_or_default()
+        );
+        w.write_record([
+            "ssh_keys",
+            &(i + 1).to_string(),
+            &k.key,
+            "",
+            "",
+            &(k.offered + k.planted).to_string(),
+            "",
+            "",
+            &detail,
+        ])?;
+    }
     Ok(())
 }
 

@@ -228,6 +228,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
         },
         payload_hashes_table(r),
         tunnels_table(r),
+        ssh_keys_table(r),
         Table {
             title: "Campaigns".into(),
             headers: vec![
@@ -473,6 +474,43 @@ fn tunnels_table(r: &Report) -> Table {
     }
 }
 
+fn ssh_keys_table(r: &Report) -> Table {
+    Table {
+        title: "SSH public keys (offered at login, planted in authorized_keys)".into(),
+        headers: vec![
+            "offered",
+            "planted",
+            "sources",
+            "key",
+            "users",
+            "comments",
+            "first seen",
+            "last seen",
+        ],
+        numeric: vec![true, true, true, false, false, false, false, false],
+        rows: r
+            .ssh_keys
+            .iter()
+            .map(|k| {
+                vec![
+                    k.offered.to_string(),
+                    k.planted.to_string(),
+                    k.sources.to_string(),
+                    k.key.clone(),
+                    k.usernames
+                        .iter()
+                        .map(|u| format!("{} ({})", u.value, u.count))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    k.comments.join(" "),
+                    k.first_seen.clone().unwrap_or_default(),
+                    k.last_seen.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    }
+}
+
 fn totals_table(r: &Report) -> Table {
     let t = &r.totals;
     let (first, last) = r.time_range.clone().unwrap_or_default();
@@ -485,6 +523,7 @@ fn totals_table(r: &Report) -> Table {
         ("shell commands (Cowrie)", t.shell_commands.to_string()),
         ("logins accepted", t.logins_succeeded.to_string()),
         ("recorded downloads", t.recorded_downloads.to_string()),
+        ("SSH public-key attempts", t.key_offers.to_string()),
         ("distinct sources", t.sources.to_string()),
         ("distinct credentials", t.distinct_credentials.to_string()),
         ("sessions", t.sessions.to_string()),
