@@ -607,20 +607,20 @@ mod tests {
         read_in_batches(file, agg, opts, (threads, true), (chunk, BATCH))
     }
 
+    /// The columns of the two tables the report reads (a store without `mechanism`
+    /// and `password_hash`, as written before they were added).
+    const MINIMAL_SCHEMA: &str = "CREATE TABLE auth_attempts (auth_id TEXT, session_id TEXT, \
+         timestamp TEXT, protocol TEXT, source_ip TEXT, source_port INTEGER, \
+         destination_ip TEXT, destination_port INTEGER, username TEXT, password TEXT);
+         CREATE TABLE sessions (session_id TEXT, end_time TEXT, duration REAL, protocol TEXT, \
+         source_ip TEXT, source_port INTEGER, destination_port INTEGER, auxiliary_data TEXT);";
+
     /// A trawl.db with `n` attempts from a few dozen sources, one with a bad
     /// timestamp, one whose username is not UTF-8, and a sessions table.
     fn store(dir: &std::path::Path, n: usize) -> InputFile {
         let path = dir.join("trawl.db");
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE auth_attempts (auth_id TEXT, session_id TEXT, timestamp TEXT, \
-             protocol TEXT, source_ip TEXT, source_port INTEGER, destination_ip TEXT, \
-             destination_port INTEGER, username TEXT, password TEXT);
-             CREATE TABLE sessions (session_id TEXT, end_time TEXT, duration REAL, \
-             protocol TEXT, source_ip TEXT, source_port INTEGER, destination_port INTEGER, \
-             auxiliary_data TEXT);",
-        )
-        .unwrap();
+        conn.execute_batch(MINIMAL_SCHEMA).unwrap();
         conn.execute_batch("BEGIN").unwrap();
         for i in 0..n {
             let ts = if i == 77 {
@@ -776,16 +776,8 @@ mod tests {
     fn sensor_store(dir: &std::path::Path, sessions: i64) -> InputFile {
         let path = dir.join("sensor.db");
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE auth_attempts (auth_id TEXT, session_id TEXT, timestamp TEXT, \
-             protocol TEXT, source_ip TEXT, source_port INTEGER, destination_ip TEXT, \
-             destination_port INTEGER, username TEXT, password TEXT);
-             CREATE TABLE sessions (session_id TEXT, end_time TEXT, duration REAL, \
-             protocol TEXT, source_ip TEXT, source_port INTEGER, destination_port INTEGER, \
-             auxiliary_data TEXT);
-             BEGIN;",
-        )
-        .unwrap();
+        conn.execute_batch(MINIMAL_SCHEMA).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
         // (time in µs, is the session row, session number, attempt number)
         let mut rows: Vec<(i64, bool, i64, i64)> = Vec::new();
         for i in 0..sessions {
