@@ -93,12 +93,15 @@ pub fn read(
 
 /// One unit of work: the attempts of a rowid range and the session rows written in
 /// the same stretch of time, `window` (from the timestamp of the unit's first
-/// attempt to that of the next unit's; `None` at the store's ends).
+/// attempt to that of the next unit's; `None` at the store's ends). A unit next to
+/// a cut whose attempt has no readable timestamp has no known window: its sessions
+/// are not folded (`foldable` false), as rows of its time may lie in its neighbour.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Unit {
     auth: Option<(i64, i64)>,
     sessions: Option<(i64, i64)>,
     window: (Option<Micros>, Option<Micros>),
+    foldable: bool,
 }
 
 /// How `auth_attempts` is read: with its `mechanism` and `password_hash` columns
@@ -209,34 +212,44 @@ fn plan_units(
                 auth: None,
                 sessions: Some((w[0], w[1])),
                 window: (None, None),
+                foldable: true,
             })
             .collect());
     };
     let auth_cuts = cuts(auth);
-    // The time at each inner cut: the timestamp of the first attempt from there.
-    let mut times = vec![None];
+    // The time at each cut: the timestamp of the first attempt from there.
+    let mut cuts_at = vec![Cut::Edge];
     for &at in auth_cuts
         .iter()
         .skip(1)
         .take(auth_cuts.len().saturating_sub(2))
     {
-        times.push(row_at(conn, file, AUTH_AT, at)?.and_then(|(_, t)| t));
+        cuts_at.push(match row_at(conn, file, AUTH_AT, at)? {
+            Some((_, Some(time))) => Cut::At(time),
+            _ => Cut::Unknown,
+        });
     }
-    times.push(None);
-    let mut session_cuts = Vec::with_capacity(times.len());
+    cuts_at.push(Cut::Edge);
+    let mut session_cuts = Vec::with_capacity(cuts_at.len());
     if let Some((lo, hi)) = sessions {
         let end = hi.saturating_add(1);
         session_cuts.push(lo);
         let mut from = lo;
-        for time in times.iter().skip(1).take(times.len().saturating_sub(2)) {
-            // A cut whose time does not parse gives its unit no session rows.
-            if let Some(time) = time {
+        for cut in cuts_at.iter().skip(1).take(cuts_at.len().saturating_sub(2)) {
+            // At a cut of unknown time the unit before gets no session rows (the
+            // next one takes them); neither unit folds.
+            if let Cut::At(time) = cut {
                 from = first_session_from(conn, file, *time, (from, end))?;
             }
             session_cuts.push(from);
         }
         session_cuts.push(end);
     }
+    let time = |i: usize| match cuts_at.get(i) {
+        Some(Cut::At(t)) => Some(*t),
+        _ => None,
+    };
+    let known = |i: usize| !matches!(cuts_at.get(i), Some(Cut::Unknown) | None);
     Ok(auth_cuts
         .windows(2)
         .enumerate()
@@ -247,12 +260,21 @@ fn plan_units(
                 .zip(session_cuts.get(i + 1))
                 .map(|(&a, &b)| (a, b))
                 .filter(|(a, b)| a < b),
-            window: (
-                times.get(i).copied().flatten(),
-                times.get(i + 1).copied().flatten(),
-            ),
+            window: (time(i), time(i + 1)),
+            foldable: known(i) && known(i + 1),
         })
         .collect())
+}
+
+/// What is known of the time at a cut between two units.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// The store's first or last row: nothing lies beyond.
+    Edge,
+    /// The timestamp of the first attempt after the cut.
+    At(Micros),
+    /// That attempt's timestamp does not parse.
+    Unknown,
 }
 
 /// [`read`] handing the aggregator `batch_events` events at a time, with units of
@@ -331,7 +353,9 @@ fn read_units(
                 return Err(e);
             }
         }
-        if let Some(session_rows) = fold {
+        if let Some(session_rows) = fold
+            && unit.foldable
+        {
             agg.end_store_unit(unit.window, session_rows);
         }
     }
@@ -757,6 +781,24 @@ mod tests {
         (serde_json::to_string(&report).unwrap(), agg.sessions.len())
     }
 
+    /// [`report_json_folding`] with every unit read by a worker of its own (the
+    /// worst split: no session meets its rows of another unit before the merge).
+    fn report_json_unit_by_unit(file: &InputFile, chunk: i64) -> String {
+        let opts = Options::default();
+        let conn = open(file).unwrap();
+        let units = plan_units(&conn, file, chunk).unwrap();
+        let auth = auth_table(&conn, file).unwrap();
+        let session_rows = units.iter().any(|u| u.sessions.is_some());
+        let mut agg = Aggregator::new(opts.session_gap_secs);
+        for unit in units.chunks(1) {
+            let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+            let fold = (BATCH, Some(session_rows));
+            agg.merge(read_units(file, &opts, (unit, auth), (&next, &stop), fold).unwrap());
+        }
+        let report = crate::report::build(&agg, std::slice::from_ref(file), &opts);
+        serde_json::to_string(&report).unwrap()
+    }
+
     /// `2024-05-01T00:00:00Z` plus `secs` seconds and `micros`, as the sensor writes it.
     fn store_time(secs: i64, micros: i64) -> String {
         let (day, rest) = (secs / 86_400, secs % 86_400);
@@ -839,8 +881,17 @@ mod tests {
     fn folding_a_sensor_store_by_units_keeps_the_report() {
         let dir = tempfile::tempdir().unwrap();
         let file = sensor_store(dir.path(), 1_200);
+        // Attempts with no readable time at unit cuts (units of 50 and 97): the units
+        // beside them keep their sessions.
+        Connection::open(&file.path)
+            .unwrap()
+            .execute_batch(
+                "UPDATE auth_attempts SET timestamp = 'soon' WHERE rowid IN (151, 1601, 389)",
+            )
+            .unwrap();
         let (held, all) = report_json_folding(&file, (1, false), (1_000_000, BATCH));
         assert_eq!(all, 1_200, "without folding, every session is held");
+        assert!(held.contains(r#""bad_rows":{"total":3"#), "{held}");
         for (threads, chunk) in [(1, 50), (2, 50), (3, 97), (2, 333), (1, 4_000)] {
             let (folded, left) = report_json_folding(&file, (threads, true), (chunk, BATCH));
             assert_eq!(folded, held, "{threads} threads, units of {chunk} attempts");
@@ -849,6 +900,13 @@ mod tests {
                 // and those without a duration.
                 assert!(left < 400, "{left} sessions held with units of {chunk}");
             }
+        }
+        for chunk in [50, 97, 333] {
+            assert_eq!(
+                report_json_unit_by_unit(&file, chunk),
+                held,
+                "every unit of {chunk} attempts read by a worker of its own"
+            );
         }
     }
 
