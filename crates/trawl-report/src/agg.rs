@@ -671,6 +671,10 @@ pub struct Aggregator {
     pub(crate) ssh_keys: Map<Box<str>, KeyState>,
     /// Login attempts with a public key (no credential pair).
     pub(crate) key_offers: u64,
+    /// Logins whose password was only seen hashed, by `(mechanism, user)`.
+    pub(crate) hashed_logins: Map<(Box<str>, Box<str>), u64>,
+    /// Their number.
+    pub(crate) hashed_attempts: u64,
     /// Indexed by input file index.
     pub(crate) files: Vec<FileCounts>,
     pub(crate) bad_total: u64,
@@ -1377,6 +1381,21 @@ impl Aggregator {
                 }
                 self.touch_session(ev, gap_secs, (1, 0), key);
             }
+            EventKind::HashedAuth {
+                username,
+                mechanism,
+            } => {
+                self.hashed_attempts += 1;
+                let proto = self.protocol_of(ev);
+                self.touch_source(ev, proto, warmed.slot);
+                self.timeline_add(ev.ts, 0);
+                let login = (
+                    Box::<str>::from(bounded(mechanism)),
+                    Box::<str>::from(bounded(username)),
+                );
+                *self.hashed_logins.entry(login).or_default() += 1;
+                self.touch_session(ev, gap_secs, (1, 0), key);
+            }
             EventKind::Command { line } => {
                 self.shell_commands += 1;
                 let proto = self.protocol_of(ev);
@@ -2063,6 +2082,8 @@ impl Aggregator {
             self.ssh_keys.entry(k).or_default().merge(v);
         }
         self.key_offers += other.key_offers;
+        add_counts(&mut self.hashed_logins, other.hashed_logins);
+        self.hashed_attempts += other.hashed_attempts;
         add_counts(&mut self.downloads, other.downloads);
         self.sources.merge(std::mem::take(&mut other.sources));
         for (k, v) in std::mem::take(&mut other.sessions) {

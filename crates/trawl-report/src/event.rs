@@ -44,6 +44,16 @@ pub enum EventKind<'a> {
         /// `algorithm SHA256:...`, as `ssh-keygen -l` prints it (see [`crate::sshkey`]).
         print: Cow<'a, str>,
     },
+    /// A login whose password the honeypot saw only hashed (a challenge-response:
+    /// PostgreSQL MD5 or SCRAM, MySQL, NTLM, CRAM-MD5…; trawl records the hash in
+    /// `password_hash` and no password): an attempt of a known user, but no pair.
+    HashedAuth {
+        /// The user.
+        username: Cow<'a, str>,
+        /// trawl's mechanism name (`pg-md5`, `scram-sha-256`…), or the hash format
+        /// when the log has no mechanism (see [`hash_kind`]).
+        mechanism: Cow<'a, str>,
+    },
     /// A command typed in a shell (Cowrie `cowrie.command.input`).
     Command {
         /// The command line.
@@ -99,4 +109,25 @@ pub enum EventKind<'a> {
         /// Number of login attempts the honeypot counted, when known.
         attempts: Option<u64>,
     },
+}
+
+/// A short name for the format of a hash logged without its mechanism (trawl's
+/// `log_auth.csv` has no mechanism column): hashcat's `$name$` prefix, `netntlm`
+/// for `user::domain:...` lines, else `hash`.
+pub fn hash_kind(hash: &str) -> &str {
+    let hash = hash.trim();
+    if let Some(rest) = hash.strip_prefix('$')
+        && let Some((name, _)) = rest.split_once('$')
+        && !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return name;
+    }
+    if hash.contains("::") {
+        return "netntlm";
+    }
+    "hash"
 }

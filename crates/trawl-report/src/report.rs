@@ -73,6 +73,8 @@ pub struct Totals {
     pub recorded_downloads: u64,
     /// Login attempts with an SSH public key (not credential pairs).
     pub key_offers: u64,
+    /// Logins whose password was only seen hashed (not credential pairs).
+    pub hashed_attempts: u64,
     /// Distinct source addresses.
     pub sources: u64,
     /// Sessions rebuilt.
@@ -245,6 +247,17 @@ pub struct TunnelDestination {
     pub last_seen: Option<String>,
 }
 
+/// A user of logins whose password was only seen hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HashedLogin {
+    /// trawl's mechanism name, or the hash format (see [`crate::event::hash_kind`]).
+    pub mechanism: String,
+    /// The user.
+    pub username: String,
+    /// Attempts.
+    pub attempts: u64,
+}
+
 /// An SSH public key seen offered at a login or written into `authorized_keys`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SshKeyRow {
@@ -413,6 +426,9 @@ pub struct Report {
     /// SSH public keys offered at logins or planted in `authorized_keys`, most
     /// uses first.
     pub ssh_keys: Vec<SshKeyRow>,
+    /// Users of logins whose password was only seen hashed, by mechanism, most
+    /// attempts first (`trawl crack` tries a wordlist against the hashes).
+    pub hashed_logins: Vec<HashedLogin>,
     /// Campaigns.
     pub campaigns: Vec<Campaign>,
     /// Unreadable rows.
@@ -941,6 +957,19 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.payload_hashes = payload_hashes(agg, n.max(20));
     report.tunnel_destinations = tunnel_destinations(agg, n.max(20));
     report.ssh_keys = ssh_keys(agg, n.max(20));
+    report.hashed_logins = top_n(
+        agg.hashed_logins
+            .iter()
+            .map(|((m, u), c)| ((&**m, &**u), *c)),
+        n.max(20),
+    )
+    .into_iter()
+    .map(|((mechanism, username), attempts)| HashedLogin {
+        mechanism: mechanism.to_string(),
+        username: username.to_string(),
+        attempts,
+    })
+    .collect();
     report.iot = Iot {
         credential_attempts: agg.cred_attempts,
         command_entries: agg.cmd_attempts,
@@ -975,6 +1004,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
         logins_succeeded: agg.logins_succeeded,
         recorded_downloads: agg.recorded_downloads,
         key_offers: agg.key_offers,
+        hashed_attempts: agg.hashed_attempts,
         sources: agg.sources.len() as u64,
         sessions: report.sessions.total,
         distinct_credentials: pairs.distinct_credentials,

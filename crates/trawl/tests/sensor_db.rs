@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::sensor::{PY_NETNTLMV2, Sensor, run};
@@ -146,6 +147,57 @@ fn psql(port: u16, user: &str, password: &str, sslmode: &str) -> String {
     said
 }
 
+/// `trawl report` of each of the sensor's outputs: a challenge-response login (no
+/// password in clear, a hash in `password_hash`) is a hashed login of its user under
+/// its mechanism (in `log_auth.csv`, which has no mechanism column, under the hash's
+/// hashcat name), never an empty password; a cleartext login is a credential pair.
+fn report_counts_hashed_logins(data: &Path, users: &[&str], mechanism: &str, clear: bool) {
+    for output in ["trawl.db", "events.jsonl", "log_auth.csv"] {
+        let path = data.join(output);
+        let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["report", &path.to_string_lossy(), "--format", "json"])
+            .output()
+            .unwrap_or_else(|e| panic!("trawl report: {e}"));
+        assert!(out.status.success(), "trawl report {output}: {out:?}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+        let hashed = report["hashed_logins"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let passwords = report["top_passwords"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if clear {
+            assert!(hashed.is_empty(), "{output}: {hashed:?}");
+            assert_eq!(
+                report["totals"]["credential_attempts"],
+                users.len(),
+                "{output}"
+            );
+            continue;
+        }
+        let expected = match (output, mechanism) {
+            ("log_auth.csv", "pg-md5") => "postgres",
+            _ => mechanism,
+        };
+        assert_eq!(report["totals"]["hashed_attempts"], users.len(), "{output}");
+        assert_eq!(report["totals"]["credential_attempts"], 0, "{output}");
+        assert!(
+            passwords.is_empty(),
+            "{output}: no password was seen: {passwords:?}"
+        );
+        for user in users {
+            assert!(
+                hashed.iter().any(|h| h["username"] == *user
+                    && h["mechanism"] == expected
+                    && h["attempts"] == 1),
+                "{output}: {user} under {expected} in {hashed:?}"
+            );
+        }
+    }
+}
+
 /// psql with sslmode=disable and =require against one auth mode; returns the rows.
 fn postgres_mode(auth: &str, mechanism: &str) -> Vec<(String, String, common::sensor::Row)> {
     let top = options("postgresql", &format!("auth = \"{auth}\""));
@@ -164,7 +216,10 @@ fn postgres_mode(auth: &str, mechanism: &str) -> Vec<(String, String, common::se
     wait_for_session_aux(&sensor.data(), "postgresql", |a| {
         a["tls"]["version"].is_string()
     });
-    let outputs = sensor.stop();
+    let data = sensor.data();
+    let (outputs, _dir) = sensor.stop_keep();
+    let users: Vec<&str> = cases.iter().map(|(user, _, _)| user.as_str()).collect();
+    report_counts_hashed_logins(&data, &users, mechanism, auth == "cleartext");
     let mut rows = Vec::new();
     for (user, password, _) in cases {
         let stored = if auth == "cleartext" { password } else { "" };

@@ -750,15 +750,23 @@ fn row_event<'r>(
     } else {
         let password = field(map.password);
         // trawl's log_auth.csv records a key offer as an empty password and the
-        // key's fingerprint in `password_hash`.
-        match map
+        // key's fingerprint in `password_hash`, a challenge-response login as an
+        // empty password and the hash.
+        let hash = map
             .password_hash
             .filter(|_| password.is_empty())
-            .and_then(|i| crate::sshkey::logged_print(field(Some(i))))
-        {
-            Some(print) => EventKind::KeyOffer {
-                username: Cow::Borrowed(field(map.username)),
-                print: Cow::Owned(print),
+            .map(|i| field(Some(i)))
+            .filter(|h| !h.trim().is_empty());
+        match hash {
+            Some(hash) => match crate::sshkey::logged_print(hash) {
+                Some(print) => EventKind::KeyOffer {
+                    username: Cow::Borrowed(field(map.username)),
+                    print: Cow::Owned(print),
+                },
+                None => EventKind::HashedAuth {
+                    username: Cow::Borrowed(field(map.username)),
+                    mechanism: Cow::Borrowed(crate::event::hash_kind(hash)),
+                },
             },
             None => EventKind::Auth {
                 username: Cow::Borrowed(field(map.username)),

@@ -449,6 +449,20 @@ fn trawl_or_heralding(
                             .unwrap_or_default(),
                     ),
                 }
+            } else if line.password.as_deref().is_none_or(str::is_empty)
+                && line
+                    .password_hash
+                    .as_deref()
+                    .is_some_and(|h| !h.trim().is_empty())
+            {
+                let hash = line.password_hash.as_deref().unwrap_or_default();
+                EventKind::HashedAuth {
+                    username: text(&line.username),
+                    mechanism: Cow::Owned(match line.mechanism.as_deref() {
+                        Some(m) if !m.is_empty() => m.to_string(),
+                        _ => crate::event::hash_kind(hash).to_string(),
+                    }),
+                }
             } else {
                 EventKind::Auth {
                     username: text(&line.username),

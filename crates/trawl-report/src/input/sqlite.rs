@@ -420,6 +420,8 @@ enum Queued {
     Auth { username: Span, password: Span },
     /// An `auth_attempts` row of mechanism `publickey`: the key's fingerprint.
     KeyOffer { username: Span, print: Span },
+    /// An `auth_attempts` row with a hash and no password: its mechanism.
+    HashedAuth { username: Span, mechanism: Span },
     /// A `client_version` in a session's `auxiliary_data`.
     ClientVersion(Span),
     /// A `hassh` in a session's `auxiliary_data`.
@@ -496,7 +498,19 @@ impl Batch {
                     .push((head, Queued::KeyOffer { username, print }));
                 return Ok(());
             }
-            let password = self.copy(&column_text(r, 8));
+            let password = column_text(r, 8);
+            if password.is_empty() && !column_text(r, 10).trim().is_empty() {
+                let mechanism = self.copy(&column_text(r, 9));
+                self.queued.push((
+                    head,
+                    Queued::HashedAuth {
+                        username,
+                        mechanism,
+                    },
+                ));
+                return Ok(());
+            }
+            let password = self.copy(&password);
             self.queued
                 .push((head, Queued::Auth { username, password }));
             return Ok(());
@@ -556,6 +570,13 @@ fn queued_event<'t>(text: &'t str, head: &Head, kind: &Queued) -> Event<'t> {
         Queued::KeyOffer { username, print } => EventKind::KeyOffer {
             username: span(username),
             print: span(print),
+        },
+        Queued::HashedAuth {
+            username,
+            mechanism,
+        } => EventKind::HashedAuth {
+            username: span(username),
+            mechanism: span(mechanism),
         },
         Queued::ClientVersion(version) => EventKind::ClientVersion {
             version: span(version),

@@ -93,6 +93,19 @@ fn ioc_rows(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::
             &detail,
         ])?;
     }
+    for (i, h) in r.hashed_logins.iter().enumerate() {
+        w.write_record([
+            "hashed_logins",
+            &(i + 1).to_string(),
+            &h.mechanism,
+            &h.username,
+            "",
+            &h.attempts.to_string(),
+            "",
+            "",
+            "",
+        ])?;
+    }
     for (i, k) in r.ssh_keys.iter().enumerate() {
         let users: Vec<String> = k
             .usernames

@@ -229,6 +229,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
         payload_hashes_table(r),
         tunnels_table(r),
         ssh_keys_table(r),
+        hashed_logins_table(r),
         Table {
             title: "Campaigns".into(),
             headers: vec![
@@ -511,6 +512,25 @@ fn ssh_keys_table(r: &Report) -> Table {
     }
 }
 
+fn hashed_logins_table(r: &Report) -> Table {
+    Table {
+        title: "Hashed logins (password not sent in clear; `trawl crack` tries wordlists)".into(),
+        headers: vec!["attempts", "mechanism", "username"],
+        numeric: vec![true, false, false],
+        rows: r
+            .hashed_logins
+            .iter()
+            .map(|h| {
+                vec![
+                    h.attempts.to_string(),
+                    h.mechanism.clone(),
+                    h.username.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
 fn totals_table(r: &Report) -> Table {
     let t = &r.totals;
     let (first, last) = r.time_range.clone().unwrap_or_default();
@@ -524,6 +544,7 @@ fn totals_table(r: &Report) -> Table {
         ("logins accepted", t.logins_succeeded.to_string()),
         ("recorded downloads", t.recorded_downloads.to_string()),
         ("SSH public-key attempts", t.key_offers.to_string()),
+        ("hashed-password attempts", t.hashed_attempts.to_string()),
         ("distinct sources", t.sources.to_string()),
         ("distinct credentials", t.distinct_credentials.to_string()),
         ("sessions", t.sessions.to_string()),
