@@ -131,3 +131,24 @@ pub fn hash_kind(hash: &str) -> &str {
     }
     "hash"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_kinds_are_hashcat_names() {
+        assert_eq!(hash_kind("$postgres$admin*1a2b*3c4d"), "postgres");
+        assert_eq!(
+            hash_kind(" $scram-sha-256$4096$c2FsdA==$abc"),
+            "scram-sha-256"
+        );
+        assert_eq!(
+            hash_kind("admin::WORKGROUP:1122334455667788:aa:bb"),
+            "netntlm"
+        );
+        assert_eq!(hash_kind("$$"), "hash");
+        assert_eq!(hash_kind("$na me$x"), "hash");
+        assert_eq!(hash_kind("5f4dcc3b5aa765d61d8327deb882cf99"), "hash");
+    }
+}

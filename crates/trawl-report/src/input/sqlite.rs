@@ -499,8 +499,14 @@ impl Batch {
                 return Ok(());
             }
             let password = column_text(r, 8);
-            if password.is_empty() && !column_text(r, 10).trim().is_empty() {
-                let mechanism = self.copy(&column_text(r, 9));
+            let hash = column_text(r, 10);
+            if password.is_empty() && !hash.trim().is_empty() {
+                let mechanism = column_text(r, 9);
+                let mechanism = match mechanism.trim() {
+                    "" => crate::event::hash_kind(&hash),
+                    named => named,
+                };
+                let mechanism = self.copy(mechanism);
                 self.queued.push((
                     head,
                     Queued::HashedAuth {
@@ -929,6 +935,62 @@ mod tests {
                 "every unit of {chunk} attempts read by a worker of its own"
             );
         }
+    }
+
+    #[test]
+    fn key_offers_and_hashed_logins_of_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trawl.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MINIMAL_SCHEMA).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE auth_attempts ADD COLUMN mechanism TEXT;
+             ALTER TABLE auth_attempts ADD COLUMN password_hash TEXT;",
+        )
+        .unwrap();
+        let print = "ssh-ed25519 SHA256:zPutkjZe6sumQbLB17vvE1TmSs51i2VrWLaEXolsn/o";
+        for (i, (user, password, mechanism, hash)) in [
+            ("root", "", "publickey", print),
+            ("postgres", "", "pg-md5", "$postgres$postgres*00*11"),
+            ("sa", "", "", "$mysqlna$00*11"),
+            ("guest", "", "user-pass", ""),
+            ("admin", "admin", "user-pass", ""),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO auth_attempts VALUES (?1, 's', '2024-05-01T10:00:00Z', 'ssh', \
+                 '198.51.100.1', 4000, '', 22, ?2, ?3, ?4, ?5)",
+                rusqlite::params![format!("a{i}"), user, password, mechanism, hash],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let file = crate::input::detect(0, &path).unwrap();
+        let mut agg = Aggregator::new(300);
+        read_in_chunks(&file, &mut agg, &Options::default(), 1, 100).unwrap();
+        agg.flush_runs();
+        assert_eq!(agg.key_offers, 1);
+        assert_eq!(agg.ssh_keys.get(print).map(|k| k.offered), Some(1));
+        assert_eq!(agg.hashed_attempts, 2);
+        let hashed: Vec<(&str, &str)> = {
+            let mut v: Vec<_> = agg
+                .hashed_logins
+                .keys()
+                .map(|(m, u)| (&**m, &**u))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(hashed, [("mysqlna", "sa"), ("pg-md5", "postgres")]);
+        let mut pairs: Vec<(&str, &str)> = agg.pairs.keys().map(|k| (k.user(), k.pass())).collect();
+        pairs.sort_unstable();
+        assert_eq!(
+            pairs,
+            [("admin", "admin"), ("guest", "")],
+            "an empty password with no hash stays a pair"
+        );
     }
 
     #[test]
