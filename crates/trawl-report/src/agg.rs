@@ -1148,11 +1148,18 @@ impl Aggregator {
         };
         let horizon = SESSION_HORIZON_SECS * 1_000_000;
         let (lo, hi) = (lo.saturating_add(horizon), hi.saturating_sub(horizon));
+        self.fold_new_sessions(|s| {
+            s.first.is_some_and(|f| f >= lo) && s.last.is_some_and(|l| l <= hi)
+        });
+    }
+
+    /// Folds the sessions that started in this block and are `complete` into
+    /// counters, and forgets them.
+    fn fold_new_sessions(&mut self, complete: impl Fn(&SessionState) -> bool) {
         for key in std::mem::take(&mut self.block_new_sessions) {
-            let inside = self.sessions.get(&key).is_some_and(|s| {
-                s.first.is_some_and(|f| f >= lo) && s.last.is_some_and(|l| l <= hi)
-            });
-            if inside && let Some(state) = self.sessions.remove(&key) {
+            if self.sessions.get(&key).is_some_and(&complete)
+                && let Some(state) = self.sessions.remove(&key)
+            {
                 self.done_sessions.add(&state, false);
             }
         }
@@ -1195,13 +1202,7 @@ impl Aggregator {
             }
             _ => false,
         };
-        for key in std::mem::take(&mut self.block_new_sessions) {
-            if self.sessions.get(&key).is_some_and(complete)
-                && let Some(state) = self.sessions.remove(&key)
-            {
-                self.done_sessions.add(&state, false);
-            }
-        }
+        self.fold_new_sessions(complete);
     }
 
     /// Ends a block of a worker that sees its rows in file order (every row of its
@@ -1373,28 +1374,22 @@ impl Aggregator {
             } => self.auth(ev, (username, password), *success, warmed),
             EventKind::KeyOffer { username, print } => {
                 self.key_offers += 1;
-                let proto = self.protocol_of(ev);
-                self.touch_source(ev, proto, warmed.slot);
-                self.timeline_add(ev.ts, 0);
+                self.login_without_pair(ev, warmed);
                 if !print.is_empty() {
                     self.count_key(ev, print, KeyUse::Offered(username));
                 }
-                self.touch_session(ev, gap_secs, (1, 0), key);
             }
             EventKind::HashedAuth {
                 username,
                 mechanism,
             } => {
                 self.hashed_attempts += 1;
-                let proto = self.protocol_of(ev);
-                self.touch_source(ev, proto, warmed.slot);
-                self.timeline_add(ev.ts, 0);
+                self.login_without_pair(ev, warmed);
                 let login = (
                     Box::<str>::from(bounded(mechanism)),
                     Box::<str>::from(bounded(username)),
                 );
                 *self.hashed_logins.entry(login).or_default() += 1;
-                self.touch_session(ev, gap_secs, (1, 0), key);
             }
             EventKind::Command { line } => {
                 self.shell_commands += 1;
@@ -1531,6 +1526,16 @@ impl Aggregator {
                 }
             }
         }
+    }
+
+    /// A login attempt with no credential pair (a key offer, a hashed password): an
+    /// event of its source, an attempt of its session, a point of the timeline's
+    /// credential column.
+    fn login_without_pair(&mut self, ev: &Event<'_>, warmed: Warmed) {
+        let proto = self.protocol_of(ev);
+        self.touch_source(ev, proto, warmed.slot);
+        self.timeline_add(ev.ts, 0);
+        self.touch_session(ev, self.gap_secs, (1, 0), warmed.session_key);
     }
 
     /// Counts one use of an SSH public key (offered at a login, or planted by a

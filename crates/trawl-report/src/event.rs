@@ -111,6 +111,59 @@ pub enum EventKind<'a> {
     },
 }
 
+/// What the secret of a login attempt was, from the way trawl records one (the
+/// same in `trawl.db`, `events.jsonl` and `log_auth.csv`, which has no mechanism
+/// column): a public key's fingerprint in `password_hash` (mechanism `publickey`),
+/// or a hash with no password (a challenge-response), or else the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret<'a> {
+    /// The password, in clear (possibly empty).
+    Password,
+    /// A public key: `algorithm SHA256:...`, empty when the record's is unreadable.
+    Key(String),
+    /// A password seen only hashed: the mechanism, or the hash's format.
+    Hashed(&'a str),
+}
+
+impl<'a> Secret<'a> {
+    /// Reads one attempt's `password`, `mechanism` (empty when the log has none)
+    /// and `password_hash`.
+    pub fn of(password: &str, mechanism: &'a str, hash: &'a str) -> Self {
+        if mechanism == "publickey" {
+            return Secret::Key(crate::sshkey::logged_print(hash).unwrap_or_default());
+        }
+        if !password.is_empty() || hash.trim().is_empty() {
+            return Secret::Password;
+        }
+        if let Some(print) = crate::sshkey::logged_print(hash) {
+            return Secret::Key(print);
+        }
+        Secret::Hashed(match mechanism.trim() {
+            "" => hash_kind(hash),
+            named => named,
+        })
+    }
+
+    /// The event of an attempt by `username` with `password` and this secret.
+    pub fn login(self, username: Cow<'a, str>, password: Cow<'a, str>) -> EventKind<'a> {
+        match self {
+            Secret::Password => EventKind::Auth {
+                username,
+                password,
+                success: None,
+            },
+            Secret::Key(print) => EventKind::KeyOffer {
+                username,
+                print: Cow::Owned(print),
+            },
+            Secret::Hashed(mechanism) => EventKind::HashedAuth {
+                username,
+                mechanism: Cow::Borrowed(mechanism),
+            },
+        }
+    }
+}
+
 /// A short name for the format of a hash logged without its mechanism (trawl's
 /// `log_auth.csv` has no mechanism column): hashcat's `$name$` prefix, `netntlm`
 /// for `user::domain:...` lines, else `hash`.

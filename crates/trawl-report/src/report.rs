@@ -957,19 +957,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.payload_hashes = payload_hashes(agg, n.max(20));
     report.tunnel_destinations = tunnel_destinations(agg, n.max(20));
     report.ssh_keys = ssh_keys(agg, n.max(20));
-    report.hashed_logins = top_n(
-        agg.hashed_logins
-            .iter()
-            .map(|((m, u), c)| ((&**m, &**u), *c)),
-        n.max(20),
-    )
-    .into_iter()
-    .map(|((mechanism, username), attempts)| HashedLogin {
-        mechanism: mechanism.to_string(),
-        username: username.to_string(),
-        attempts,
-    })
-    .collect();
+    report.hashed_logins = hashed_logins(agg, n.max(20));
     report.iot = Iot {
         credential_attempts: agg.cred_attempts,
         command_entries: agg.cmd_attempts,
@@ -1470,6 +1458,23 @@ fn tunnel_destinations(agg: &Aggregator, n: usize) -> Vec<TunnelDestination> {
             first_seen: fmt_opt(t.first),
             last_seen: fmt_opt(t.last),
         })
+    })
+    .collect()
+}
+
+/// The `n` users of hashed logins with the most attempts (ties by mechanism, user).
+fn hashed_logins(agg: &Aggregator, n: usize) -> Vec<HashedLogin> {
+    top_n(
+        agg.hashed_logins
+            .iter()
+            .map(|((m, u), c)| ((&**m, &**u), *c)),
+        n,
+    )
+    .into_iter()
+    .map(|((mechanism, username), attempts)| HashedLogin {
+        mechanism: mechanism.to_string(),
+        username: username.to_string(),
+        attempts,
     })
     .collect()
 }

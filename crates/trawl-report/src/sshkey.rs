@@ -68,21 +68,12 @@ pub fn print_of_blob(algorithm: &str, blob: &str) -> Option<String> {
         .or_else(|_| STANDARD_NO_PAD.decode(blob))
         .ok()?;
     let (len, rest) = bytes.split_first_chunk::<4>()?;
-    let named = rest.get(..u32::from_be_bytes(*len) as usize)?;
-    let named = named.strip_prefix(b"sk-").unwrap_or(named);
-    let wanted = algorithm.strip_prefix("sk-").unwrap_or(algorithm);
+    let name = std::str::from_utf8(rest.get(..u32::from_be_bytes(*len) as usize)?).ok()?;
     // RSA keys signed with SHA-2 are offered as `rsa-sha2-256/512`; their blob says `ssh-rsa`.
-    let rsa = algorithm.starts_with("rsa-sha2-") && named == b"ssh-rsa";
-    if named != wanted.as_bytes() && !rsa {
+    let rsa = algorithm.starts_with("rsa-sha2-") && name == "ssh-rsa";
+    if name != algorithm && !rsa {
         return None;
     }
-    let name = std::str::from_utf8(named).ok()?;
-    let name = if rsa { "ssh-rsa" } else { name };
-    let name = if algorithm.starts_with("sk-") {
-        algorithm
-    } else {
-        name
-    };
     let digest = Sha256::digest(&bytes);
     Some(format!("{name} SHA256:{}", STANDARD_NO_PAD.encode(digest)))
 }
@@ -122,35 +113,30 @@ pub fn planted_keys(line: &str) -> Vec<PlantedKey> {
         return keys;
     }
     let stop = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '>' | ';' | '|' | '&' | '<');
-    let mut rest = line;
-    // Bounded in tries as well as in keys: a line of many broken keys costs at
-    // most this many searches.
-    for _ in 0..MAX_KEYS_PER_LINE * 4 {
+    // A key is an algorithm name, a space and a blob starting `AAAA`. Bounded in tries
+    // as well as in keys: a line of many broken keys costs at most this many.
+    for (at, _) in line.match_indices(" AAAA").take(MAX_KEYS_PER_LINE * 4) {
         if keys.len() == MAX_KEYS_PER_LINE {
             break;
         }
-        let Some((at, algorithm)) = ALGORITHMS
-            .iter()
-            .filter_map(|a| rest.find(&format!("{a} AAAA")).map(|at| (at, *a)))
-            .min()
-        else {
-            break;
+        let before = line.get(..at).unwrap_or_default();
+        let Some(&algorithm) = ALGORITHMS.iter().find(|a| before.ends_with(**a)) else {
+            continue;
         };
-        let after = rest.get(at + algorithm.len() + 1..).unwrap_or_default();
+        let after = line.get(at + 1..).unwrap_or_default();
         let blob_end = after
             .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
             .unwrap_or(after.len());
         let blob = after.get(..blob_end).unwrap_or_default();
-        let tail = after.get(blob_end..).unwrap_or_default();
         if let Some(print) = print_of_blob(algorithm, blob) {
-            let comment = tail
-                .strip_prefix(' ')
+            let comment = after
+                .get(blob_end..)
+                .and_then(|tail| tail.strip_prefix(' '))
                 .map(|t| t.split(stop).next().unwrap_or_default())
                 .filter(|c| !c.is_empty())
                 .map(|c| crate::ioc::clip_text(c, MAX_COMMENT).to_string());
             keys.push(PlantedKey { print, comment });
         }
-        rest = tail;
     }
     keys
 }

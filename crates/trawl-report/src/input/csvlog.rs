@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use crate::Options;
 use crate::agg::Aggregator;
 use crate::error::ReportError;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, Secret};
 use crate::input::Block;
 use crate::input::lines::Lines;
 use crate::time::{HourCache, parse_timestamp, parse_timestamp_cached};
@@ -749,31 +749,14 @@ fn row_event<'r>(
         }
     } else {
         let password = field(map.password);
-        // trawl's log_auth.csv records a key offer as an empty password and the
-        // key's fingerprint in `password_hash`, a challenge-response login as an
-        // empty password and the hash.
-        let hash = map
-            .password_hash
-            .filter(|_| password.is_empty())
-            .map(|i| field(Some(i)))
-            .filter(|h| !h.trim().is_empty());
-        match hash {
-            Some(hash) => match crate::sshkey::logged_print(hash) {
-                Some(print) => EventKind::KeyOffer {
-                    username: Cow::Borrowed(field(map.username)),
-                    print: Cow::Owned(print),
-                },
-                None => EventKind::HashedAuth {
-                    username: Cow::Borrowed(field(map.username)),
-                    mechanism: Cow::Borrowed(crate::event::hash_kind(hash)),
-                },
-            },
-            None => EventKind::Auth {
-                username: Cow::Borrowed(field(map.username)),
-                password: Cow::Borrowed(password),
-                success: None,
-            },
-        }
+        // Only an empty password can stand for a key offer or a hash.
+        let hash = if password.is_empty() {
+            field(map.password_hash)
+        } else {
+            ""
+        };
+        Secret::of(password, "", hash)
+            .login(Cow::Borrowed(field(map.username)), Cow::Borrowed(password))
     };
     let protocol = field(map.protocol);
     let protocol = if protocol.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::Options;
 use crate::agg::Aggregator;
 use crate::error::ReportError;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, Secret};
 use crate::input::csvlog::{bad, clip};
 use crate::input::{Block, InputFile};
 use crate::time::parse_timestamp;
@@ -289,7 +289,8 @@ fn cowrie(
     let kind = match eventid {
         "cowrie.login.failed" | "cowrie.login.success" => {
             if line.username.is_none() {
-                return Ok(()); // public-key attempt: no password to analyse
+                // A public-key attempt: counted from its `client.fingerprint` record.
+                return Ok(());
             }
             let success = Some(eventid == "cowrie.login.success");
             EventKind::Auth {
@@ -439,37 +440,13 @@ fn trawl_or_heralding(
     };
     match line.kind.as_deref() {
         Some("auth_attempt") => {
-            let kind = if line.mechanism.as_deref() == Some("publickey") {
-                EventKind::KeyOffer {
-                    username: text(&line.username),
-                    print: Cow::Owned(
-                        line.password_hash
-                            .as_deref()
-                            .and_then(crate::sshkey::logged_print)
-                            .unwrap_or_default(),
-                    ),
-                }
-            } else if line.password.as_deref().is_none_or(str::is_empty)
-                && line
-                    .password_hash
-                    .as_deref()
-                    .is_some_and(|h| !h.trim().is_empty())
-            {
-                let hash = line.password_hash.as_deref().unwrap_or_default();
-                EventKind::HashedAuth {
-                    username: text(&line.username),
-                    mechanism: Cow::Owned(match line.mechanism.as_deref() {
-                        Some(m) if !m.is_empty() => m.to_string(),
-                        _ => crate::event::hash_kind(hash).to_string(),
-                    }),
-                }
-            } else {
-                EventKind::Auth {
-                    username: text(&line.username),
-                    password: text(&line.password),
-                    success: None,
-                }
-            };
+            let password = text(&line.password);
+            let kind = Secret::of(
+                &password,
+                line.mechanism.as_deref().unwrap_or_default(),
+                line.password_hash.as_deref().unwrap_or_default(),
+            )
+            .login(text(&line.username), password.clone());
             agg.ingest(index, &make(ts, kind), &opts.filters);
         }
         Some("session") | None => {

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::agg::Aggregator;
 use crate::error::ReportError;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, Secret};
 use crate::input::InputFile;
 use crate::input::csvlog::{bad, clip};
 use crate::time::{Micros, parse_timestamp};
@@ -491,34 +491,23 @@ impl Batch {
         };
         if !is_session {
             let username = self.copy(&column_text(r, 7));
-            if matches!(r.get_ref(9), Ok(ValueRef::Text(b"publickey"))) {
-                let print = crate::sshkey::logged_print(&column_text(r, 10)).unwrap_or_default();
-                let print = self.copy(&print);
-                self.queued
-                    .push((head, Queued::KeyOffer { username, print }));
-                return Ok(());
-            }
             let password = column_text(r, 8);
-            let hash = column_text(r, 10);
-            if password.is_empty() && !hash.trim().is_empty() {
-                let mechanism = column_text(r, 9);
-                let mechanism = match mechanism.trim() {
-                    "" => crate::event::hash_kind(&hash),
-                    named => named,
-                };
-                let mechanism = self.copy(mechanism);
-                self.queued.push((
-                    head,
-                    Queued::HashedAuth {
-                        username,
-                        mechanism,
-                    },
-                ));
-                return Ok(());
-            }
-            let password = self.copy(&password);
-            self.queued
-                .push((head, Queued::Auth { username, password }));
+            let (mechanism, hash) = (column_text(r, 9), column_text(r, 10));
+            let queued = match Secret::of(&password, &mechanism, &hash) {
+                Secret::Password => Queued::Auth {
+                    username,
+                    password: self.copy(&password),
+                },
+                Secret::Key(print) => Queued::KeyOffer {
+                    username,
+                    print: self.copy(&print),
+                },
+                Secret::Hashed(mechanism) => Queued::HashedAuth {
+                    username,
+                    mechanism: self.copy(mechanism),
+                },
+            };
+            self.queued.push((head, queued));
             return Ok(());
         }
         let extras = session_extras(&column_text(r, 10));
