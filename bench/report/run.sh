@@ -6,6 +6,8 @@
 #   - the seed's csvkit pipeline per column (csvcut -c COL | sort | uniq -c | sort -nr) for
 #     source_ip, username, password and the credential pair (csvcut -c 9,10), each timed
 #   - xsv frequency for source_ip, username, password (it has no pair column)
+#   - the floor (bench/report/floor): the same four tables and nothing else, checked
+#     equal to trawl's, so the ratio shows what the counting alone allows here
 # printing the ratios (wall and CPU seconds) and peak RSS. Targets: >= 50x csvkit, no slower than xsv, RSS < 1 GB.
 #
 # Env: REPEAT (3: runs per command, alternating; the median is reported), ROWS (10000000), CSVKIT_ROWS (1000000: csvkit is measured on the first N rows
@@ -30,6 +32,10 @@ fi
 TRAWL=${TRAWL_BIN:-$TARGET/$PROFILE/trawl}
 CARGO_TARGET_DIR="$TARGET/bench-gen" cargo build --release -q --manifest-path bench/report/gen/Cargo.toml
 GEN="$TARGET/bench-gen/release/trawl-bench-report-gen"
+# The floor: the seed's four tables and nothing else (bench/report/floor), timed beside
+# trawl to show what the counting alone costs on this machine.
+CARGO_TARGET_DIR="$TARGET/bench-floor" cargo build --release -q --manifest-path bench/report/floor/Cargo.toml
+FLOOR="$TARGET/bench-floor/release/trawl-bench-report-floor"
 command -v csvcut >/dev/null || python3 -m pip install -q csvkit
 XSV="$OUT/xsv/bin/xsv"
 [ -x "$XSV" ] || CARGO_TARGET_DIR="$TARGET/bench-xsv" cargo install -q xsv --version 0.13.0 --locked --root "$OUT/xsv"
@@ -52,10 +58,25 @@ for col in "${CSVKIT_COLUMNS[@]}"; do
   csvkit_args+=("csvkit $col" "csvcut -c $col $SMALL | sort | uniq -c | sort -nr > /dev/null")
 done
 
+# The floor must compute the same four tables as trawl, or its time means nothing.
+"$TRAWL" report "$SMALL" --format json --out "$OUT/small-trawl.json"
+"$FLOOR" "$SMALL" > "$OUT/small-floor.json"
+python3 - "$OUT/small-trawl.json" "$OUT/small-floor.json" <<'PY'
+import json, sys
+trawl, floor = (json.load(open(p)) for p in sys.argv[1:])
+def rows(table):
+    return [(r.get("value"), r.get("username"), r.get("password"), r["count"]) for r in table]
+for name, table in floor.items():
+    if rows(table) != rows(trawl[name]):
+        sys.exit(f"the floor's {name} differs from trawl's: {rows(table)} vs {rows(trawl[name])}")
+print("== the floor's four top-10 tables equal trawl's")
+PY
+
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $CSVKIT_ROWS rows"
 python3 bench/report/measure.py \
   "trawl report" "$TRAWL report $SMALL --format json --out /dev/null" \
+  "floor (4 tables only)" "$FLOOR $SMALL > /dev/null" \
   "${csvkit_args[@]}" \
   > "$OUT/small.txt"
 grep -v '^{' "$OUT/small.txt"
@@ -71,6 +92,7 @@ import json, sys
 small = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 big = json.loads(open(sys.argv[2]).read().splitlines()[-1])
 trawl = small.pop("trawl report")
+floor = small.pop("floor (4 tables only)")
 csvkit = {k: v for k, v in small.items() if k.startswith("csvkit ")}
 three = [k for k in csvkit if k != "csvkit 9,10"]
 def total(keys, field):
@@ -82,6 +104,9 @@ for k, v in csvkit.items():
 for label, keys in (("csvkit, 3 columns / trawl", three), ("csvkit, 4 columns / trawl", list(csvkit))):
     w, c = total(keys, "seconds"), total(keys, "cpu_seconds")
     print(f"  {label:<34}{w / trawl['seconds']:8.1f}x wall  {c / trawl['cpu_seconds']:8.1f}x CPU   ({w:.2f} s wall, {c:.2f} s CPU; target >= 50x)")
+w, c = total(list(csvkit), "seconds"), total(list(csvkit), "cpu_seconds")
+print(f"  {'csvkit, 4 columns / floor':<34}{w / floor['seconds']:8.1f}x wall  {c / floor['cpu_seconds']:8.1f}x CPU   (the four tables alone, nothing else)")
+print(f"  {'trawl / floor':<34}{trawl['seconds'] / floor['seconds']:8.2f}x wall  {trawl['cpu_seconds'] / floor['cpu_seconds']:8.2f}x CPU   (the cost of the rest of the analysis)")
 print(f"  {'xsv frequency / trawl':<34}{x['seconds'] / tb['seconds']:8.2f}x wall  {x['cpu_seconds'] / tb['cpu_seconds']:8.2f}x CPU   (target >= 1.0x)")
 print(f"  {'trawl peak RSS on big input':<34}{tb['peak_rss_mb']:8.1f} MB (target < 1024 MB)")
 print(f"  {'load average after the run':<34}{open('/proc/loadavg').read().split()[0]}")
