@@ -63,6 +63,9 @@ pub mod feature {
     pub const CLIENT: u8 = 7;
     /// A client HASSH (32 lowercase hex digits).
     pub const HASSH: u8 = 8;
+    /// An SSH public key (`algorithm SHA256:...`) the source offered at a login or
+    /// wrote into `authorized_keys`: one key on many sources is one operator.
+    pub const KEY: u8 = 9;
 }
 
 /// Session flag bits.
@@ -218,7 +221,7 @@ pub(crate) struct SourceState {
     /// those stay inline, without an allocation of their own).
     pub creds: SmallVec<[(u64, u32); 2]>,
     pub creds_overflow: bool,
-    /// Features and command lines; only sources that typed commands or pushed
+    /// Features (with the keys it offered) and command lines; only sources that typed commands or pushed
     /// payloads have them (a third of ~1 M), so they live behind one pointer.
     pub cmds: Option<Box<CommandLists>>,
     /// Protocol ids (almost always one or two: inline).
@@ -589,6 +592,9 @@ impl CommandInfo {
             if !d.host.is_empty() {
                 features.push(id_of(feature::HOST, &[&d.host]));
             }
+        }
+        for k in &facts.planted_keys {
+            features.push(id_of(feature::KEY, &[&k.print]));
         }
         let mut flags = session_word_flag(line);
         if facts.markers & marker::SHELL_LINE != 0 {
@@ -1374,9 +1380,13 @@ impl Aggregator {
             } => self.auth(ev, (username, password), *success, warmed),
             EventKind::KeyOffer { username, print } => {
                 self.key_offers += 1;
-                self.login_without_pair(ev, warmed);
+                let slot = self.login_without_pair(ev, warmed);
                 if !print.is_empty() {
                     self.count_key(ev, print, KeyUse::Offered(username));
+                    if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
+                        let id = id_of(feature::KEY, &[bounded(print)]);
+                        push_unique(&mut state.cmds_mut().features, id, MAX_SOURCE_FEATURES);
+                    }
                 }
             }
             EventKind::HashedAuth {
@@ -1531,11 +1541,15 @@ impl Aggregator {
     /// A login attempt with no credential pair (a key offer, a hashed password): an
     /// event of its source, an attempt of its session, a point of the timeline's
     /// credential column.
-    fn login_without_pair(&mut self, ev: &Event<'_>, warmed: Warmed) {
+    fn login_without_pair(&mut self, ev: &Event<'_>, warmed: Warmed) -> Option<usize> {
         let proto = self.protocol_of(ev);
-        self.touch_source(ev, proto, warmed.slot);
+        let slot = self.touch_source(ev, proto, warmed.slot);
+        if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
+            state.markers |= marker::LOGIN_WITHOUT_PASSWORD;
+        }
         self.timeline_add(ev.ts, 0);
         self.touch_session(ev, self.gap_secs, (1, 0), warmed.session_key);
+        slot
     }
 
     /// Counts one use of an SSH public key (offered at a login, or planted by a

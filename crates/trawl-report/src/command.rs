@@ -33,6 +33,10 @@ pub mod marker {
     pub const DOWNLOAD: u16 = 1 << 7;
     /// `ECCHI`/`PEGOK` token (Mirai loader and Hajime share ECCHI).
     pub const ECCHI_TOKEN: u16 = 1 << 8;
+    /// Not from a command: the source logged in without a password the honeypot
+    /// could read (an SSH key offered, a challenge-response hash). Set by the
+    /// aggregator, so that such a source is a brute forcer, not one without attempts.
+    pub const LOGIN_WITHOUT_PASSWORD: u16 = 1 << 9;
 }
 
 /// Is this login-prompt pair a command rather than a credential? Decided by the

@@ -338,6 +338,13 @@ pub struct Campaign {
     /// sorted; left out of JSON when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub client_libraries: Vec<String>,
+    /// SSH public keys the members offered at logins or planted in
+    /// `authorized_keys`, with the number of members that used each, most first (at
+    /// most [`MAX_CAMPAIGN_CLIENTS`]; left out of JSON when none). A key is a
+    /// fingerprint feature: sources sharing one join a campaign as shared
+    /// credentials do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ssh_keys: Vec<Count>,
     /// Notes such as `tiny-unknown-dictionary`.
     pub flags: Vec<String>,
 }
@@ -566,7 +573,7 @@ pub mod family {
     pub const HAJIME: &str = "Hajime";
     /// Commands and downloads matching no known family.
     pub const UNKNOWN_LOADER: &str = "unknown loader";
-    /// Credentials only.
+    /// Logins only (passwords, SSH keys or hashes).
     pub const BRUTE_FORCE: &str = "brute force";
     /// Connections only.
     pub const NONE: &str = "no attempts";
@@ -599,7 +606,7 @@ fn family_slot(s: &SourceState) -> usize {
         2
     } else if s.cmd_attempts > 0 || m & (marker::SHELL_LINE | marker::DOWNLOAD) != 0 {
         3
-    } else if s.cred_attempts > 0 {
+    } else if s.cred_attempts > 0 || m & marker::LOGIN_WITHOUT_PASSWORD != 0 {
         4
     } else {
         5
@@ -627,6 +634,8 @@ struct Names<'a> {
     clients: Map<u64, &'a str>,
     /// HASSHes ([`feature::HASSH`]).
     hassh: Map<u64, &'a str>,
+    /// SSH public keys ([`feature::KEY`]).
+    keys: Map<u64, &'a str>,
 }
 
 impl<'a> Names<'a> {
@@ -656,6 +665,11 @@ impl<'a> Names<'a> {
                 .hassh
                 .keys()
                 .map(|k| (id_of(feature::HASSH, &[k]), &**k))
+                .collect(),
+            keys: agg
+                .ssh_keys
+                .keys()
+                .map(|k| (id_of(feature::KEY, &[k]), &**k))
                 .collect(),
         }
     }
@@ -1577,6 +1591,8 @@ fn campaign_draft(
     // Members per client version and per HASSH.
     let mut clients: Map<u64, u64> = Map::default();
     let mut hassh: Map<u64, u64> = Map::default();
+    // Members per SSH key (keys are features; most logs have none to look for).
+    let mut keys: Map<u64, u64> = Map::default();
     let member_entries = || members.iter().filter_map(|&i| entries.get(i as usize));
     let member_states: Vec<&SourceState> = member_entries().map(|&(_, s, _)| s).collect();
     for block in member_states.chunks(WARM_BLOCK) {
@@ -1596,6 +1612,11 @@ fn campaign_draft(
             }
             if !s.features().is_empty() && feature_lists.insert(s.features()) {
                 features.extend(s.features().iter().copied());
+            }
+            if !names.keys.is_empty() {
+                for f in s.features().iter().filter(|&f| names.keys.contains_key(f)) {
+                    *keys.entry(*f).or_default() += 1;
+                }
             }
             add_creds(&mut creds, s);
             for id in s.client_versions() {
@@ -1654,6 +1675,7 @@ fn campaign_draft(
                 .keys()
                 .filter_map(|id| names.clients.get(id).copied()),
         ),
+        ssh_keys: named_counts(&keys, &names.keys),
         flags: Vec::new(),
     };
     CampaignDraft {

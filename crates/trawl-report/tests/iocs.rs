@@ -497,5 +497,34 @@ fn ssh_keys_offered_and_planted() {
         assert!(text.contains(KEY_PRINT));
         let csv = rendered(&r, OutputFormat::Csv);
         assert!(csv.contains(&format!("ssh_keys,1,{KEY_PRINT}")), "{csv}");
+        // A key is a fingerprint feature: the two sources that offered the same key
+        // and nothing else are one campaign, of brute forcers (not "no attempts");
+        // the source that planted it lists it beside its commands.
+        let campaign = |i: usize| {
+            let c = &r.campaigns[i];
+            (c.source_sample.join(" "), c.family, counts(&c.ssh_keys))
+        };
+        assert_eq!(r.campaigns.len(), 2, "{threads} threads");
+        assert_eq!(
+            campaign(0),
+            (
+                "198.51.100.21 198.51.100.22".to_string(),
+                "brute force",
+                vec![(KEY_PRINT, 2)]
+            ),
+            "{threads} threads"
+        );
+        assert_eq!(
+            campaign(1),
+            (
+                "203.0.113.24".to_string(),
+                "unknown loader",
+                vec![(KEY_PRINT, 1)]
+            ),
+            "{threads} threads"
+        );
+        assert!(csv.contains(&format!(" keys={KEY_PRINT}:2")), "{csv}");
+        assert!(text.contains("ssh keys (members)"), "{text}");
+        assert!(text.contains(&format!("{KEY_PRINT} (2)")), "{text}");
     }
 }

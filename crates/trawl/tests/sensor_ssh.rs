@@ -320,6 +320,14 @@ fn report_lists_the_offered_keys(data: &Path, expected: &[(&str, String, String)
             Some(0),
             "{output}"
         );
+        // Offering keys is a login attempt: the client is a brute forcer, not a
+        // source without attempts.
+        let families = &report["iot"]["families"];
+        assert_eq!(
+            families,
+            &serde_json::json!([{"family": "brute force", "sources": 1, "events": expected.len()}]),
+            "{output}"
+        );
         for (user, hash, print) in expected {
             let name = if hash.starts_with("ssh-ed25519") {
                 format!("ssh-ed25519 {print}")

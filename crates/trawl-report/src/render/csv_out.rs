@@ -183,6 +183,20 @@ fn campaign_clients(c: &crate::report::Campaign) -> String {
     )
 }
 
+/// ` keys=print:2|print:1` (members per key) for a campaign whose members used SSH
+/// keys; empty otherwise.
+fn campaign_keys(c: &crate::report::Campaign) -> String {
+    if c.ssh_keys.is_empty() {
+        return String::new();
+    }
+    let keys: Vec<String> = c
+        .ssh_keys
+        .iter()
+        .map(|k| format!("{}:{}", k.value, k.count))
+        .collect();
+    format!(" keys={}", keys.join("|"))
+}
+
 /// Writes the CSV.
 pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     let mut w = csv::Writer::from_writer(out);
@@ -282,7 +296,8 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
                 .join("|"),
             c.payload_hosts.join("|"),
             c.flags.join("|")
-        ) + &campaign_clients(c);
+        ) + &campaign_clients(c)
+            + &campaign_keys(c);
         w.write_record([
             "campaigns",
             &c.id.to_string(),

@@ -317,6 +317,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
         },
     ];
     add_campaign_clients(&mut t, r);
+    add_campaign_keys(&mut t, r);
     t.push(Table {
         title: format!(
             "Bad rows ({} total, first {} shown)",
@@ -406,6 +407,24 @@ fn add_campaign_clients(tables: &mut [Table], r: &Report) {
                 c.client_libraries.join(", "),
             ],
         );
+    }
+}
+
+/// Adds the SSH keys column (before `flags`) to the campaigns table, when some
+/// campaign's members offered or planted keys.
+fn add_campaign_keys(tables: &mut [Table], r: &Report) {
+    if r.campaigns.iter().all(|c| c.ssh_keys.is_empty()) {
+        return;
+    }
+    let Some(t) = tables.iter_mut().find(|t| t.title == "Campaigns") else {
+        return;
+    };
+    let at = t.headers.len().saturating_sub(1);
+    t.headers.insert(at, "ssh keys (members)");
+    t.numeric.insert(at, false);
+    for (row, c) in t.rows.iter_mut().zip(&r.campaigns) {
+        let at = row.len().saturating_sub(1);
+        row.insert(at, counted(&c.ssh_keys));
     }
 }
 
