@@ -66,6 +66,9 @@ pub mod feature {
     /// An SSH public key (`algorithm SHA256:...`) the source offered at a login or
     /// wrote into `authorized_keys`: one key on many sources is one operator.
     pub const KEY: u8 = 9;
+    /// A BusyBox token (`/bin/busybox OKIRU`): each Mirai fork checks its shell
+    /// with its own word, so the token tells forks apart where the verbs cannot.
+    pub const TOKEN: u8 = 10;
 }
 
 /// Session flag bits.
@@ -571,7 +574,7 @@ pub(crate) struct CommandInfo {
     /// [`id_of`] of the line ([`feature::LINE`]).
     pub line_id: u64,
     /// Fingerprint features, in the order they are added: verbs, then per download
-    /// its file and host.
+    /// its file and host, then planted SSH keys and BusyBox tokens.
     pub features: Vec<u64>,
     /// Session flags of the line.
     pub flags: u8,
@@ -595,6 +598,9 @@ impl CommandInfo {
         }
         for k in &facts.planted_keys {
             features.push(id_of(feature::KEY, &[&k.print]));
+        }
+        for token in &facts.busybox_tokens {
+            features.push(id_of(feature::TOKEN, &[token]));
         }
         let mut flags = session_word_flag(line);
         if facts.markers & marker::SHELL_LINE != 0 {

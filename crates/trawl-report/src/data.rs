@@ -12,6 +12,7 @@ const BUSYBOX_APPLETS: &str = include_str!("../data/busybox_applets.txt");
 const FAMILY_MARKERS: &str = include_str!("../data/family_markers.tsv");
 const OPENCANARY_LOGTYPES: &str = include_str!("../data/opencanary_logtypes.tsv");
 const SSH_CLIENT_LIBRARIES: &str = include_str!("../data/ssh_client_libraries.tsv");
+const BUSYBOX_TOKENS: &str = include_str!("../data/busybox_tokens.tsv");
 
 /// Where a credential pair is known from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -139,6 +140,18 @@ pub fn family_markers() -> &'static [(&'static str, &'static str)] {
     &MARKERS
 }
 
+static TOKEN_VARIANTS: LazyLock<Vec<(&'static str, &'static str)>> =
+    LazyLock::new(|| tsv_pairs(BUSYBOX_TOKENS));
+
+/// The bot (a Mirai fork, Mirai's loader, Hajime) known to check its shell with
+/// `/bin/busybox TOKEN` (`data/busybox_tokens.tsv`; exact match).
+pub fn token_variant(token: &str) -> Option<&'static str> {
+    TOKEN_VARIANTS
+        .iter()
+        .find(|(t, _)| *t == token)
+        .map(|(_, variant)| *variant)
+}
+
 /// `(prefix, library)` of the SSH client libraries' default banners, longest prefix first.
 static CLIENT_LIBRARIES: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
     let mut table = tsv_pairs(SSH_CLIENT_LIBRARIES);
@@ -183,6 +196,11 @@ mod tests {
         assert!(is_busybox_applet("wget") && !is_busybox_applet("MIRAI"));
         assert_eq!(opencanary_logtype(4002), Some(("ssh", "auth")));
         assert!(!family_markers().is_empty());
+        assert_eq!(token_variant("OKIRU"), Some("Okiru (Mirai fork)"));
+        assert_eq!(token_variant("xxidnoc"), token_variant("condixx"));
+        assert_eq!(token_variant("okiru"), None, "tokens are matched exactly");
+        assert_eq!(token_variant("wget"), None);
+        assert_eq!(TOKEN_VARIANTS.len(), 14);
     }
 
     #[test]

@@ -158,10 +158,22 @@ pub struct Iot {
     pub iot_default_attempts: u64,
     /// Sources per family.
     pub families: Vec<FamilyCount>,
-    /// Non-applet BusyBox tokens (`MIRAI`, `ECCHI`...).
-    pub busybox_tokens: Vec<Count>,
+    /// Non-applet BusyBox tokens (`MIRAI`, `ECCHI`...), with the bot known to use each.
+    pub busybox_tokens: Vec<TokenCount>,
     /// Most frequent credentials that are known IoT defaults.
     pub top_default_credentials: Vec<PairCount>,
+}
+
+/// One BusyBox token a bot checked its shell with (`/bin/busybox TOKEN`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenCount {
+    /// The token.
+    pub value: String,
+    /// Command lines that sent it.
+    pub count: u64,
+    /// The bot known to send it (`data/busybox_tokens.tsv`): a Mirai fork, Mirai's
+    /// loader or Hajime; null when unknown (a new fork's token).
+    pub variant: Option<&'static str>,
 }
 
 /// Sources of one family.
@@ -345,6 +357,11 @@ pub struct Campaign {
     /// credentials do.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ssh_keys: Vec<Count>,
+    /// The bots known from the BusyBox tokens in the members' command lines (a Mirai
+    /// fork, Mirai's loader, Hajime: `data/busybox_tokens.tsv`), sorted; from the 16
+    /// lines kept per member; left out of JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<&'static str>,
     /// Notes such as `tiny-unknown-dictionary`.
     pub flags: Vec<String>,
 }
@@ -636,6 +653,9 @@ struct Names<'a> {
     hassh: Map<u64, &'a str>,
     /// SSH public keys ([`feature::KEY`]).
     keys: Map<u64, &'a str>,
+    /// The bots known from the BusyBox tokens a command line sent
+    /// ([`crate::data::token_variant`]), by line id; only lines with such tokens.
+    line_variants: Map<u64, Vec<&'static str>>,
 }
 
 impl<'a> Names<'a> {
@@ -670,6 +690,16 @@ impl<'a> Names<'a> {
                 .ssh_keys
                 .keys()
                 .map(|k| (id_of(feature::KEY, &[k]), &**k))
+                .collect(),
+            line_variants: agg
+                .command_stats
+                .iter()
+                .filter_map(|c| {
+                    let variants: Vec<&'static str> = (c.info.facts.busybox_tokens.iter())
+                        .filter_map(|t| data::token_variant(t))
+                        .collect();
+                    (!variants.is_empty()).then_some((c.info.line_id, variants))
+                })
                 .collect(),
         }
     }
@@ -978,7 +1008,14 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
         mirai_default_attempts: pairs.mirai_attempts,
         iot_default_attempts: pairs.iot_attempts,
         families: Vec::new(),
-        busybox_tokens: counts(agg.busybox_tokens.iter().map(|(k, v)| (&**k, *v)), n),
+        busybox_tokens: counts(agg.busybox_tokens.iter().map(|(k, v)| (&**k, *v)), n)
+            .into_iter()
+            .map(|c| TokenCount {
+                variant: data::token_variant(&c.value),
+                value: c.value,
+                count: c.count,
+            })
+            .collect(),
         top_default_credentials: pairs.defaults,
     };
     report.downloads = top_n(
@@ -1676,6 +1713,7 @@ fn campaign_draft(
                 .filter_map(|id| names.clients.get(id).copied()),
         ),
         ssh_keys: named_counts(&keys, &names.keys),
+        variants: variants_of(lines.keys(), names),
         flags: Vec::new(),
     };
     CampaignDraft {
@@ -1683,6 +1721,21 @@ fn campaign_draft(
         top_creds: top_n(creds.into_iter(), 10),
         tiny_dictionary,
     }
+}
+
+/// The distinct bots named by the BusyBox tokens of some command lines, sorted.
+fn variants_of<'a>(lines: impl Iterator<Item = &'a u64>, names: &Names<'_>) -> Vec<&'static str> {
+    if names.line_variants.is_empty() {
+        return Vec::new();
+    }
+    let mut v: Vec<&'static str> = lines
+        .filter_map(|l| names.line_variants.get(l))
+        .flatten()
+        .copied()
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// The [`MAX_CAMPAIGN_CLIENTS`] ids of `members` counted most (ties by name), named.

@@ -374,11 +374,26 @@ fn cowrie_sample() {
         .map(|p| p.methods.clone())
         .unwrap_or_default();
     assert_eq!(gafgyt, ["curl", "ftpget", "http", "tftp", "wget"]);
-    let tokens = pairs(&r.iot.busybox_tokens);
+    let tokens: Vec<(&str, u64, Option<&str>)> = (r.iot.busybox_tokens.iter())
+        .map(|t| (t.value.as_str(), t.count, t.variant))
+        .collect();
     assert!(
-        tokens.contains(&("MIRAI", 1)) && tokens.contains(&("ECCHI", 1)),
+        tokens.contains(&("MIRAI", 1, Some("Mirai (scanner)")))
+            && tokens.contains(&("ECCHI", 1, Some("Mirai loader or Hajime"))),
         "{tokens:?}"
     );
+    let bots = |ip: &str| {
+        (r.campaigns.iter())
+            .find(|c| c.source_sample.contains(&ip.to_string()))
+            .map(|c| c.variants.clone())
+    };
+    assert_eq!(bots("198.51.100.7"), Some(vec!["Mirai (scanner)"]));
+    assert_eq!(
+        bots("203.0.113.200"),
+        Some(vec!["Hajime", "Mirai loader or Hajime"]),
+        "PEGOK and ECCHI"
+    );
+    assert_eq!(bots("198.51.100.23"), Some(vec![]), "Gafgyt sends no token");
     let durations: Vec<f64> = r.sessions.top.iter().map(|s| s.duration_seconds).collect();
     assert!(
         durations.contains(&15.321) && durations.contains(&12.5),

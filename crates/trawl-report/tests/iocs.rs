@@ -528,3 +528,103 @@ fn ssh_keys_offered_and_planted() {
         assert!(text.contains(&format!("{KEY_PRINT} (2)")), "{text}");
     }
 }
+
+/// A Cowrie log of three Mirai-style bots: two send Okiru's BusyBox token, one a
+/// token no known bot uses.
+fn token_log(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut lines = Vec::new();
+    for (i, (ip, token)) in [
+        ("198.51.100.31", "OKIRU"),
+        ("198.51.100.32", "OKIRU"),
+        ("203.0.113.33", "NEWBOT"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let record = |second: usize, rest: String| {
+            format!(
+                r#"{{{rest},"session":"t{i}","src_ip":"{ip}","protocol":"telnet","timestamp":"2024-07-01T10:00:{second:02}.000000Z"}}"#
+            )
+        };
+        lines.push(record(
+            0,
+            r#""eventid":"cowrie.login.success","username":"root","password":"vizxv""#.into(),
+        ));
+        for (s, input) in [
+            "enable",
+            "system",
+            "shell",
+            "sh",
+            &format!("/bin/busybox {token}"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            lines.push(record(
+                s + 1,
+                format!(r#""eventid":"cowrie.command.input","input":"{input}""#),
+            ));
+        }
+    }
+    let path = dir.join("tokens.json");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write log");
+    path
+}
+
+#[test]
+fn busybox_tokens_name_the_mirai_fork() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = token_log(dir.path());
+    for threads in [1, 3] {
+        // The three share their dictionary and the Mirai words, so only the token
+        // tells them apart: 6 of 8 features shared, a Jaccard index of 0.75.
+        let opts = Options {
+            threads,
+            jaccard: 0.8,
+            ..Options::default()
+        };
+        let r = run_with(&[log.display().to_string()], &opts);
+        assert_eq!(r.totals.bad_rows, 0);
+        let tokens: Vec<(&str, u64, Option<&str>)> = (r.iot.busybox_tokens.iter())
+            .map(|t| (t.value.as_str(), t.count, t.variant))
+            .collect();
+        assert_eq!(
+            tokens,
+            [
+                ("OKIRU", 2, Some("Okiru (Mirai fork)")),
+                ("NEWBOT", 1, None)
+            ],
+            "{threads} threads"
+        );
+        let bots: Vec<(String, &str, Vec<&str>)> = (r.campaigns.iter())
+            .map(|c| (c.source_sample.join(" "), c.family, c.variants.clone()))
+            .collect();
+        assert_eq!(
+            bots,
+            [
+                (
+                    "198.51.100.31 198.51.100.32".to_string(),
+                    "Mirai",
+                    vec!["Okiru (Mirai fork)"]
+                ),
+                ("203.0.113.33".to_string(), "Mirai", vec![]),
+            ],
+            "{threads} threads: the token is a fingerprint feature; a token no known \
+             bot sends still makes a Mirai-style source, named by no fork"
+        );
+        let text = rendered(&r, OutputFormat::Text);
+        assert!(text.contains("known bots (busybox token)"), "{text}");
+        let csv = rendered(&r, OutputFormat::Csv);
+        assert!(
+            csv.contains("busybox_tokens,1,OKIRU,,,2,,Okiru (Mirai fork),")
+                && csv.contains("busybox_tokens,2,NEWBOT,,,1,,,")
+                && csv.contains(" bots=Okiru (Mirai fork)"),
+            "{csv}"
+        );
+        let json = rendered(&r, OutputFormat::Json);
+        assert!(
+            json.contains(r#""value": "NEWBOT","#) && json.contains(r#""variant": null"#),
+            "{json}"
+        );
+    }
+}

@@ -183,18 +183,22 @@ fn campaign_clients(c: &crate::report::Campaign) -> String {
     )
 }
 
-/// ` keys=print:2|print:1` (members per key) for a campaign whose members used SSH
-/// keys; empty otherwise.
-fn campaign_keys(c: &crate::report::Campaign) -> String {
-    if c.ssh_keys.is_empty() {
-        return String::new();
+/// ` bots=Satori (Mirai fork)|…` (bots known from the members' BusyBox tokens) and
+/// ` keys=print:2|print:1` (members per SSH key), each when the campaign has any.
+fn campaign_extras(c: &crate::report::Campaign) -> String {
+    let mut out = String::new();
+    if !c.variants.is_empty() {
+        out += &format!(" bots={}", c.variants.join("|"));
     }
-    let keys: Vec<String> = c
-        .ssh_keys
-        .iter()
-        .map(|k| format!("{}:{}", k.value, k.count))
-        .collect();
-    format!(" keys={}", keys.join("|"))
+    if !c.ssh_keys.is_empty() {
+        let keys: Vec<String> = c
+            .ssh_keys
+            .iter()
+            .map(|k| format!("{}:{}", k.value, k.count))
+            .collect();
+        out += &format!(" keys={}", keys.join("|"));
+    }
+    out
 }
 
 /// Writes the CSV.
@@ -263,6 +267,19 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
             &f.events.to_string(),
         ])?;
     }
+    for (i, t) in r.iot.busybox_tokens.iter().enumerate() {
+        w.write_record([
+            "busybox_tokens",
+            &(i + 1).to_string(),
+            &t.value,
+            "",
+            "",
+            &t.count.to_string(),
+            "",
+            t.variant.unwrap_or(""),
+            "",
+        ])?;
+    }
     for (i, p) in r.payload_hosts.iter().enumerate() {
         let detail = format!(
             "scanners={} methods={} files={} first={} last={}",
@@ -297,7 +314,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
             c.payload_hosts.join("|"),
             c.flags.join("|")
         ) + &campaign_clients(c)
-            + &campaign_keys(c);
+            + &campaign_extras(c);
         w.write_record([
             "campaigns",
             &c.id.to_string(),

@@ -9,7 +9,7 @@ mod text;
 use std::io::Write;
 
 use crate::error::ReportError;
-use crate::report::Report;
+use crate::report::{Campaign, Report};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +173,23 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
             "Known IoT default credentials seen",
             &r.iot.top_default_credentials,
         ),
-        count_table("BusyBox token checks", "token", &r.iot.busybox_tokens),
+        Table {
+            title: "BusyBox token checks".into(),
+            headers: vec!["count", "token", "known from"],
+            numeric: vec![true, false, false],
+            rows: r
+                .iot
+                .busybox_tokens
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.count.to_string(),
+                        t.value.clone(),
+                        t.variant.unwrap_or("").into(),
+                    ]
+                })
+                .collect(),
+        },
         Table {
             title: "Payload hosts".into(),
             headers: vec![
@@ -317,7 +333,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
         },
     ];
     add_campaign_clients(&mut t, r);
-    add_campaign_keys(&mut t, r);
+    add_campaign_extras(&mut t, r);
     t.push(Table {
         title: format!(
             "Bad rows ({} total, first {} shown)",
@@ -410,21 +426,31 @@ fn add_campaign_clients(tables: &mut [Table], r: &Report) {
     }
 }
 
-/// Adds the SSH keys column (before `flags`) to the campaigns table, when some
-/// campaign's members offered or planted keys.
-fn add_campaign_keys(tables: &mut [Table], r: &Report) {
-    if r.campaigns.iter().all(|c| c.ssh_keys.is_empty()) {
-        return;
-    }
+/// A column added to the campaigns table: its header and how a row's cell is made.
+type CampaignColumn = (&'static str, fn(&Campaign) -> String);
+
+/// Adds the SSH keys and BusyBox-token columns (before `flags`) to the campaigns
+/// table, each when some campaign has a value for it.
+fn add_campaign_extras(tables: &mut [Table], r: &Report) {
+    let columns: [CampaignColumn; 2] = [
+        ("known bots (busybox token)", |c| c.variants.join(", ")),
+        ("ssh keys (members)", |c| counted(&c.ssh_keys)),
+    ];
     let Some(t) = tables.iter_mut().find(|t| t.title == "Campaigns") else {
         return;
     };
-    let at = t.headers.len().saturating_sub(1);
-    t.headers.insert(at, "ssh keys (members)");
-    t.numeric.insert(at, false);
-    for (row, c) in t.rows.iter_mut().zip(&r.campaigns) {
-        let at = row.len().saturating_sub(1);
-        row.insert(at, counted(&c.ssh_keys));
+    for (header, cell) in columns {
+        let cells: Vec<String> = r.campaigns.iter().map(cell).collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        let at = t.headers.len().saturating_sub(1);
+        t.headers.insert(at, header);
+        t.numeric.insert(at, false);
+        for (row, cell) in t.rows.iter_mut().zip(cells) {
+            let at = row.len().saturating_sub(1);
+            row.insert(at, cell);
+        }
     }
 }
 
