@@ -224,8 +224,9 @@ pub(crate) struct SourceState {
     /// those stay inline, without an allocation of their own).
     pub creds: SmallVec<[(u64, u32); 2]>,
     pub creds_overflow: bool,
-    /// Features (with the keys it offered) and command lines; only sources that typed commands or pushed
-    /// payloads have them (a third of ~1 M), so they live behind one pointer.
+    /// Features (with the SSH keys it offered) and command lines; only sources that
+    /// typed commands, pushed payloads or offered keys have them (a third of ~1 M),
+    /// so they live behind one pointer.
     pub cmds: Option<Box<CommandLists>>,
     /// Protocol ids (almost always one or two: inline).
     pub protocols: SmallVec<[u64; 2]>,

@@ -357,9 +357,10 @@ pub struct Campaign {
     /// credentials do.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ssh_keys: Vec<Count>,
-    /// The bots known from the BusyBox tokens in the members' command lines (a Mirai
-    /// fork, Mirai's loader, Hajime: `data/busybox_tokens.tsv`), sorted; from the 16
-    /// lines kept per member; left out of JSON when none.
+    /// The bots known from the BusyBox tokens the members sent (a Mirai fork, Mirai's
+    /// loader, Hajime: `data/busybox_tokens.tsv`), sorted; tokens are fingerprint
+    /// features, so these come from the members' fingerprints; left out of JSON when
+    /// none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<&'static str>,
     /// Notes such as `tiny-unknown-dictionary`.
@@ -653,9 +654,9 @@ struct Names<'a> {
     hassh: Map<u64, &'a str>,
     /// SSH public keys ([`feature::KEY`]).
     keys: Map<u64, &'a str>,
-    /// The bots known from the BusyBox tokens a command line sent
-    /// ([`crate::data::token_variant`]), by line id; only lines with such tokens.
-    line_variants: Map<u64, Vec<&'static str>>,
+    /// The bots known to send a BusyBox token ([`crate::data::token_variant`]), by
+    /// the token's [`feature::TOKEN`] id; only tokens of known bots.
+    token_variants: Map<u64, &'static str>,
 }
 
 impl<'a> Names<'a> {
@@ -691,15 +692,10 @@ impl<'a> Names<'a> {
                 .keys()
                 .map(|k| (id_of(feature::KEY, &[k]), &**k))
                 .collect(),
-            line_variants: agg
-                .command_stats
-                .iter()
-                .filter_map(|c| {
-                    let variants: Vec<&'static str> = (c.info.facts.busybox_tokens.iter())
-                        .filter_map(|t| data::token_variant(t))
-                        .collect();
-                    (!variants.is_empty()).then_some((c.info.line_id, variants))
-                })
+            token_variants: agg
+                .busybox_tokens
+                .keys()
+                .filter_map(|t| Some((id_of(feature::TOKEN, &[t]), data::token_variant(t)?)))
                 .collect(),
         }
     }
@@ -1689,6 +1685,7 @@ fn campaign_draft(
             .filter_map(|(l, c)| names.lines.get(l).map(|line| (*line, *c))),
         10,
     );
+    let variants = variants_of(&features, names);
     let row = Campaign {
         id,
         family,
@@ -1713,7 +1710,7 @@ fn campaign_draft(
                 .filter_map(|id| names.clients.get(id).copied()),
         ),
         ssh_keys: named_counts(&keys, &names.keys),
-        variants: variants_of(lines.keys(), names),
+        variants,
         flags: Vec::new(),
     };
     CampaignDraft {
@@ -1723,15 +1720,15 @@ fn campaign_draft(
     }
 }
 
-/// The distinct bots named by the BusyBox tokens of some command lines, sorted.
-fn variants_of<'a>(lines: impl Iterator<Item = &'a u64>, names: &Names<'_>) -> Vec<&'static str> {
-    if names.line_variants.is_empty() {
+/// The distinct bots named by the BusyBox tokens among some fingerprint features,
+/// sorted.
+fn variants_of(features: &Set<u64>, names: &Names<'_>) -> Vec<&'static str> {
+    if names.token_variants.is_empty() {
         return Vec::new();
     }
-    let mut v: Vec<&'static str> = lines
-        .filter_map(|l| names.line_variants.get(l))
-        .flatten()
-        .copied()
+    let mut v: Vec<&'static str> = features
+        .iter()
+        .filter_map(|f| names.token_variants.get(f).copied())
         .collect();
     v.sort_unstable();
     v.dedup();
