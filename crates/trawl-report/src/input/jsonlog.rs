@@ -291,8 +291,13 @@ fn cowrie(
     }
     let kind = match eventid {
         "cowrie.login.failed" | "cowrie.login.success" => {
-            if line.username.is_none() {
-                // A public-key attempt: counted from its `client.fingerprint` record.
+            let key_login =
+                line.password.is_none() && (line.fingerprint.is_some() || line.key.is_some());
+            if line.username.is_none() || key_login {
+                // A public-key attempt: Cowrie logs it as `client.fingerprint`, which
+                // counts it, and then (newer versions) as a login record with the
+                // user and the key but no password: not a second attempt, and no
+                // empty password.
                 return Ok(());
             }
             let success = Some(eventid == "cowrie.login.success");
