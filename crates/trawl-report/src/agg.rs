@@ -67,7 +67,10 @@ pub mod feature {
     /// wrote into `authorized_keys`: one key on many sources is one operator.
     pub const KEY: u8 = 9;
     /// A BusyBox token (`/bin/busybox OKIRU`): each Mirai fork checks its shell
-    /// with its own word, so the token tells forks apart where the verbs cannot.
+    /// with its own word, so the token tells forks apart where the verbs cannot. Only
+    /// tokens of known bots ([`crate::data::token_variant`]) are features of their
+    /// own; every other token is the one feature of the empty token, so that a bot
+    /// that sends a new word on every connection still matches itself.
     pub const TOKEN: u8 = 10;
 }
 
@@ -601,7 +604,8 @@ impl CommandInfo {
             features.push(id_of(feature::KEY, &[&k.print]));
         }
         for token in &facts.busybox_tokens {
-            features.push(id_of(feature::TOKEN, &[token]));
+            let known = data::token_variant(token).map_or("", |_| token.as_str());
+            features.push(id_of(feature::TOKEN, &[known]));
         }
         let mut flags = session_word_flag(line);
         if facts.markers & marker::SHELL_LINE != 0 {

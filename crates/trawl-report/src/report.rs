@@ -655,8 +655,11 @@ struct Names<'a> {
     /// SSH public keys ([`feature::KEY`]).
     keys: Map<u64, &'a str>,
     /// The bots known to send a BusyBox token ([`crate::data::token_variant`]), by
-    /// the token's [`feature::TOKEN`] id; only tokens of known bots.
+    /// the token's [`feature::TOKEN`] id.
     token_variants: Map<u64, &'static str>,
+    /// The BusyBox tokens no known bot sends, by the id of a command line that sent
+    /// them (only such lines).
+    unknown_tokens: Map<u64, Vec<&'a str>>,
 }
 
 impl<'a> Names<'a> {
@@ -696,6 +699,17 @@ impl<'a> Names<'a> {
                 .busybox_tokens
                 .keys()
                 .filter_map(|t| Some((id_of(feature::TOKEN, &[t]), data::token_variant(t)?)))
+                .collect(),
+            unknown_tokens: agg
+                .command_stats
+                .iter()
+                .filter_map(|c| {
+                    let tokens: Vec<&'a str> = (c.info.facts.busybox_tokens.iter())
+                        .filter(|t| data::token_variant(t).is_none())
+                        .map(String::as_str)
+                        .collect();
+                    (!tokens.is_empty()).then_some((c.info.line_id, tokens))
+                })
                 .collect(),
         }
     }
@@ -1685,7 +1699,7 @@ fn campaign_draft(
             .filter_map(|(l, c)| names.lines.get(l).map(|line| (*line, *c))),
         10,
     );
-    let variants = variants_of(&features, names);
+    let (variants, unknown_tokens) = tokens_of(&features, &lines, names);
     let row = Campaign {
         id,
         family,
@@ -1711,7 +1725,7 @@ fn campaign_draft(
         ),
         ssh_keys: named_counts(&keys, &names.keys),
         variants,
-        flags: Vec::new(),
+        flags: unknown_token_flag(&unknown_tokens).into_iter().collect(),
     };
     CampaignDraft {
         row,
@@ -1720,19 +1734,53 @@ fn campaign_draft(
     }
 }
 
-/// The distinct bots named by the BusyBox tokens among some fingerprint features,
-/// sorted.
-fn variants_of(features: &Set<u64>, names: &Names<'_>) -> Vec<&'static str> {
-    if names.token_variants.is_empty() {
-        return Vec::new();
+/// A campaign's BusyBox tokens: the distinct bots its members' token features name,
+/// and the tokens no known bot sends found in its members' command lines (the 16
+/// lines kept per member), each sorted.
+fn tokens_of<'a>(
+    features: &Set<u64>,
+    lines: &Map<u64, u64>,
+    names: &Names<'a>,
+) -> (Vec<&'static str>, Vec<&'a str>) {
+    let mut known: Vec<&'static str> = Vec::new();
+    if !names.token_variants.is_empty() {
+        known.extend(features.iter().filter_map(|f| names.token_variants.get(f)));
+        known.sort_unstable();
+        known.dedup();
     }
-    let mut v: Vec<&'static str> = features
-        .iter()
-        .filter_map(|f| names.token_variants.get(f).copied())
-        .collect();
-    v.sort_unstable();
-    v.dedup();
-    v
+    let mut unknown: Vec<&'a str> = Vec::new();
+    if !names.unknown_tokens.is_empty() {
+        unknown.extend(
+            lines
+                .keys()
+                .filter_map(|l| names.unknown_tokens.get(l))
+                .flatten(),
+        );
+        unknown.sort_unstable();
+        unknown.dedup();
+    }
+    (known, unknown)
+}
+
+/// Tokens named in a campaign's unknown-token flag at most.
+const MAX_FLAG_TOKENS: usize = 5;
+
+/// The flag of a campaign whose members sent BusyBox tokens no known bot uses: a
+/// Mirai fork that changed the word, as the seed's tiny dictionary hinted at one.
+fn unknown_token_flag(tokens: &[&str]) -> Option<String> {
+    let (shown, more) = (
+        tokens.get(..MAX_FLAG_TOKENS).unwrap_or(tokens),
+        tokens.len().saturating_sub(MAX_FLAG_TOKENS),
+    );
+    let list = shown.join(", ")
+        + &if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+    (!tokens.is_empty()).then(|| {
+        format!("unknown-busybox-token: {list} (no known bot sends it: a new Mirai fork?)")
+    })
 }
 
 /// The [`MAX_CAMPAIGN_CLIENTS`] ids of `members` counted most (ties by name), named.

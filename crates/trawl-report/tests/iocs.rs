@@ -529,14 +529,15 @@ fn ssh_keys_offered_and_planted() {
     }
 }
 
-/// A Cowrie log of three Mirai-style bots: two send Okiru's BusyBox token, one a
-/// token no known bot uses.
+/// A Cowrie log of four Mirai-style bots: two send Okiru's BusyBox token, two each
+/// a token no known bot uses (as a bot that picks a new word per connection would).
 fn token_log(dir: &std::path::Path) -> std::path::PathBuf {
     let mut lines = Vec::new();
     for (i, (ip, token)) in [
         ("198.51.100.31", "OKIRU"),
         ("198.51.100.32", "OKIRU"),
         ("203.0.113.33", "NEWBOT"),
+        ("203.0.113.34", "QWXYZ"),
     ]
     .into_iter()
     .enumerate()
@@ -576,8 +577,9 @@ fn busybox_tokens_name_the_mirai_fork() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = token_log(dir.path());
     for threads in [1, 3] {
-        // The three share their dictionary and the Mirai words, so only the token
-        // tells them apart: 6 of 8 features shared, a Jaccard index of 0.75.
+        // All four share their dictionary and the Mirai words, so only the token
+        // tells them apart: 6 of 8 features shared, a Jaccard index of 0.75. Unknown
+        // tokens are one feature: the two bots with new words have one fingerprint.
         let opts = Options {
             threads,
             jaccard: 0.8,
@@ -592,12 +594,16 @@ fn busybox_tokens_name_the_mirai_fork() {
             tokens,
             [
                 ("OKIRU", 2, Some("Okiru (Mirai fork)")),
-                ("NEWBOT", 1, None)
+                ("NEWBOT", 1, None),
+                ("QWXYZ", 1, None)
             ],
             "{threads} threads"
         );
-        let bots: Vec<(String, &str, Vec<&str>)> = (r.campaigns.iter())
-            .map(|c| (c.source_sample.join(" "), c.family, c.variants.clone()))
+        let bots: Vec<(String, &str, Vec<&str>, Vec<String>)> = (r.campaigns.iter())
+            .map(|c| {
+                let sample = c.source_sample.join(" ");
+                (sample, c.family, c.variants.clone(), c.flags.clone())
+            })
             .collect();
         assert_eq!(
             bots,
@@ -605,9 +611,19 @@ fn busybox_tokens_name_the_mirai_fork() {
                 (
                     "198.51.100.31 198.51.100.32".to_string(),
                     "Mirai",
-                    vec!["Okiru (Mirai fork)"]
+                    vec!["Okiru (Mirai fork)"],
+                    vec![]
                 ),
-                ("203.0.113.33".to_string(), "Mirai", vec![]),
+                (
+                    "203.0.113.33 203.0.113.34".to_string(),
+                    "Mirai",
+                    vec![],
+                    vec![
+                        "unknown-busybox-token: NEWBOT, QWXYZ (no known bot sends it: a new \
+                         Mirai fork?)"
+                            .to_string()
+                    ]
+                ),
             ],
             "{threads} threads: the token is a fingerprint feature; a token no known \
              bot sends still makes a Mirai-style source, named by no fork"
