@@ -1768,19 +1768,16 @@ const MAX_FLAG_TOKENS: usize = 5;
 /// The flag of a campaign whose members sent BusyBox tokens no known bot uses: a
 /// Mirai fork that changed the word, as the seed's tiny dictionary hinted at one.
 fn unknown_token_flag(tokens: &[&str]) -> Option<String> {
-    let (shown, more) = (
-        tokens.get(..MAX_FLAG_TOKENS).unwrap_or(tokens),
-        tokens.len().saturating_sub(MAX_FLAG_TOKENS),
-    );
-    let list = shown.join(", ")
-        + &if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-    (!tokens.is_empty()).then(|| {
-        format!("unknown-busybox-token: {list} (no known bot sends it: a new Mirai fork?)")
-    })
+    if tokens.is_empty() {
+        return None;
+    }
+    let mut list = tokens.get(..MAX_FLAG_TOKENS).unwrap_or(tokens).join(", ");
+    if tokens.len() > MAX_FLAG_TOKENS {
+        list += &format!(" and {} more", tokens.len() - MAX_FLAG_TOKENS);
+    }
+    Some(format!(
+        "unknown-busybox-token: {list} (no known bot sends it: a new Mirai fork?)"
+    ))
 }
 
 /// The [`MAX_CAMPAIGN_CLIENTS`] ids of `members` counted most (ties by name), named.
@@ -1818,6 +1815,23 @@ fn smallest<T: Ord>(items: impl Iterator<Item = T>, n: usize) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_token_flag_lists_five_tokens_then_counts_the_rest() {
+        assert_eq!(unknown_token_flag(&[]), None);
+        assert_eq!(
+            unknown_token_flag(&["NEWBOT"]).as_deref(),
+            Some("unknown-busybox-token: NEWBOT (no known bot sends it: a new Mirai fork?)")
+        );
+        let seven = ["A", "B", "C", "D", "E", "F", "G"];
+        assert_eq!(
+            unknown_token_flag(&seven).as_deref(),
+            Some(
+                "unknown-busybox-token: A, B, C, D, E and 2 more (no known bot sends it: a new \
+                 Mirai fork?)"
+            )
+        );
+    }
 
     fn naive(items: &[(u32, u64)], n: usize) -> Vec<(u32, u64)> {
         let mut all = items.to_vec();
