@@ -363,7 +363,7 @@ pub struct Campaign {
     /// none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<&'static str>,
-    /// Notes such as `tiny-unknown-dictionary`.
+    /// Notes such as `tiny-unknown-dictionary` and `unknown-busybox-token`.
     pub flags: Vec<String>,
 }
 
