@@ -162,41 +162,34 @@ fn source_clients(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(),
     Ok(())
 }
 
-/// ` clients=a:3|b:1 hassh=x:3 libraries=l` (members per value) for a campaign with client
-/// records; empty otherwise (so a campaign row without them is as before).
-fn campaign_clients(c: &crate::report::Campaign) -> String {
-    if c.client_versions.is_empty() && c.hassh.is_empty() {
-        return String::new();
-    }
-    let list = |items: &[Count]| {
-        items
-            .iter()
-            .map(|c| format!("{}:{}", c.value, c.count))
-            .collect::<Vec<_>>()
-            .join("|")
-    };
-    format!(
-        " clients={} hassh={} libraries={}",
-        list(&c.client_versions),
-        list(&c.hassh),
-        c.client_libraries.join("|")
-    )
+/// `a:3|b:1`: values with their member counts.
+fn counted_list(items: &[Count]) -> String {
+    items
+        .iter()
+        .map(|c| format!("{}:{}", c.value, c.count))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
-/// ` bots=Satori (Mirai fork)|…` (bots known from the members' BusyBox tokens) and
-/// ` keys=print:2|print:1` (members per SSH key), each when the campaign has any.
+/// The end of a campaign's `detail`, each part only when the campaign has it (so a
+/// campaign row without them is as before): ` clients=a:3|b:1 hassh=x:3 libraries=l`
+/// (members per value), ` bots=Satori (Mirai fork)|…` (bots named by the members'
+/// BusyBox tokens) and ` keys=print:2|print:1` (members per SSH key).
 fn campaign_extras(c: &crate::report::Campaign) -> String {
     let mut out = String::new();
+    if !c.client_versions.is_empty() || !c.hassh.is_empty() {
+        out += &format!(
+            " clients={} hassh={} libraries={}",
+            counted_list(&c.client_versions),
+            counted_list(&c.hassh),
+            c.client_libraries.join("|")
+        );
+    }
     if !c.variants.is_empty() {
         out += &format!(" bots={}", c.variants.join("|"));
     }
     if !c.ssh_keys.is_empty() {
-        let keys: Vec<String> = c
-            .ssh_keys
-            .iter()
-            .map(|k| format!("{}:{}", k.value, k.count))
-            .collect();
-        out += &format!(" keys={}", keys.join("|"));
+        out += &format!(" keys={}", counted_list(&c.ssh_keys));
     }
     out
 }
@@ -313,8 +306,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
                 .join("|"),
             c.payload_hosts.join("|"),
             c.flags.join("|")
-        ) + &campaign_clients(c)
-            + &campaign_extras(c);
+        ) + &campaign_extras(c);
         w.write_record([
             "campaigns",
             &c.id.to_string(),

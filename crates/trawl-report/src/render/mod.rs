@@ -332,8 +332,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
                 .collect(),
         },
     ];
-    add_campaign_clients(&mut t, r);
-    add_campaign_extras(&mut t, r);
+    add_campaign_columns(&mut t, r);
     t.push(Table {
         title: format!(
             "Bad rows ({} total, first {} shown)",
@@ -390,66 +389,56 @@ fn source_clients_table(r: &Report) -> Table {
     }
 }
 
-/// Adds the client-version, HASSH and library columns (before `flags`) to the campaigns
-/// table, when some campaign has client records (so logs without them, such as
-/// Heralding's CSV, print the table as before).
-fn add_campaign_clients(tables: &mut [Table], r: &Report) {
-    if r.campaigns
-        .iter()
-        .all(|c| c.client_versions.is_empty() && c.hassh.is_empty())
-    {
-        return;
-    }
-    let Some(t) = tables.iter_mut().find(|t| t.title == "Campaigns") else {
-        return;
-    };
-    let at = t.headers.len().saturating_sub(1);
-    t.headers.splice(
-        at..at,
-        [
-            "client versions (members)",
-            "hassh (members)",
-            "library client",
-        ],
-    );
-    t.numeric.splice(at..at, [false, false, false]);
-    for (row, c) in t.rows.iter_mut().zip(&r.campaigns) {
-        let at = row.len().saturating_sub(1);
-        row.splice(
-            at..at,
-            [
-                counted(&c.client_versions),
-                counted(&c.hassh),
-                c.client_libraries.join(", "),
-            ],
-        );
-    }
-}
-
 /// A column added to the campaigns table: its header and how a row's cell is made.
 type CampaignColumn = (&'static str, fn(&Campaign) -> String);
 
-/// Adds the SSH keys and BusyBox-token columns (before `flags`) to the campaigns
-/// table, each when some campaign has a value for it.
-fn add_campaign_extras(tables: &mut [Table], r: &Report) {
-    let columns: [CampaignColumn; 2] = [
-        ("known bots (busybox token)", |c| c.variants.join(", ")),
-        ("ssh keys (members)", |c| counted(&c.ssh_keys)),
-    ];
+/// Optional columns of the campaigns table that are shown together, and when a
+/// campaign has a value for them.
+struct ColumnGroup {
+    has: fn(&Campaign) -> bool,
+    columns: &'static [CampaignColumn],
+}
+
+/// The optional campaign columns, in table order: client software, bots named by
+/// BusyBox tokens, SSH keys.
+const CAMPAIGN_COLUMNS: [ColumnGroup; 3] = [
+    ColumnGroup {
+        has: |c| !c.client_versions.is_empty() || !c.hassh.is_empty(),
+        columns: &[
+            ("client versions (members)", |c| counted(&c.client_versions)),
+            ("hassh (members)", |c| counted(&c.hassh)),
+            ("library client", |c| c.client_libraries.join(", ")),
+        ],
+    },
+    ColumnGroup {
+        has: |c| !c.variants.is_empty(),
+        columns: &[("known bots (busybox token)", |c| c.variants.join(", "))],
+    },
+    ColumnGroup {
+        has: |c| !c.ssh_keys.is_empty(),
+        columns: &[("ssh keys (members)", |c| counted(&c.ssh_keys))],
+    },
+];
+
+/// Adds the optional columns (before `flags`) to the campaigns table, each group only
+/// when some campaign has a value for it, so logs without them (Heralding's CSV) print
+/// the table as before.
+fn add_campaign_columns(tables: &mut [Table], r: &Report) {
     let Some(t) = tables.iter_mut().find(|t| t.title == "Campaigns") else {
         return;
     };
-    for (header, cell) in columns {
-        let cells: Vec<String> = r.campaigns.iter().map(cell).collect();
-        if cells.iter().all(String::is_empty) {
+    for group in &CAMPAIGN_COLUMNS {
+        if !r.campaigns.iter().any(group.has) {
             continue;
         }
-        let at = t.headers.len().saturating_sub(1);
-        t.headers.insert(at, header);
-        t.numeric.insert(at, false);
-        for (row, cell) in t.rows.iter_mut().zip(cells) {
-            let at = row.len().saturating_sub(1);
-            row.insert(at, cell);
+        for (header, cell) in group.columns {
+            let at = t.headers.len().saturating_sub(1);
+            t.headers.insert(at, header);
+            t.numeric.insert(at, false);
+            for (row, c) in t.rows.iter_mut().zip(&r.campaigns) {
+                let at = row.len().saturating_sub(1);
+                row.insert(at, cell(c));
+            }
         }
     }
 }
