@@ -1372,6 +1372,10 @@ impl Aggregator {
             }
             return;
         }
+        if matches!(ev.kind, EventKind::KeyLoginSucceeded) {
+            self.logins_succeeded += u64::from(accepted);
+            return;
+        }
         if self.count_ioc(ev, accepted) {
             return;
         }
@@ -1427,7 +1431,7 @@ impl Aggregator {
                 self.touch_source(ev, proto, warmed.slot);
                 self.touch_session(ev, gap_secs, (0, 0), key);
             }
-            EventKind::ClientVersion { .. } => {}
+            EventKind::ClientVersion { .. } | EventKind::KeyLoginSucceeded => {}
             EventKind::PayloadHash { .. } | EventKind::Tunnel { .. } | EventKind::Hassh { .. } => {}
             EventKind::SessionEnd {
                 duration_ms,

@@ -44,6 +44,10 @@ pub enum EventKind<'a> {
         /// `algorithm SHA256:...`, as `ssh-keygen -l` prints it (see [`crate::sshkey`]).
         print: Cow<'a, str>,
     },
+    /// A public-key login the honeypot accepted (Cowrie `cowrie.login.success` with
+    /// a key and no password): the offer ([`Self::KeyOffer`]) counted the attempt;
+    /// this counts only the success, and is no event of its own.
+    KeyLoginSucceeded,
     /// A login whose password the honeypot saw only hashed (a challenge-response:
     /// PostgreSQL MD5 or SCRAM, MySQL, NTLM, CRAM-MD5…; trawl records the hash in
     /// `password_hash` and no password): an attempt of a known user, but no pair.

@@ -463,6 +463,14 @@ fn ssh_keys_offered_and_planted() {
             "key offers are no passwords"
         );
         assert!(r.top_passwords.iter().all(|p| p.value == "1234"));
+        assert_eq!(
+            r.totals.logins_succeeded, 2,
+            "the accepted key login (no attempt of its own) and the accepted password"
+        );
+        assert_eq!(
+            r.totals.events, 9,
+            "a key login's record is no event of its own"
+        );
         let rows: Vec<(String, u64, u64, u64)> = r
             .ssh_keys
             .iter()

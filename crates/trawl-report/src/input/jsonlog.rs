@@ -293,14 +293,18 @@ fn cowrie(
         "cowrie.login.failed" | "cowrie.login.success" => {
             let key_login =
                 line.password.is_none() && (line.fingerprint.is_some() || line.key.is_some());
+            let success = eventid == "cowrie.login.success";
             if line.username.is_none() || key_login {
                 // A public-key attempt: Cowrie logs it as `client.fingerprint`, which
                 // counts it, and then (newer versions) as a login record with the
                 // user and the key but no password: not a second attempt, and no
-                // empty password.
+                // empty password; an accepted one still counts as a login.
+                if key_login && success {
+                    agg.ingest(index, &base(EventKind::KeyLoginSucceeded)?, &opts.filters);
+                }
                 return Ok(());
             }
-            let success = Some(eventid == "cowrie.login.success");
+            let success = Some(success);
             EventKind::Auth {
                 username: text(&line.username),
                 password: text(&line.password),
