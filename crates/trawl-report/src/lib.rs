@@ -18,6 +18,7 @@ pub mod command;
 pub mod data;
 pub mod error;
 pub mod event;
+pub mod fetch;
 pub mod filter;
 pub mod input;
 pub mod ioc;
@@ -177,6 +178,7 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
         merged.merge(r?);
     }
     merged.flush_runs();
+    merged.settle_fetches();
     Ok(merged)
 }
 

