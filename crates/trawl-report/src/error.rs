@@ -5,8 +5,9 @@ use std::path::PathBuf;
 /// What can stop a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// An input file could not be opened or read.
-    #[error("{path}: {source}")]
+    /// An input file could not be opened or read (the cause is the error's source,
+    /// which `{:#}` prints after the path).
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -17,6 +18,14 @@ pub enum ReportError {
     /// A glob matched nothing or a path does not exist.
     #[error("{0}: no such file (or the pattern matched nothing)")]
     NoInput(String),
+    /// A stream (standard input, a pipe) that cannot be read as asked.
+    #[error("{name}: {reason}")]
+    Stream {
+        /// `stdin` or the path.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// A glob pattern is malformed.
     #[error("bad pattern {pattern}: {message}")]
     BadPattern {
@@ -43,8 +52,8 @@ pub enum ReportError {
         /// What was wrong.
         reason: String,
     },
-    /// A SQLite input could not be read.
-    #[error("{path}: {source}")]
+    /// A SQLite input could not be read (the cause is the error's source).
+    #[error("{path}")]
     Sqlite {
         /// The file.
         path: PathBuf,

@@ -112,14 +112,19 @@ pub fn analyze_with_counts(
     Ok((report, agg))
 }
 
-fn progress_bar(opts: &Options, total: u64) -> indicatif::ProgressBar {
+/// The progress bar: bytes of `total`, or only bytes read when a stream's size
+/// is unknown (`streamed`).
+fn progress_bar(opts: &Options, total: u64, streamed: bool) -> indicatif::ProgressBar {
     if !opts.progress {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} reading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} eta {eta}",
-    ) {
+    let template = if streamed {
+        "{spinner} reading {bytes} {bytes_per_sec}"
+    } else {
+        "{spinner} reading {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} eta {eta}"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar
@@ -128,7 +133,8 @@ fn progress_bar(opts: &Options, total: u64) -> indicatif::ProgressBar {
 /// Parses every file into one merged aggregator.
 pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, ReportError> {
     let total: u64 = files.iter().map(|f| f.size).sum();
-    let bar = progress_bar(opts, total);
+    let streamed = files.iter().any(|f| f.stream.is_some());
+    let bar = progress_bar(opts, total, streamed);
     let counter = Arc::new(AtomicU64::new(0));
     let mut merged = Aggregator::new(opts.session_gap_secs);
     let threads = if opts.threads == 0 {
@@ -755,6 +761,7 @@ fn clone_file(f: &InputFile) -> InputFile {
         gzip: f.gzip,
         size: f.size,
         nested_attempts_elsewhere: f.nested_attempts_elsewhere,
+        stream: f.stream.clone(),
     }
 }
 

@@ -434,3 +434,135 @@ fn hassh_of_trawls_own_session_records() {
         );
     }
 }
+
+/// `trawl report -` with `bytes` written into its standard input through a pipe (a
+/// writer thread, as a shell pipeline feeds it).
+fn trawl_stdin(args: &[&str], bytes: Vec<u8>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = match Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .arg("report")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("running trawl report {args:?}: {e}"),
+    };
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // The report may stop reading early (an error): a broken pipe is its answer.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&bytes);
+    });
+    let out = child.wait_with_output().expect("trawl report output");
+    writer.join().expect("writer thread");
+    out
+}
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A report's JSON without its list of inputs (whose names differ by how they came).
+fn without_inputs(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("inputs");
+    }
+    v
+}
+
+/// `-` reads standard input, plain or gzip, CSV or JSON lines, at any thread count,
+/// with the same report as the file; a named pipe is read as a stream beside files.
+#[test]
+fn reads_standard_input_and_named_pipes() {
+    for name in [
+        "seed_heralding.csv",
+        "cowrie.json",
+        "heralding_11col.csv.gz",
+    ] {
+        let path = fixture(name);
+        for threads in ["1", "3"] {
+            let args = ["--format", "json", "--threads", threads];
+            let from_file = json(&[&path, "--threads", threads]);
+            let out = trawl_stdin(&[&["-"][..], &args].concat(), read(&path));
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let piped: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("JSON report");
+            assert_eq!(piped["inputs"][0]["path"], "stdin", "{name}");
+            let format = piped["inputs"][0]["format"].as_str().unwrap_or_default();
+            assert!(format.ends_with("streamed"), "{name}: {format}");
+            assert_eq!(
+                format.contains("gzip"),
+                name.ends_with(".gz"),
+                "{name}: {format}"
+            );
+            assert_eq!(
+                without_inputs(piped),
+                without_inputs(from_file),
+                "{name}, {threads} threads"
+            );
+        }
+    }
+    // A named pipe (as `<(zcat log.gz)` gives) beside a file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("log.gz");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(
+        made.as_ref().is_ok_and(|s| s.success()),
+        "mkfifo failed: {made:?}"
+    );
+    let gz = read(&fixture("heralding_11col.csv.gz"));
+    let fifo_for_writer = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(fifo_for_writer, gz));
+    let fifo_arg = fifo.display().to_string();
+    let seed = fixture("seed_heralding.csv");
+    let both = json(&[&fifo_arg, &seed]);
+    writer.join().expect("writer").expect("writing the pipe");
+    let files = json(&[&fixture("heralding_11col.csv.gz"), &seed]);
+    assert_eq!(both["inputs"][0]["path"].as_str(), Some(fifo_arg.as_str()));
+    assert_eq!(without_inputs(both), without_inputs(files));
+}
+
+/// Bad rows of standard input are named `stdin:LINE`; what cannot come through a
+/// pipe, or twice, is a one-line error.
+#[test]
+fn standard_input_errors_and_bad_rows() {
+    let out = trawl_stdin(&["-"], read(&fixture("malformed.csv")));
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stdin:3: expected 10 columns, found 9"),
+        "{err}"
+    );
+    let cases: [(&[&str], Vec<u8>, &str); 4] = [
+        (
+            &["-", "-"],
+            Vec::new(),
+            "stdin: standard input can be read only once",
+        ),
+        (
+            &["-"],
+            b"SQLite format 3\0 and more".to_vec(),
+            "stdin: a trawl.db (SQLite) cannot be read from a pipe",
+        ),
+        (
+            &["-"],
+            b"\n\nnot a log\n".to_vec(),
+            "stdin: line 1: unrecognised format (not a log)",
+        ),
+        (&["-"], vec![0x1f, 0x8b, 0, 1, 2], "stdin:"),
+    ];
+    for (args, input, message) in cases {
+        let out = trawl_stdin(args, input);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}

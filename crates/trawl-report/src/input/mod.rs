@@ -5,13 +5,15 @@
 //! without header), Heralding / trawl `log_session.csv`, Cowrie JSON lines (2.x
 //! `duration` and 3.x `duration_ms`), OpenCanary JSON lines, Heralding
 //! `log_session.json`, trawl `events.jsonl`, trawl `trawl.db` (SQLite); any of
-//! the text formats gzip-compressed. JSON lines are recognised line by line, so
+//! the text formats gzip-compressed, from files or from standard input and pipes
+//! ([`stream`]). JSON lines are recognised line by line, so
 //! a file mixing Cowrie and OpenCanary lines is read correctly.
 
 pub mod csvlog;
 pub mod jsonlog;
 pub mod lines;
 pub mod sqlite;
+pub mod stream;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -58,13 +60,26 @@ pub struct InputFile {
     /// A Heralding session log whose attempts are also in an auth log given with it
     /// (see [`mark_nested_duplicates`]): its nested attempts are not counted again.
     pub nested_attempts_elsewhere: bool,
+    /// Standard input or a pipe: read once, from this reader (see [`stream`]);
+    /// `size` is 0 and `gzip` false (the reader decodes it).
+    pub stream: Option<Arc<stream::Stream>>,
 }
 
-/// Expands globs (patterns with `*?[`) and checks plain paths exist.
+/// Expands globs (patterns with `*?[`) and checks plain paths exist; `-` is
+/// standard input (once), and a path that is no regular file (a pipe) is kept as
+/// a stream.
 pub fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
     let mut out = Vec::new();
     for pattern in patterns {
-        if pattern.contains(['*', '?', '[']) && !Path::new(pattern).exists() {
+        if pattern == stream::STDIN {
+            if out.iter().any(|p: &PathBuf| p.as_os_str() == stream::STDIN) {
+                return Err(stream::stream_error(
+                    Path::new(pattern),
+                    "standard input can be read only once: give - once",
+                ));
+            }
+            out.push(PathBuf::from(pattern));
+        } else if pattern.contains(['*', '?', '[']) && !Path::new(pattern).exists() {
             let paths = glob::glob(pattern).map_err(|e| ReportError::BadPattern {
                 pattern: pattern.clone(),
                 message: e.msg.to_string(),
@@ -78,7 +93,7 @@ pub fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
             }
             matched.sort();
             out.extend(matched);
-        } else if Path::new(pattern).is_file() {
+        } else if Path::new(pattern).is_file() || stream::is_stream(Path::new(pattern)) {
             out.push(PathBuf::from(pattern));
         } else {
             return Err(ReportError::NoInput(pattern.clone()));
@@ -188,6 +203,9 @@ pub fn mark_nested_duplicates(files: &mut [InputFile]) {
 
 /// Looks at a file and decides how to read it.
 pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
+    if stream::is_stream(path) {
+        return detect_stream(index, path);
+    }
     let size = std::fs::metadata(path).map_err(io_err(path))?.len();
     let display = path.display().to_string();
     let mut head = [0u8; 16];
@@ -207,6 +225,7 @@ pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
             gzip: false,
             size,
             nested_attempts_elsewhere: false,
+            stream: None,
         });
     }
     let gzip = is_gzip(path)?;
@@ -222,6 +241,46 @@ pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
             break;
         }
     }
+    let (format, format_name) = format_of(&first, path)?;
+    let format_name = if gzip {
+        format!("{format_name}, gzip")
+    } else {
+        format_name
+    };
+    Ok(InputFile {
+        index,
+        path: path.to_path_buf(),
+        display,
+        format,
+        format_name,
+        gzip,
+        size,
+        nested_attempts_elsewhere: false,
+        stream: None,
+    })
+}
+
+/// [`detect`] for a stream: opened now, read later from the reader kept.
+fn detect_stream(index: usize, path: &Path) -> Result<InputFile, ReportError> {
+    let opened = stream::open(path)?;
+    let name = PathBuf::from(stream::display_name(path));
+    let (format, format_name) = format_of(&opened.first_line, &name)?;
+    let how = if opened.gzip { ", gzip" } else { "" };
+    Ok(InputFile {
+        index,
+        path: path.to_path_buf(),
+        display: stream::display_name(path),
+        format,
+        format_name: format!("{format_name}{how}, streamed"),
+        gzip: false,
+        size: 0,
+        nested_attempts_elsewhere: false,
+        stream: Some(Arc::new(opened.stream)),
+    })
+}
+
+/// The format of a text input, from its first non-empty line.
+fn format_of(first: &str, path: &Path) -> Result<(Format, String), ReportError> {
     let line = first.trim_start_matches('\u{feff}').trim();
     let (format, format_name) = if line.starts_with('{') {
         (Format::JsonLines, jsonlog::describe(line))
@@ -237,21 +296,7 @@ pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
             detail,
         });
     };
-    let format_name = if gzip {
-        format!("{format_name}, gzip")
-    } else {
-        format_name
-    };
-    Ok(InputFile {
-        index,
-        path: path.to_path_buf(),
-        display,
-        format,
-        format_name,
-        gzip,
-        size,
-        nested_attempts_elsewhere: false,
-    })
+    Ok((format, format_name))
 }
 
 /// A run of whole records from one file.
@@ -312,7 +357,15 @@ pub struct BlockReader {
 impl BlockReader {
     /// Starts reading a text file.
     pub fn new(file: Arc<InputFile>, counter: Arc<AtomicU64>) -> Result<Self, ReportError> {
-        let (reader, counter) = open_uncounted(&file.path, file.gzip, counter)?;
+        let (reader, counter) = match &file.stream {
+            Some(stream) => {
+                let reader = stream.take().ok_or_else(|| {
+                    stream::stream_error(&file.path, "a stream can be read only once")
+                })?;
+                (reader, Some(counter))
+            }
+            None => open_uncounted(&file.path, file.gzip, counter)?,
+        };
         let quoted_csv = matches!(file.format, Format::Csv(_));
         Ok(Self {
             pool: Arc::default(),
@@ -346,7 +399,7 @@ impl BlockReader {
             .take(want)
             .read_to_end(&mut self.pending)
             .map_err(|source| ReportError::Io {
-                path: self.file.path.clone(),
+                path: PathBuf::from(&self.file.display),
                 source,
             })? as u64;
         if let Some(counter) = &self.counter {

@@ -28,8 +28,9 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Log files or glob patterns: trawl.db, log_auth.csv, log_session.csv, events.jsonl,
-    /// Heralding CSV/JSON, Cowrie JSON, OpenCanary JSON; `.gz` is read transparently.
-    #[arg(required = true, value_name = "FILE|GLOB")]
+    /// Heralding CSV/JSON, Cowrie JSON, OpenCanary JSON; `.gz` is read transparently;
+    /// `-` reads standard input (a named pipe or `<(zcat log.gz)` works too).
+    #[arg(required = true, value_name = "FILE|GLOB|-")]
     pub inputs: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
