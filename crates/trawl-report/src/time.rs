@@ -272,9 +272,70 @@ pub fn parse_bound(text: &str) -> Option<Micros> {
     parse_timestamp(t)
 }
 
+/// The current time (UTC microseconds), which ages count back from.
+pub fn now() -> Micros {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Parses a `--since/--until` value that may also be an age before `now`: a whole
+/// number and a unit, `s`, `m`, `h`, `d` or `w` (`90m`, `24h`, `7d`), so a daily
+/// report is `--since 24h`. Anything else is read by [`parse_bound`].
+pub fn parse_bound_at(text: &str, now: Micros) -> Option<Micros> {
+    parse_age(text.trim())
+        .map(|age| now.checked_sub(age))
+        .unwrap_or_else(|| parse_bound(text))
+}
+
+/// An age (`24h`) in microseconds; `None` when `text` is not one (or overflows).
+fn parse_age(text: &str) -> Option<Micros> {
+    let unit = text.chars().last()?;
+    let seconds: i64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return None,
+    };
+    let number = text.get(..text.len() - 1)?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(seconds)?
+        .checked_mul(1_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_count_back_from_now() {
+        let now = parse_timestamp("2026-11-27 12:00:00").unwrap_or_default();
+        let at = |t: &str| parse_bound_at(t, now).map(format_timestamp);
+        assert_eq!(at("24h").as_deref(), Some("2026-11-26 12:00:00"));
+        assert_eq!(at(" 7d ").as_deref(), Some("2026-11-20 12:00:00"));
+        assert_eq!(at("2w").as_deref(), Some("2026-11-13 12:00:00"));
+        assert_eq!(at("90m").as_deref(), Some("2026-11-27 10:30:00"));
+        assert_eq!(at("30s").as_deref(), Some("2026-11-27 11:59:30"));
+        assert_eq!(at("0h").as_deref(), Some("2026-11-27 12:00:00"));
+        // Absolute times still work; what is neither is refused.
+        assert_eq!(at("2016-12-14").as_deref(), Some("2016-12-14 00:00:00"));
+        for bad in [
+            "h",
+            "-1h",
+            "1.5h",
+            "24x",
+            "1 h",
+            "99999999999999999999d",
+            "9223372036854775807w",
+        ] {
+            assert_eq!(parse_bound_at(bad, now), None, "{bad}");
+        }
+    }
 
     #[test]
     fn heralding_layout() {

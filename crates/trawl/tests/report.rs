@@ -119,6 +119,19 @@ fn output_formats_and_out_file() {
     assert!(stdout_ok(&[&seed, "--format", "html", "--out", &out_s]).is_empty());
     let html = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+    // Without --format, the --out file's extension names the format.
+    let read_back = |name: &str, args: &[&str]| {
+        let path = dir.path().join(name).display().to_string();
+        let all = [&[seed.as_str(), "--out", &path][..], args].concat();
+        assert!(stdout_ok(&all).is_empty());
+        std::fs::read_to_string(&path).unwrap_or_default()
+    };
+    assert!(read_back("r.HTM", &[]).starts_with("<!DOCTYPE html>"));
+    assert!(read_back("r.json", &[]).starts_with('{'));
+    assert!(read_back("r.csv", &[]).starts_with("table,rank,"));
+    assert!(read_back("r.markdown", &[]).contains("## Top sources"));
+    assert!(read_back("r.txt", &[]).starts_with("trawl report\n"));
+    assert!(read_back("r.json.txt", &["--format", "json"]).starts_with('{'));
 }
 
 #[test]
@@ -143,6 +156,41 @@ fn filters_on_the_command_line() {
     assert_eq!(v["totals"]["login_prompt_entries"], 2);
     let bad = trawl(&[&seed, "--source", "not-a-net"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// `--since 24h`: ages count back from now. Rows 2 hours, 2 days and 10 days old.
+#[test]
+fn since_and_until_take_ages() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let path = dir.path().join("log_auth.csv");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut csv = String::from(
+        "timestamp,auth_id,session_id,source_ip,source_port,destination_ip,destination_port,protocol,username,password\n",
+    );
+    for (i, hours_ago) in [2u64, 48, 240].iter().enumerate() {
+        let ts = now - hours_ago * 3600;
+        csv.push_str(&format!(
+            "{ts}.0,a{i},s{i},192.0.2.{i},4000,,23,telnet,root,p{i}\n"
+        ));
+    }
+    std::fs::write(&path, csv).unwrap_or_else(|e| panic!("write: {e}"));
+    let p = path.display().to_string();
+    let events =
+        |args: &[&str]| json(&[&[p.as_str()][..], args].concat())["totals"]["events"].clone();
+    assert_eq!(events(&[]), 3);
+    assert_eq!(events(&["--since", "24h"]), 1);
+    assert_eq!(events(&["--since", "3d"]), 2);
+    assert_eq!(events(&["--since", "2w", "--until", "1d"]), 2);
+    assert_eq!(events(&["--until", "300m"]), 2);
+    let bad = trawl(&[&p, "--since", "24x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("is not a date, a timestamp or an age"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 #[test]

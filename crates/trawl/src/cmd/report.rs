@@ -32,16 +32,18 @@ pub struct Args {
     /// `-` reads standard input (a named pipe or `<(zcat log.gz)` works too).
     #[arg(required = true, value_name = "FILE|GLOB|-")]
     pub inputs: Vec<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    /// Output format [default: from the --out file's extension (.json, .csv, .md,
+    /// .html), else text].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Keep events at or after this time (`2016-12-14` or `2016-12-14 21:50:00`, UTC).
+    /// Keep events at or after this time (`2016-12-14` or `2016-12-14 21:50:00`, UTC),
+    /// or this long ago (`24h`, `7d`; units s, m, h, d, w).
     #[arg(long)]
     pub since: Option<String>,
-    /// Keep events before this time.
+    /// Keep events before this time (same forms as --since).
     #[arg(long)]
     pub until: Option<String>,
     /// Keep only these protocols (repeat or comma-separate).
@@ -85,11 +87,13 @@ fn parse_net(text: &str) -> anyhow::Result<trawl_report::filter::IpNet> {
 }
 
 fn options(args: &Args) -> anyhow::Result<Options> {
+    let now = trawl_report::time::now();
     let bound = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
         v.as_deref()
             .map(|t| {
-                trawl_report::time::parse_bound(t)
-                    .with_context(|| format!("{flag} {t:?} is not a date or timestamp"))
+                trawl_report::time::parse_bound_at(t, now).with_context(|| {
+                    format!("{flag} {t:?} is not a date, a timestamp or an age (24h, 7d)")
+                })
             })
             .transpose()
     };
@@ -125,6 +129,21 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     })
 }
 
+/// The format an output file's extension names (text when it names none).
+fn format_of_path(out: Option<&std::path::Path>) -> Format {
+    let ext = out
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some("md" | "markdown") => Format::Md,
+        Some("html" | "htm") => Format::Html,
+        _ => Format::Text,
+    }
+}
+
 /// Runs `trawl report`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = options(&args)?;
@@ -132,7 +151,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The process exits after printing: freeing ~millions of per-source and
     // per-pair allocations would only add time (as much as building the report).
     std::mem::forget(counts);
-    let format = match args.format {
+    let format = match args
+        .format
+        .unwrap_or_else(|| format_of_path(args.out.as_deref()))
+    {
         Format::Text => OutputFormat::Text,
         Format::Json => OutputFormat::Json,
         Format::Csv => OutputFormat::Csv,
