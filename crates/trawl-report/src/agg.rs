@@ -4,7 +4,6 @@
 //! command lines, payload hosts, minutes of the timeline), never with rows.
 //! Per-source lists are capped so one noisy scanner cannot grow without bound.
 
-use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -1922,7 +1921,7 @@ impl Aggregator {
             }
         }
         for d in &info.facts.downloads {
-            self.payload(ev, d, repeat);
+            self.payload((ev.ts, ev.src), d, repeat);
         }
         for k in &info.facts.planted_keys {
             self.count_key(ev, &k.print, KeyUse::Planted(k.comment.as_deref()));
@@ -1933,7 +1932,12 @@ impl Aggregator {
     /// before), only the counts and times change: the source is among the host's
     /// scanners already, and its capped lists keep the smallest values pushed, so
     /// the same method, file and port again would change nothing.
-    fn payload(&mut self, ev: &Event<'_>, d: &command::Download, repeat: bool) {
+    fn payload(
+        &mut self,
+        (ts, src): (Option<Micros>, Option<IpAddr>),
+        d: &command::Download,
+        repeat: bool,
+    ) {
         let key = DownloadRef {
             method: d.method,
             host: &d.host,
@@ -1960,11 +1964,11 @@ impl Aggregator {
             None => self.payloads.entry(d.host.as_str().into()).or_default(),
         };
         state.attempts += 1;
-        extend_range(&mut state.first, &mut state.last, ev.ts);
+        extend_range(&mut state.first, &mut state.last, ts);
         if repeat {
             return;
         }
-        if let Some(src) = ev.src {
+        if let Some(src) = src {
             state.scanners.insert(src);
         }
         push_unique(&mut state.methods, d.method, MAX_PAYLOAD_LIST);
@@ -2047,16 +2051,7 @@ impl Aggregator {
 
     /// Counts a recorded download no command line accounts for.
     fn count_recorded(&mut self, r: fetch::Recorded) {
-        let ev = Event {
-            ts: r.ts,
-            src: r.src,
-            src_port: None,
-            dst_port: None,
-            protocol: Cow::Borrowed(""),
-            session: None,
-            kind: EventKind::Connect,
-        };
-        self.payload(&ev, &r.download, false);
+        self.payload((r.ts, r.src), &r.download, false);
     }
 
     /// Counts the recorded downloads that no command line of their session asked
