@@ -26,6 +26,11 @@ pub enum ReportError {
         /// Why.
         reason: &'static str,
     },
+    /// A directory given as an input holds no log this report reads.
+    #[error(
+        "{0}: no honeypot log in this directory (trawl.db, events.jsonl, log_auth.csv, log_session.csv/json, cowrie.json, opencanary.log)"
+    )]
+    NoLogIn(String),
     /// A glob pattern is malformed.
     #[error("bad pattern {pattern}: {message}")]
     BadPattern {

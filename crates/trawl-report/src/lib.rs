@@ -107,6 +107,7 @@ pub fn analyze_with_counts(
         .map(|(i, p)| input::detect(i, p))
         .collect::<Result<_, _>>()?;
     input::mark_nested_duplicates(&mut files);
+    input::mark_same_sensor_copies(&mut files);
     let agg = aggregate(&files, opts)?;
     let report = report::build(&agg, &files, opts);
     Ok((report, agg))
@@ -132,6 +133,9 @@ fn progress_bar(opts: &Options, total: u64, streamed: bool) -> indicatif::Progre
 
 /// Parses every file into one merged aggregator.
 pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, ReportError> {
+    // Inputs marked skipped (another input of the same sensor holds their events)
+    // are listed in the report, not read.
+    let files: Vec<&InputFile> = files.iter().filter(|f| f.skipped.is_none()).collect();
     let total: u64 = files.iter().map(|f| f.size).sum();
     let streamed = files.iter().any(|f| f.stream.is_some());
     let bar = progress_bar(opts, total, streamed);
@@ -761,6 +765,7 @@ fn clone_file(f: &InputFile) -> InputFile {
         gzip: f.gzip,
         size: f.size,
         nested_attempts_elsewhere: f.nested_attempts_elsewhere,
+        skipped: f.skipped.clone(),
         stream: f.stream.clone(),
     }
 }

@@ -50,6 +50,9 @@ pub struct InputSummary {
     pub events: u64,
     /// Rows that could not be read.
     pub bad_rows: u64,
+    /// Why the input was not read (another input of the same sensor holds its
+    /// events), or null.
+    pub skipped: Option<String>,
 }
 
 /// Headline numbers.
@@ -976,6 +979,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
                     format: f.format_name.clone(),
                     events: c.events,
                     bad_rows: c.bad,
+                    skipped: f.skipped.clone(),
                 }
             })
             .collect(),

@@ -303,6 +303,89 @@ fn reads_trawls_own_outputs() {
     }
 }
 
+/// A sensor's data directory (or a glob of it) counts each event once: trawl.db is
+/// read and the copies beside it are listed as skipped; without trawl.db,
+/// events.jsonl. Other honeypots' logs in a directory are found by name.
+#[test]
+fn reads_a_data_directory_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    write_trawl_outputs(dir.path());
+    let d = dir.path().display().to_string();
+    let glob = format!("{d}/*");
+    let read_and_skipped = |v: &serde_json::Value| -> (Vec<String>, Vec<String>) {
+        let inputs = v["inputs"].as_array().cloned().unwrap_or_default();
+        let name = |i: &serde_json::Value| {
+            let p = i["path"].as_str().unwrap_or_default();
+            p.rsplit('/').next().unwrap_or_default().to_string()
+        };
+        let (skipped, read): (Vec<_>, Vec<_>) =
+            inputs.iter().partition(|i| i["skipped"].is_string());
+        (
+            read.into_iter().map(name).collect(),
+            skipped.into_iter().map(name).collect(),
+        )
+    };
+    for arg in [&glob, &d] {
+        if arg == &d {
+            // Only the logs' names are read from a directory.
+            std::fs::write(dir.path().join("trawl.db-wal"), "").ok();
+            std::fs::write(dir.path().join("notes.txt"), "not a log").ok();
+        }
+        let v = json(&[arg]);
+        assert_eq!(v["totals"]["login_prompt_entries"], SEED_ROWS, "{arg}");
+        assert_eq!(v["sessions"]["total"], 10, "{arg}");
+        let (read, skipped) = read_and_skipped(&v);
+        assert_eq!(read, ["trawl.db"], "{arg}");
+        assert_eq!(skipped, ["events.jsonl", "log_auth.csv"], "{arg}");
+        assert_eq!(
+            v["inputs"][0]["skipped"],
+            "skipped: the same events as trawl.db beside it"
+        );
+    }
+    let out = trawl(&[&d]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("log_auth.csv: skipped: the same events as trawl.db beside it"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path().join("trawl.db")).ok();
+    let v = json(&[&d]);
+    assert_eq!(v["totals"]["login_prompt_entries"], SEED_ROWS);
+    assert_eq!(
+        read_and_skipped(&v),
+        (
+            vec!["events.jsonl".to_string()],
+            vec!["log_auth.csv".to_string()]
+        )
+    );
+    // A Cowrie and Heralding directory: rotated and compressed logs by name, all read.
+    let other = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let copy = |from: &str, to: &str| {
+        std::fs::copy(fixture(from), other.path().join(to)).unwrap_or_else(|e| panic!("{e}"))
+    };
+    copy("cowrie.json", "cowrie.json");
+    copy("cowrie_iocs.json", "cowrie.json.2024-05-02");
+    copy("heralding_11col.csv.gz", "log_auth.csv.1.gz");
+    copy("seed_heralding.csv", "log_auth.csv.2");
+    let o = other.path().display().to_string();
+    let v = json(&[&o]);
+    let (read, skipped) = read_and_skipped(&v);
+    assert!(skipped.is_empty());
+    assert_eq!(
+        read,
+        [
+            "cowrie.json",
+            "cowrie.json.2024-05-02",
+            "log_auth.csv.1.gz",
+            "log_auth.csv.2"
+        ]
+    );
+    let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = trawl(&[&empty.path().display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no honeypot log in this directory"));
+}
+
 fn count_near(png_path: &Path, rgb: (u8, u8, u8)) -> usize {
     let file =
         std::fs::File::open(png_path).unwrap_or_else(|e| panic!("{}: {e}", png_path.display()));

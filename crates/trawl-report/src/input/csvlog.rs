@@ -813,6 +813,7 @@ mod tests {
             gzip: false,
             size: 0,
             nested_attempts_elsewhere: false,
+            skipped: None,
             stream: None,
         })
     }

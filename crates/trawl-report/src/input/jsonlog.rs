@@ -143,12 +143,15 @@ struct Line<'a> {
 /// The format name of Heralding's `log_session.json`.
 pub const HERALDING_SESSION_JSON: &str = "Heralding session JSON";
 
+/// The format name of trawl's `events.jsonl`.
+pub const TRAWL_EVENTS: &str = "trawl events.jsonl";
+
 /// Names the format of a first line, for the input summary.
 pub fn describe(line: &str) -> String {
     match serde_json::from_str::<Line<'_>>(line) {
         Ok(l) if l.eventid.is_some() => "Cowrie JSON".into(),
         Ok(l) if l.logtype.is_some() => "OpenCanary JSON".into(),
-        Ok(l) if l.kind.is_some() => "trawl events.jsonl".into(),
+        Ok(l) if l.kind.is_some() => TRAWL_EVENTS.into(),
         Ok(l) if l.auth_attempts.is_some() => HERALDING_SESSION_JSON.into(),
         _ => "JSON lines".into(),
     }

@@ -60,18 +60,23 @@ pub struct InputFile {
     /// A Heralding session log whose attempts are also in an auth log given with it
     /// (see [`mark_nested_duplicates`]): its nested attempts are not counted again.
     pub nested_attempts_elsewhere: bool,
+    /// Not read: another input of the same sensor holds the same events (see
+    /// [`mark_same_sensor_copies`]); the reason, naming that input.
+    pub skipped: Option<String>,
     /// Standard input or a pipe: read once, from this reader (see [`stream`]);
     /// `size` is 0 and `gzip` false (the reader decodes it).
     pub stream: Option<Arc<stream::Stream>>,
 }
 
 /// Expands globs (patterns with `*?[`) and checks plain paths exist; `-` is
-/// standard input (once), and a path that is no regular file (a pipe) is kept as
-/// a stream.
+/// standard input (once), a path that is no regular file (a pipe) is kept as a
+/// stream, and a directory stands for the honeypot logs in it ([`dir_logs`]).
 pub fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
     let mut out = Vec::new();
     for pattern in patterns {
-        if pattern == stream::STDIN {
+        if Path::new(pattern).is_dir() {
+            out.extend(dir_logs(Path::new(pattern))?);
+        } else if pattern == stream::STDIN {
             if out.iter().any(|p: &PathBuf| p.as_os_str() == stream::STDIN) {
                 return Err(stream::stream_error(
                     Path::new(pattern),
@@ -100,6 +105,100 @@ pub fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
         }
     }
     Ok(out)
+}
+
+/// Names of the logs honeypots write, as [`dir_logs`] looks for them: trawl's
+/// (`trawl.db`, `events.jsonl`, `log_auth.csv`, `log_session.csv`), Heralding's
+/// (`log_auth.csv`, `log_session.csv`, `log_session.json`), Cowrie's (`cowrie.json`)
+/// and OpenCanary's (`opencanary.log`); all but `trawl.db` also with a suffix after
+/// a dot (rotations and compressed copies: `cowrie.json.2024-05-01`,
+/// `log_auth.csv.1.gz`).
+const LOG_NAMES: [&str; 6] = [
+    "events.jsonl",
+    "log_auth.csv",
+    "log_session.csv",
+    "log_session.json",
+    "cowrie.json",
+    "opencanary.log",
+];
+
+fn is_log_name(name: &str) -> bool {
+    name == "trawl.db"
+        || LOG_NAMES.iter().any(|log| {
+            name.strip_prefix(log)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
+}
+
+/// The honeypot logs in `dir` (not in its subdirectories), sorted by name; an
+/// error when there are none. A sensor's copies of the same events are picked
+/// from later ([`mark_same_sensor_copies`]).
+fn dir_logs(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(is_log_name))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    if found.is_empty() {
+        return Err(ReportError::NoLogIn(dir.display().to_string()));
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// A trawl sensor writes every event to `trawl.db`, `events.jsonl` and the CSV logs
+/// of its data directory alike: of one directory's inputs, `trawl.db` is read and
+/// `events.jsonl` and the CSV logs beside it are marked skipped, or without a
+/// `trawl.db`, `events.jsonl` and not the CSV logs. So `trawl report trawl-data` (or
+/// `trawl-data/*`) counts each event once. Heralding's and other honeypots'
+/// directories hold neither file and are read whole.
+pub fn mark_same_sensor_copies(files: &mut [InputFile]) {
+    let dir_of = |f: &InputFile| {
+        f.stream.is_none().then(|| {
+            f.path
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+        })?
+    };
+    let is_events = |f: &InputFile| f.format_name.starts_with(jsonlog::TRAWL_EVENTS);
+    let mut whole: Vec<(PathBuf, String, u8)> = Vec::new();
+    for f in files.iter() {
+        let rank = match f.format {
+            Format::Sqlite => 2,
+            _ if is_events(f) => 1,
+            _ => continue,
+        };
+        if let Some(dir) = dir_of(f) {
+            let name = f
+                .path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            match whole.iter_mut().find(|(d, _, _)| *d == dir) {
+                Some(best) if best.2 >= rank => {}
+                Some(best) => *best = (dir, name, rank),
+                None => whole.push((dir, name, rank)),
+            }
+        }
+    }
+    for f in files.iter_mut() {
+        let rank = match f.format {
+            Format::Sqlite => 2,
+            Format::Csv(_) => 0,
+            _ if is_events(f) => 1,
+            _ => continue,
+        };
+        let Some(dir) = dir_of(f) else {
+            continue;
+        };
+        if let Some((_, name, _)) = whole.iter().find(|(d, _, best)| *d == dir && *best > rank) {
+            let reason = format!("skipped: the same events as {name} beside it");
+            f.format_name.push_str(&format!(" ({reason})"));
+            f.skipped = Some(reason);
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
@@ -225,6 +324,7 @@ pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
             gzip: false,
             size,
             nested_attempts_elsewhere: false,
+            skipped: None,
             stream: None,
         });
     }
@@ -256,6 +356,7 @@ pub fn detect(index: usize, path: &Path) -> Result<InputFile, ReportError> {
         gzip,
         size,
         nested_attempts_elsewhere: false,
+        skipped: None,
         stream: None,
     })
 }
@@ -275,6 +376,7 @@ fn detect_stream(index: usize, path: &Path) -> Result<InputFile, ReportError> {
         gzip: false,
         size: 0,
         nested_attempts_elsewhere: false,
+        skipped: None,
         stream: Some(Arc::new(opened.stream)),
     })
 }
@@ -479,6 +581,32 @@ impl Iterator for BlockReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_names_and_their_rotations() {
+        for name in [
+            "trawl.db",
+            "events.jsonl",
+            "log_auth.csv",
+            "log_auth.csv.1.gz",
+            "log_session.json",
+            "cowrie.json.2024-05-01",
+            "cowrie.json.2024_5_1",
+            "opencanary.log",
+        ] {
+            assert!(is_log_name(name), "{name}");
+        }
+        for name in [
+            "trawl.db-wal",
+            "trawl.db.bak",
+            "cowrie.jsonl",
+            "log_auth.csv~",
+            "notes.txt",
+            "xlog_auth.csv",
+        ] {
+            assert!(!is_log_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn boundaries_respect_quotes() {

@@ -29,8 +29,10 @@ pub enum Format {
 pub struct Args {
     /// Log files or glob patterns: trawl.db, log_auth.csv, log_session.csv, events.jsonl,
     /// Heralding CSV/JSON, Cowrie JSON, OpenCanary JSON; `.gz` is read transparently;
-    /// `-` reads standard input (a named pipe or `<(zcat log.gz)` works too).
-    #[arg(required = true, value_name = "FILE|GLOB|-")]
+    /// a directory stands for the logs in it (a trawl data directory's trawl.db alone:
+    /// its other files hold the same events); `-` reads standard input (a named pipe or
+    /// `<(zcat log.gz)` works too).
+    #[arg(required = true, value_name = "FILE|DIR|GLOB|-")]
     pub inputs: Vec<String>,
     /// Output format [default: from the --out file's extension (.json, .csv, .md,
     /// .html), else text].
@@ -169,6 +171,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     render(&report, format, &mut out)?;
     out.flush()?;
+    for input in &report.inputs {
+        if let Some(why) = &input.skipped {
+            eprintln!("trawl report: {}: {why}", input.path);
+        }
+    }
     if report.bad_rows.total > 0 {
         eprintln!(
             "trawl report: {} bad row(s) skipped (--strict makes them fatal):",
