@@ -132,6 +132,31 @@ fn output_formats_and_out_file() {
     assert!(read_back("r.markdown", &[]).contains("## Top sources"));
     assert!(read_back("r.txt", &[]).starts_with("trawl report\n"));
     assert!(read_back("r.json.txt", &["--format", "json"]).starts_with('{'));
+    // Several outputs from one run, each in its extension's format.
+    let (html, json_out) = (dir.path().join("both.html"), dir.path().join("both.json"));
+    let (h, j) = (html.display().to_string(), json_out.display().to_string());
+    assert!(stdout_ok(&[&seed, "--out", &h, "--out", &j]).is_empty());
+    let html_text = std::fs::read_to_string(&html).unwrap_or_default();
+    assert!(html_text.starts_with("<!DOCTYPE html>"));
+    let both: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_out).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("both.json: {e}"));
+    assert_eq!(both, json(&[&seed]));
+    // A failed run leaves the last report as it was and creates no new file; an
+    // output that cannot be written fails before the inputs are read.
+    std::fs::write(&json_out, "last report").ok();
+    let fresh = dir.path().join("fresh.html").display().to_string();
+    let failed = trawl(&["/nonexistent/log.csv", "--out", &j, "--out", &fresh]);
+    assert_eq!(failed.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(&json_out).unwrap_or_default(),
+        "last report"
+    );
+    assert!(!Path::new(&fresh).exists());
+    assert!(stdout_ok(&[&seed, "--out", "/dev/null"]).is_empty());
+    let unwritable = trawl(&["/nonexistent/log.csv", "--out", "/nonexistent/dir/r.html"]);
+    let err = String::from_utf8_lossy(&unwritable.stderr);
+    assert!(err.contains("creating /nonexistent/dir/r.html"), "{err}");
 }
 
 #[test]

@@ -34,13 +34,14 @@ pub struct Args {
     /// `<(zcat log.gz)` works too).
     #[arg(required = true, value_name = "FILE|DIR|GLOB|-")]
     pub inputs: Vec<String>,
-    /// Output format [default: from the --out file's extension (.json, .csv, .md,
-    /// .html), else text].
+    /// Output format, of every --out file [default: from each --out file's extension
+    /// (.json, .csv, .md, .html), else text].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout; repeat to write several formats from one
+    /// run (`--out r.html --out r.json`).
     #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    pub out: Vec<PathBuf>,
     /// Keep events at or after this time (`2016-12-14` or `2016-12-14 21:50:00`, UTC),
     /// or this long ago (`24h`, `7d`; units s, m, h, d, w).
     #[arg(long)]
@@ -146,31 +147,89 @@ fn format_of_path(out: Option<&std::path::Path>) -> Format {
     }
 }
 
-/// Runs `trawl report`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = options(&args)?;
-    let (report, counts) = trawl_report::analyze_with_counts(&args.inputs, &opts)?;
-    // The process exits after printing: freeing ~millions of per-source and
-    // per-pair allocations would only add time (as much as building the report).
-    std::mem::forget(counts);
-    let format = match args
-        .format
-        .unwrap_or_else(|| format_of_path(args.out.as_deref()))
-    {
+fn output_format(format: Format) -> OutputFormat {
+    match format {
         Format::Text => OutputFormat::Text,
         Format::Json => OutputFormat::Json,
         Format::Csv => OutputFormat::Csv,
         Format::Md => OutputFormat::Md,
         Format::Html => OutputFormat::Html,
+    }
+}
+
+/// An --out file, opened before the inputs are read (a path that cannot be written
+/// fails at once, not after the analysis) but emptied only once the report is
+/// ready, so a failed run leaves the last report as it was.
+struct OutFile {
+    path: PathBuf,
+    file: File,
+    format: OutputFormat,
+    /// Created by this run (removed if the run fails).
+    created: bool,
+}
+
+impl OutFile {
+    fn open(path: &std::path::Path, format: Option<Format>) -> anyhow::Result<Self> {
+        let existed = path.exists();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(OutFile {
+            path: path.to_path_buf(),
+            file,
+            format: output_format(format.unwrap_or_else(|| format_of_path(Some(path)))),
+            created: !existed,
+        })
+    }
+
+    fn write(self, report: &trawl_report::report::Report) -> anyhow::Result<()> {
+        let context = || format!("writing {}", self.path.display());
+        // Devices and pipes (`/dev/null`, `/dev/stdout`) have no length to cut.
+        if self.file.metadata().is_ok_and(|m| m.is_file()) {
+            self.file.set_len(0).with_context(context)?;
+        }
+        let mut out = BufWriter::new(self.file);
+        render(report, self.format, &mut out).with_context(context)?;
+        out.flush().with_context(context)?;
+        Ok(())
+    }
+}
+
+/// Runs `trawl report`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = options(&args)?;
+    let outs: Vec<OutFile> = args
+        .out
+        .iter()
+        .map(|path| OutFile::open(path, args.format))
+        .collect::<anyhow::Result<_>>()?;
+    let (report, counts) = match trawl_report::analyze_with_counts(&args.inputs, &opts) {
+        Ok(done) => done,
+        Err(e) => {
+            for out in outs.iter().filter(|o| o.created) {
+                let _ = std::fs::remove_file(&out.path);
+            }
+            return Err(e.into());
+        }
     };
-    let mut out: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
-    render(&report, format, &mut out)?;
-    out.flush()?;
+    // The process exits after printing: freeing ~millions of per-source and
+    // per-pair allocations would only add time (as much as building the report).
+    std::mem::forget(counts);
+    if outs.is_empty() {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        render(
+            &report,
+            output_format(args.format.unwrap_or(Format::Text)),
+            &mut out,
+        )?;
+        out.flush()?;
+    }
+    for out in outs {
+        out.write(&report)?;
+    }
     for input in &report.inputs {
         if let Some(why) = &input.skipped {
             eprintln!("trawl report: {}: {why}", input.path);
