@@ -180,6 +180,26 @@ mod tests {
         assert_eq!(head, b"ab");
     }
 
+    proptest::proptest! {
+        /// Whatever the bytes and wherever the head stops, the reader gives back
+        /// every byte once, in order.
+        #[test]
+        fn every_byte_comes_back_once(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"\n \r\tab{\x1f\x8b\0".to_vec()), 0..3000),
+            limit in 1usize..2000,
+        ) {
+            let (head, mut reader) =
+                read_ahead(Box::new(Cursor::new(bytes.clone())), limit, has_non_empty_line)
+                    .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert!(head.len() <= limit && bytes.starts_with(&head));
+            let mut all = Vec::new();
+            reader.read_to_end(&mut all)
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(all, bytes);
+        }
+    }
+
     #[test]
     fn only_whole_non_empty_lines_count() {
         assert!(!has_non_empty_line(b""));
