@@ -163,34 +163,24 @@ pub fn mark_same_sensor_copies(files: &mut [InputFile]) {
                 .and_then(|p| p.parent().map(Path::to_path_buf))
         })?
     };
-    let is_events = |f: &InputFile| f.format_name.starts_with(jsonlog::TRAWL_EVENTS);
+    // Per directory, the most complete copy given: (directory, file name, rank).
     let mut whole: Vec<(PathBuf, String, u8)> = Vec::new();
     for f in files.iter() {
-        let rank = match f.format {
-            Format::Sqlite => 2,
-            _ if is_events(f) => 1,
-            _ => continue,
+        let (Some(rank @ 1..), Some(dir)) = (copy_rank(f), dir_of(f)) else {
+            continue;
         };
-        if let Some(dir) = dir_of(f) {
-            let name = f
-                .path
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            match whole.iter_mut().find(|(d, _, _)| *d == dir) {
-                Some(best) if best.2 >= rank => {}
-                Some(best) => *best = (dir, name, rank),
-                None => whole.push((dir, name, rank)),
-            }
+        let name = f
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        match whole.iter_mut().find(|(d, _, _)| *d == dir) {
+            Some(best) if best.2 >= rank => {}
+            Some(best) => *best = (dir, name, rank),
+            None => whole.push((dir, name, rank)),
         }
     }
     for f in files.iter_mut() {
-        let rank = match f.format {
-            Format::Sqlite => 2,
-            Format::Csv(_) => 0,
-            _ if is_events(f) => 1,
-            _ => continue,
-        };
-        let Some(dir) = dir_of(f) else {
+        let (Some(rank), Some(dir)) = (copy_rank(f), dir_of(f)) else {
             continue;
         };
         if let Some((_, name, _)) = whole.iter().find(|(d, _, best)| *d == dir && *best > rank) {
@@ -198,6 +188,17 @@ pub fn mark_same_sensor_copies(files: &mut [InputFile]) {
             f.format_name.push_str(&format!(" ({reason})"));
             f.skipped = Some(reason);
         }
+    }
+}
+
+/// How complete a copy of a trawl sensor's events an input is: `trawl.db` 2,
+/// `events.jsonl` 1, a CSV log 0; `None` for other inputs.
+fn copy_rank(f: &InputFile) -> Option<u8> {
+    match f.format {
+        Format::Sqlite => Some(2),
+        Format::Csv(_) => Some(0),
+        Format::JsonLines if f.format_name.starts_with(jsonlog::TRAWL_EVENTS) => Some(1),
+        Format::JsonLines => None,
     }
 }
 

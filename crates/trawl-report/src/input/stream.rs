@@ -60,8 +60,11 @@ pub fn display_name(path: &Path) -> String {
 /// A stream opened and looked at: its first non-empty line (lossy UTF-8, empty at
 /// end of stream), whether it was gzip-compressed, and the reader of all of it.
 pub struct Opened {
+    /// The first non-empty line.
     pub first_line: String,
+    /// Whether the stream was gzip (its reader decodes it).
     pub gzip: bool,
+    /// The reader of the whole stream.
     pub stream: Stream,
 }
 
@@ -112,6 +115,7 @@ pub fn open(path: &Path) -> Result<Opened, ReportError> {
     })
 }
 
+/// The error of a stream that cannot be read as asked.
 pub fn stream_error(path: &Path, reason: &'static str) -> ReportError {
     ReportError::Stream {
         name: display_name(path),
