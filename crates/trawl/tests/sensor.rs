@@ -1357,3 +1357,63 @@ print(r.status, b"Invalid username" in r.read())
         "mismatch"
     );
 }
+
+/// `trawl report` on the data directory of a running sensor (what
+/// deploy/trawl-report.service does daily): it reads trawl.db while the sensor writes
+/// it (WAL), skips the copies beside it, counts every attempt once, and the sensor
+/// goes on catching and stores the same counts after a clean stop.
+#[test]
+fn report_reads_a_running_sensors_data_directory() {
+    let mut sensor = Sensor::start(&["ftp"], "", "");
+    sensor.wait_listening();
+    let port = sensor.port("ftp");
+    let attempt = |i: usize| {
+        ftp_raw(
+            port,
+            &[
+                format!("USER live{i}").into_bytes(),
+                format!("PASS pw{i}").into_bytes(),
+                b"QUIT".to_vec(),
+            ],
+        )
+    };
+    let data = sensor.data().display().to_string();
+    let report = || -> serde_json::Value {
+        let out = Command::new(BIN)
+            .args(["report", &data, "--format", "json"])
+            .output()
+            .expect("run trawl report");
+        assert!(
+            out.status.success(),
+            "report of a running sensor failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON report")
+    };
+    for i in 0..5 {
+        attempt(i);
+    }
+    let mut last = serde_json::Value::Null;
+    wait_until("the report to count 5 attempts", || {
+        last = report();
+        last["totals"]["credential_attempts"] == 5
+    });
+    let read: Vec<&str> = last["inputs"]
+        .as_array()
+        .map(|inputs| {
+            inputs
+                .iter()
+                .filter(|i| i["skipped"].is_null())
+                .filter_map(|i| i["path"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(read.len(), 1, "{:?}", last["inputs"]);
+    assert!(read[0].ends_with("trawl.db"), "{read:?}");
+    assert_eq!(last["top_usernames"].as_array().map(Vec::len), Some(5));
+    // The sensor still catches after the report read its store.
+    attempt(5);
+    let status = sensor.stop();
+    assert!(status.success(), "sensor exit: {status}\n{}", sensor.log());
+    assert_eq!(report()["totals"]["credential_attempts"], 6);
+}
