@@ -133,9 +133,9 @@ fn options(args: &Args) -> anyhow::Result<Options> {
 }
 
 /// The format an output file's extension names (text when it names none).
-fn format_of_path(out: Option<&std::path::Path>) -> Format {
+fn format_of_path(out: &std::path::Path) -> Format {
     let ext = out
-        .and_then(|p| p.extension())
+        .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
@@ -180,7 +180,7 @@ impl OutFile {
         Ok(OutFile {
             path: path.to_path_buf(),
             file,
-            format: output_format(format.unwrap_or_else(|| format_of_path(Some(path)))),
+            format: output_format(format.unwrap_or_else(|| format_of_path(path))),
             created: !existed,
         })
     }
