@@ -195,6 +195,7 @@ mod tests {
         assert!(is_login_word("enable") && is_login_word("sh") && !is_login_word("root"));
         assert!(is_busybox_applet("wget") && !is_busybox_applet("MIRAI"));
         assert_eq!(opencanary_logtype(4002), Some(("ssh", "auth")));
+        assert_eq!(opencanary_logtype(4001), Some(("ssh", "client")));
         assert!(!family_markers().is_empty());
         assert_eq!(token_variant("OKIRU"), Some("Okiru (Mirai fork)"));
         assert_eq!(token_variant("xxidnoc"), token_variant("condixx"));

@@ -458,6 +458,12 @@ fn opencanary_sample() {
         .find(|p| p.password == "xc3511")
         .map(|p| p.label);
     assert_eq!(xc, Some(Some("mirai")));
+    // The SSH client's version, once per connection (4001), not an event.
+    let clients: Vec<(&str, u64)> = (r.top_client_versions.iter())
+        .map(|c| (c.value.as_str(), c.count))
+        .collect();
+    assert_eq!(clients, [("SSH-2.0-Go", 1)]);
+    assert_eq!(r.totals.events, 6, "five logins and a connection");
 }
 
 #[test]

@@ -46,6 +46,9 @@ struct LogData<'a> {
     username: Option<Cow<'a, str>>,
     #[serde(rename = "PASSWORD", borrow)]
     password: Option<Cow<'a, str>>,
+    /// The SSH client's version string (logtypes 4001 and 4002).
+    #[serde(rename = "REMOTEVERSION", borrow)]
+    remote_version: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +414,11 @@ fn opencanary(
             }
         }
         "connect" => EventKind::Connect,
+        // Once per connection (4001); the login records (4002) repeat it.
+        "client" => match line.logdata.as_ref().and_then(|d| d.remote_version.clone()) {
+            Some(version) => EventKind::ClientVersion { version },
+            None => return Ok(()),
+        },
         _ => return Ok(()),
     };
     let ev = Event {
