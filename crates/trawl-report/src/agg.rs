@@ -1183,6 +1183,13 @@ impl Aggregator {
                 && let Some(state) = self.sessions.remove(&key)
             {
                 self.done_sessions.add(&state, false);
+                // Its rows are all here: its fetches are matched now, so that what
+                // is held stays bounded like the open sessions.
+                if let Some(held) = self.session_fetches.remove(&key) {
+                    for r in held.settle() {
+                        self.count_recorded(r);
+                    }
+                }
             }
         }
     }
@@ -2461,6 +2468,29 @@ mod tests {
         alone.settle_fetches();
         let attempts = alone.payloads.get("198.51.100.5").map(|p| p.attempts);
         assert_eq!(attempts, Some(1), "a record no line asked for counts");
+        // A session folded at the end of a block (complete, well inside the block's
+        // time span) has its fetches matched then, and holds nothing after.
+        let mut folding = Aggregator::new(600);
+        folding.begin_block();
+        let edge = |second: i64| Event {
+            session: Some(format!("edge{second}").into()),
+            ..event(second, EventKind::Connect)
+        };
+        folding.ingest(0, &edge(0), &filters);
+        let at = |e: &Event<'static>| Event {
+            ts: e.ts.map(|t| t + 3_000_000_000),
+            ..e.clone()
+        };
+        folding.ingest(0, &at(&command), &filters);
+        folding.ingest(0, &at(&record), &filters);
+        folding.ingest(0, &edge(6_000), &filters);
+        folding.end_block();
+        assert!(folding.session_fetches.is_empty(), "matched at the fold");
+        let attempts = folding.payloads.get("198.51.100.5").map(|p| p.attempts);
+        assert_eq!(attempts, Some(1));
+        folding.settle_fetches();
+        let attempts = folding.payloads.get("198.51.100.5").map(|p| p.attempts);
+        assert_eq!(attempts, Some(1));
     }
 
     /// Client versions and HASSHes per source: the smallest ids, sorted, whatever
