@@ -4,9 +4,10 @@
 //! attempt of its own only when no such line named the same host, port and file.
 //!
 //! Recorded downloads of a session are held with their session's commanded fetches
-//! until every worker's rows are merged ([`SessionFetches::settle`]): a session
-//! whose rows two workers read (JSON blocks are shared out) is then matched as a
-//! whole, so the counts do not depend on the number of threads. Each commanded
+//! until the session is folded as complete, or else until every worker's rows are
+//! merged ([`SessionFetches::settle`]): a session whose rows two workers read (JSON
+//! blocks are shared out) is then matched as a whole, so the counts do not depend on
+//! the number of threads, and what is held stays bounded like the open sessions. Each commanded
 //! fetch matches at most one recorded download (a line that fetched twice logs two
 //! records). Memory is bounded per session: past [`MAX_HELD`] commanded fetches no
 //! more are kept (later records count as fetches of their own), past [`MAX_HELD`]
