@@ -405,6 +405,33 @@ fn reads_a_data_directory_once() {
             "log_auth.csv.2"
         ]
     );
+    // Heralding writes every session to log_session.json and log_session.csv: the
+    // JSON (with more in it) is read, the CSV skipped, so session records are counted
+    // once in the events (19 attempts + 10 sessions), as with either log alone.
+    let heralding = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    for (from, to) in [
+        ("seed_heralding.csv", "log_auth.csv"),
+        ("log_session.csv", "log_session.csv"),
+        ("log_session.json", "log_session.json"),
+    ] {
+        std::fs::copy(fixture(from), heralding.path().join(to)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let v = json(&[&heralding.path().display().to_string()]);
+    assert_eq!(
+        (&v["totals"]["events"], &v["totals"]["sessions"]),
+        (&serde_json::json!(29), &serde_json::json!(10))
+    );
+    assert_eq!(
+        read_and_skipped(&v),
+        (
+            vec!["log_auth.csv".to_string(), "log_session.json".to_string()],
+            vec!["log_session.csv".to_string()]
+        )
+    );
+    assert_eq!(
+        v["inputs"][1]["skipped"],
+        "skipped: the same sessions as log_session.json beside it"
+    );
     let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let out = trawl(&[&empty.path().display().to_string()]);
     assert_eq!(out.status.code(), Some(2));

@@ -152,21 +152,33 @@ fn dir_logs(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
 /// of its data directory alike: of one directory's inputs, `trawl.db` is read and
 /// `events.jsonl` and the CSV logs beside it are marked skipped, or without a
 /// `trawl.db`, `events.jsonl` and not the CSV logs. So `trawl report trawl-data` (or
-/// `trawl-data/*`) counts each event once. Heralding's and other honeypots'
-/// directories hold neither file and are read whole.
+/// `trawl-data/*`) counts each event once. Heralding writes every session to both
+/// `log_session.json` and `log_session.csv`: beside the JSON (which has more: client
+/// versions, nested attempts), the CSV is skipped. Other honeypots' directories hold
+/// none of these and are read whole.
 pub fn mark_same_sensor_copies(files: &mut [InputFile]) {
-    let dir_of = |f: &InputFile| {
-        f.stream.is_none().then(|| {
-            f.path
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf))
-        })?
-    };
+    mark_copies(files, copy_rank, "events");
+    mark_copies(files, session_copy_rank, "sessions");
+}
+
+/// The directory an input is in (`None` for streams).
+fn dir_of(f: &InputFile) -> Option<PathBuf> {
+    f.stream.is_none().then(|| {
+        f.path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+    })?
+}
+
+/// Marks skipped every input not yet skipped whose `rank` is below that of another
+/// input of its directory (`what` they hold alike names the reason).
+fn mark_copies(files: &mut [InputFile], rank_of: fn(&InputFile) -> Option<u8>, what: &str) {
+    let rank_of = |f: &InputFile| rank_of(f).filter(|_| f.skipped.is_none());
     // Per directory, the most complete copy given: (directory, file name, rank).
     let mut whole: Vec<(PathBuf, String, u8)> = Vec::new();
     for f in files.iter() {
-        let (Some(rank @ 1..), Some(dir)) = (copy_rank(f), dir_of(f)) else {
+        let (Some(rank @ 1..), Some(dir)) = (rank_of(f), dir_of(f)) else {
             continue;
         };
         let name = f
@@ -180,14 +192,24 @@ pub fn mark_same_sensor_copies(files: &mut [InputFile]) {
         }
     }
     for f in files.iter_mut() {
-        let (Some(rank), Some(dir)) = (copy_rank(f), dir_of(f)) else {
+        let (Some(rank), Some(dir)) = (rank_of(f), dir_of(f)) else {
             continue;
         };
         if let Some((_, name, _)) = whole.iter().find(|(d, _, best)| *d == dir && *best > rank) {
-            let reason = format!("skipped: the same events as {name} beside it");
+            let reason = format!("skipped: the same {what} as {name} beside it");
             f.format_name.push_str(&format!(" ({reason})"));
             f.skipped = Some(reason);
         }
+    }
+}
+
+/// How complete a copy of Heralding's sessions an input is: `log_session.json` 1,
+/// `log_session.csv` 0; `None` for other inputs.
+fn session_copy_rank(f: &InputFile) -> Option<u8> {
+    match &f.format {
+        Format::Csv(map) if map.session_rows => Some(0),
+        Format::JsonLines if f.format_name.starts_with(jsonlog::HERALDING_SESSION_JSON) => Some(1),
+        _ => None,
     }
 }
 
