@@ -432,6 +432,21 @@ fn reads_a_data_directory_once() {
         v["inputs"][1]["skipped"],
         "skipped: the same sessions as log_session.json beside it"
     );
+    // A file named more than once (the directory and the file in it, a glob and a
+    // file it matches, another spelling of the same path) is read once.
+    let auth = heralding.path().join("log_auth.csv").display().to_string();
+    let h = heralding.path().display().to_string();
+    let again = format!(
+        "{h}/../{}/log_auth.csv",
+        heralding
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let v = json(&[&h, &auth, &format!("{h}/log_auth*"), &again]);
+    assert_eq!(v["totals"]["events"], 29);
+    assert_eq!(v["inputs"].as_array().map(Vec::len), Some(3));
     let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let out = trawl(&[&empty.path().display().to_string()]);
     assert_eq!(out.status.code(), Some(2));

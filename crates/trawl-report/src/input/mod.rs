@@ -70,8 +70,20 @@ pub struct InputFile {
 
 /// Expands globs (patterns with `*?[`) and checks plain paths exist; `-` is
 /// standard input (once), a path that is no regular file (a pipe) is kept as a
-/// stream, and a directory stands for the honeypot logs in it ([`dir_logs`]).
+/// stream, and a directory stands for the honeypot logs in it ([`dir_logs`]). A file
+/// named more than once (`logs/*.csv logs/a.csv`, a directory and a file in it, a
+/// path through a symbolic link) is kept once, where it first came.
 pub fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut paths = expand_all(patterns)?;
+    paths.retain(|p| match p.canonicalize() {
+        Ok(real) if real.is_file() => seen.insert(real),
+        _ => true,
+    });
+    Ok(paths)
+}
+
+fn expand_all(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
     let mut out = Vec::new();
     for pattern in patterns {
         if Path::new(pattern).is_dir() {
