@@ -7,11 +7,11 @@
 //! until the session is folded as complete, or else until every worker's rows are
 //! merged ([`SessionFetches::settle`]): a session whose rows two workers read (JSON
 //! blocks are shared out) is then matched as a whole, so the counts do not depend on
-//! the number of threads, and what is held stays bounded like the open sessions. Each commanded
-//! fetch matches at most one recorded download (a line that fetched twice logs two
-//! records). Memory is bounded per session: past [`MAX_HELD`] commanded fetches no
-//! more are kept (later records count as fetches of their own), past [`MAX_HELD`]
-//! recorded downloads the rest are counted at once.
+//! the number of threads, and what is held stays bounded like the open sessions.
+//! Each commanded fetch matches at most one recorded download (a line that fetched
+//! twice logs two records). Memory is bounded per session: past [`MAX_HELD`]
+//! commanded fetches no more are kept (later records count as fetches of their own),
+//! past [`MAX_HELD`] recorded downloads the rest are counted at once.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -35,8 +35,11 @@ pub fn fetch_key(d: &Download) -> u64 {
 /// A recorded download waiting for [`SessionFetches::settle`].
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// When the honeypot recorded it.
     pub ts: Option<Micros>,
+    /// The source that fetched.
     pub src: Option<IpAddr>,
+    /// What was fetched.
     pub download: Download,
 }
 
