@@ -1433,12 +1433,13 @@ impl Aggregator {
                 let proto = self.protocol_of(ev);
                 let slot = self.touch_source(ev, proto, warmed.slot);
                 self.timeline_add(ev.ts, 1);
-                let flags = self.command_line(ev, slot, line);
+                let i = self.command_slot(line);
+                let flags = self.command_in_slot(ev, slot, (i, line));
                 let key = self.touch_session(ev, gap_secs, (0, flags), key);
                 if flags & sflag::DOWNLOAD != 0
                     && let Some(key) = key
                 {
-                    self.commanded_fetches(key, line);
+                    self.commanded_fetches(key, i);
                 }
             }
             EventKind::Download { url } => self.recorded_download(ev, url, gap_secs, warmed),
@@ -1864,13 +1865,9 @@ impl Aggregator {
         i
     }
 
-    /// Counts one command line of the source in `slot`; returns session flags.
-    fn command_line(&mut self, ev: &Event<'_>, slot: Option<usize>, line: &str) -> u8 {
-        let i = self.command_slot(line);
-        self.command_in_slot(ev, slot, (i, line))
-    }
-
-    /// [`Self::command_line`] for a line whose slot is known (or [`NO_COMMAND`]).
+    /// Counts one command line (in [`Self::command_stats`] slot `i`, or
+    /// [`NO_COMMAND`] when not known yet) of the source in `slot`; returns session
+    /// flags.
     fn command_in_slot(
         &mut self,
         ev: &Event<'_>,
@@ -2023,12 +2020,12 @@ impl Aggregator {
         }
     }
 
-    /// Notes the fetches of a command line of session `key` (see [`crate::fetch`]).
-    fn commanded_fetches(&mut self, key: u64, line: &str) {
+    /// Notes the fetches of the command line in [`Self::command_stats`] slot `i`,
+    /// typed in session `key` (see [`crate::fetch`]).
+    fn commanded_fetches(&mut self, key: u64, i: u32) {
         let Some(info) = self
-            .commands
-            .get(bounded(line))
-            .and_then(|&i| self.command_stats.get(i as usize))
+            .command_stats
+            .get(i as usize)
             .map(|stats| Arc::clone(&stats.info))
         else {
             return;

@@ -169,8 +169,9 @@ fn dir_logs(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
 /// versions, nested attempts), the CSV is skipped. Other honeypots' directories hold
 /// none of these and are read whole.
 pub fn mark_same_sensor_copies(files: &mut [InputFile]) {
-    mark_copies(files, copy_rank, "events");
-    mark_copies(files, session_copy_rank, "sessions");
+    let dirs: Vec<Option<PathBuf>> = files.iter().map(dir_of).collect();
+    mark_copies(files, &dirs, copy_rank, "events");
+    mark_copies(files, &dirs, session_copy_rank, "sessions");
 }
 
 /// The directory an input is in (`None` for streams).
@@ -184,13 +185,19 @@ fn dir_of(f: &InputFile) -> Option<PathBuf> {
 }
 
 /// Marks skipped every input not yet skipped whose `rank` is below that of another
-/// input of its directory (`what` they hold alike names the reason).
-fn mark_copies(files: &mut [InputFile], rank_of: fn(&InputFile) -> Option<u8>, what: &str) {
+/// input of its directory (`dirs`: each input's, in order; `what` they hold alike
+/// names the reason).
+fn mark_copies(
+    files: &mut [InputFile],
+    dirs: &[Option<PathBuf>],
+    rank_of: fn(&InputFile) -> Option<u8>,
+    what: &str,
+) {
     let rank_of = |f: &InputFile| rank_of(f).filter(|_| f.skipped.is_none());
     // Per directory, the most complete copy given: (directory, file name, rank).
-    let mut whole: Vec<(PathBuf, String, u8)> = Vec::new();
-    for f in files.iter() {
-        let (Some(rank @ 1..), Some(dir)) = (rank_of(f), dir_of(f)) else {
+    let mut whole: Vec<(&PathBuf, String, u8)> = Vec::new();
+    for (f, dir) in files.iter().zip(dirs) {
+        let (Some(rank @ 1..), Some(dir)) = (rank_of(f), dir.as_ref()) else {
             continue;
         };
         let name = f
@@ -203,8 +210,8 @@ fn mark_copies(files: &mut [InputFile], rank_of: fn(&InputFile) -> Option<u8>, w
             None => whole.push((dir, name, rank)),
         }
     }
-    for f in files.iter_mut() {
-        let (Some(rank), Some(dir)) = (rank_of(f), dir_of(f)) else {
+    for (f, dir) in files.iter_mut().zip(dirs) {
+        let (Some(rank), Some(dir)) = (rank_of(f), dir.as_ref()) else {
             continue;
         };
         if let Some((_, name, _)) = whole.iter().find(|(d, _, best)| *d == dir && *best > rank) {
