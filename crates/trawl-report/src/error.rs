@@ -31,6 +31,9 @@ pub enum ReportError {
         "{0}: no honeypot log in this directory (trawl.db, events.jsonl, log_auth.csv, log_session.csv/json, cowrie.json, opencanary.log)"
     )]
     NoLogIn(String),
+    /// An input is also a file the report is written to.
+    #[error("{0}: is an input and an --out file: the report would overwrite it")]
+    InputIsOutput(String),
     /// A glob pattern is malformed.
     #[error("bad pattern {pattern}: {message}")]
     BadPattern {
@@ -66,13 +69,13 @@ pub enum ReportError {
         #[source]
         source: rusqlite::Error,
     },
-    /// Writing the output failed.
-    #[error("writing report: {0}")]
+    /// Writing the output failed (the cause is the error's source, as for the next two).
+    #[error("writing report")]
     Output(#[from] std::io::Error),
     /// CSV output failed.
-    #[error("writing CSV: {0}")]
+    #[error("writing CSV")]
     Csv(#[from] csv::Error),
     /// JSON output failed.
-    #[error("writing JSON: {0}")]
+    #[error("writing JSON")]
     Json(#[from] serde_json::Error),
 }

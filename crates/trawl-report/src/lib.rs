@@ -68,6 +68,10 @@ pub struct Options {
     pub threads: usize,
     /// Bytes per block handed to a worker (0 = the default, 4 MiB).
     pub block_size: usize,
+    /// Files this run will write (`--out`): an input that is one of them is refused
+    /// before anything is read ([`ReportError::InputIsOutput`]), as the report would
+    /// overwrite the log it was made from.
+    pub outputs: Vec<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -83,6 +87,7 @@ impl Default for Options {
             progress: false,
             threads: 0,
             block_size: 0,
+            outputs: Vec::new(),
         }
     }
 }
@@ -101,6 +106,7 @@ pub fn analyze_with_counts(
     opts: &Options,
 ) -> Result<(Report, Aggregator), ReportError> {
     let paths = input::expand(patterns)?;
+    input::refuse_outputs(&paths, &opts.outputs)?;
     let mut files: Vec<InputFile> = paths
         .iter()
         .enumerate()

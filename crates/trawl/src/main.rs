@@ -61,10 +61,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the error is a closed standard output (`trawl report | head`): the reader
+/// has what it wanted, so the command ends quietly. serde_json keeps its I/O error
+/// inside (its `source` skips it), so it is asked for the kind.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let broken = Some(std::io::ErrorKind::BrokenPipe);
     err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause.downcast_ref::<std::io::Error>().map(|io| io.kind()) == broken
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == broken
     })
 }

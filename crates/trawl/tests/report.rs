@@ -764,3 +764,135 @@ fn standard_input_errors_and_bad_rows() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+/// `trawl report - < FILE`: standard input redirected from a file is read by the
+/// file's path (a trawl.db too, which a pipe cannot carry), with the report the path
+/// gives; a file partly read already is read as a stream from where it stands.
+#[test]
+fn standard_input_from_a_file_is_read_by_its_path() {
+    use std::io::{Read, Seek};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outputs = write_trawl_outputs(dir.path());
+    let db = outputs
+        .iter()
+        .find(|p| p.ends_with("trawl.db"))
+        .expect("trawl.db");
+    let seed = fixture("seed_heralding.csv");
+    for path in [db.clone(), PathBuf::from(&seed)] {
+        let file = std::fs::File::open(&path).expect("input");
+        let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["report", "-", "--format", "json"])
+            .stdin(file)
+            .output()
+            .expect("trawl report");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        let named = std::fs::canonicalize(&path).expect("canonical path");
+        assert_eq!(v["inputs"][0]["path"], named.display().to_string());
+        let p = path.display().to_string();
+        assert_eq!(without_inputs(v), without_inputs(json(&[&p])), "{p}");
+    }
+    // Past the header already (as `(read header; trawl report -) < log` leaves it):
+    // read from there as a stream, the rows without their header.
+    let mut file = std::fs::File::open(&seed).expect("seed");
+    let mut byte = [0u8; 1];
+    while file.read(&mut byte).expect("read") == 1 && byte[0] != b'\n' {}
+    assert!(file.stream_position().expect("position") > 0);
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["report", "-", "--format", "json"])
+        .stdin(file)
+        .output()
+        .expect("trawl report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(v["inputs"][0]["path"], "stdin");
+    assert_eq!(
+        v["inputs"][0]["format"],
+        "Heralding auth CSV (10 columns, no header), streamed"
+    );
+    assert_eq!(v["totals"]["login_prompt_entries"], SEED_ROWS);
+}
+
+/// A reader that closes the pipe early (`trawl report … | head`) ends the report
+/// quietly, with exit 0, in every format.
+#[test]
+fn a_closed_standard_output_ends_the_report_quietly() {
+    use std::process::Stdio;
+    for format in ["text", "json", "csv", "md", "html"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["report", &fixture("seed_heralding.csv"), "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("trawl report");
+        // The read end closes before the report writes a byte.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("trawl report");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{format}: {:?} {err}", out.status);
+        assert!(err.is_empty(), "{format}: {err}");
+    }
+}
+
+/// An --out that is one of the inputs (named, through a glob or a directory, or as
+/// standard input's file) is refused before anything is read or written: the input
+/// keeps every byte.
+#[test]
+fn an_output_that_is_an_input_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("log_auth.csv");
+    std::fs::copy(fixture("seed_heralding.csv"), &log).expect("copy");
+    let before = std::fs::read(&log).expect("log");
+    let (logp, dirp) = (log.display().to_string(), dir.path().display().to_string());
+    let glob = format!("{dirp}/*.csv");
+    let other_spelling = format!("{dirp}/./log_auth.csv");
+    let cases: [&[&str]; 4] = [
+        &[&logp, "--out", &logp, "--format", "csv"],
+        &[&glob, "--out", "/dev/null", "--out", &other_spelling],
+        &[&dirp, "--out", &logp],
+        &[
+            &logp,
+            "--out",
+            &format!(
+                "{dirp}/../{}/log_auth.csv",
+                dir.path()
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+            ),
+        ],
+    ];
+    for args in cases {
+        let out = trawl(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("is an input and an --out file: the report would overwrite it"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert_eq!(std::fs::read(&log).expect("log"), before, "{args:?}");
+    }
+    let file = std::fs::File::open(&log).expect("log");
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["report", "-", "--out", &logp])
+        .stdin(file)
+        .output()
+        .expect("trawl report");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&log).expect("log"), before);
+    // Another file in the same directory is fine.
+    let report = dir.path().join("report.csv");
+    stdout_ok(&[&dirp, "--out", &report.display().to_string()]);
+    assert_eq!(std::fs::read(&log).expect("log"), before);
+    assert!(std::fs::metadata(&report).is_ok_and(|m| m.len() > 0));
+}

@@ -85,17 +85,19 @@ pub fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
 
 fn expand_all(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
     let mut out = Vec::new();
+    let mut stdin_given = false;
     for pattern in patterns {
         if Path::new(pattern).is_dir() {
             out.extend(dir_logs(Path::new(pattern))?);
         } else if pattern == stream::STDIN {
-            if out.iter().any(|p: &PathBuf| p.as_os_str() == stream::STDIN) {
+            if stdin_given {
                 return Err(stream::stream_error(
                     Path::new(pattern),
                     "standard input can be read only once: give - once",
                 ));
             }
-            out.push(PathBuf::from(pattern));
+            stdin_given = true;
+            out.push(stream::stdin_file().unwrap_or_else(|| PathBuf::from(pattern)));
         } else if pattern.contains(['*', '?', '[']) && !Path::new(pattern).exists() {
             let paths = glob::glob(pattern).map_err(|e| ReportError::BadPattern {
                 pattern: pattern.clone(),
@@ -117,6 +119,28 @@ fn expand_all(patterns: &[String]) -> Result<Vec<PathBuf>, ReportError> {
         }
     }
     Ok(out)
+}
+
+/// Refuses an input that is also one of `outputs` (the same file: device and inode,
+/// so another spelling or a link is caught too), before anything is read or written.
+pub fn refuse_outputs(inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<(), ReportError> {
+    use std::os::unix::fs::MetadataExt;
+    let file_id = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let written: Vec<(u64, u64)> = outputs.iter().filter_map(|p| file_id(p)).collect();
+    if written.is_empty() {
+        return Ok(());
+    }
+    match inputs.iter().find(|p| {
+        p.as_os_str() != stream::STDIN && file_id(p).is_some_and(|id| written.contains(&id))
+    }) {
+        Some(input) => Err(ReportError::InputIsOutput(input.display().to_string())),
+        None => Ok(()),
+    }
 }
 
 /// Names of the logs honeypots write, as [`dir_logs`] looks for them: trawl's

@@ -8,12 +8,14 @@
 //! rest, and the reader waits in the [`InputFile`](super::InputFile) until the report
 //! takes it, once. gzip is decoded inside the stream's reader, so the report reads it
 //! as plain text from a single reader (the path gzip files take too). A trawl.db
-//! (SQLite) needs random access and cannot come through a pipe.
+//! (SQLite) needs random access and cannot come through a pipe. Standard input
+//! redirected from a file (`trawl report - < trawl.db`) is no stream: the file is
+//! read by its path ([`stdin_file`]).
 
 use std::fmt;
 use std::fs::File;
 use std::io::{Cursor, IsTerminal, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::ReportError;
@@ -46,6 +48,24 @@ impl Stream {
 /// neither a regular file nor a directory.
 pub fn is_stream(path: &Path) -> bool {
     path.as_os_str() == STDIN || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Standard input's file, when standard input is a regular file read from its start
+/// (`trawl report - < trawl.db`): it is then read by its path like any named file
+/// (in parallel blocks, and a trawl.db too, which a pipe cannot carry). `None` for a
+/// pipe or a terminal, a file no longer at its path, or one partly read already.
+pub fn stdin_file() -> Option<PathBuf> {
+    use std::io::Seek;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let mut stdin = File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+    let meta = stdin.metadata().ok()?;
+    if !meta.is_file() || stdin.stream_position().ok()? != 0 {
+        return None;
+    }
+    let path = std::fs::read_link("/proc/self/fd/0").ok()?;
+    let named = std::fs::metadata(&path).ok()?;
+    (named.dev() == meta.dev() && named.ino() == meta.ino()).then_some(path)
 }
 
 /// The name a stream goes by in the report and its messages.

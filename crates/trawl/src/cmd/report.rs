@@ -129,6 +129,7 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         progress: std::io::stderr().is_terminal(),
         threads: args.threads,
         block_size: 0,
+        outputs: args.out.clone(),
     })
 }
 
