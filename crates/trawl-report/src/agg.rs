@@ -685,6 +685,9 @@ pub struct Aggregator {
     pub(crate) client_versions: Map<Box<str>, u64>,
     /// Sessions per client HASSH (32 lowercase hex digits).
     pub(crate) hassh: Map<Box<str>, u64>,
+    /// The algorithm lists logged for a HASSH: the smallest text seen (so the pick
+    /// does not depend on the read order), at most [`MAX_HASSH_ALGORITHMS`] bytes.
+    pub(crate) hassh_algorithms: Map<Box<str>, Box<str>>,
     /// Payloads by SHA-256 (64 lowercase hex digits).
     pub(crate) payload_hashes: Map<Box<str>, HashState>,
     /// Tunnel destinations by `(host, port)`.
@@ -741,6 +744,23 @@ fn bounded(text: &str) -> &str {
         cut -= 1;
     }
     text.get(..cut).unwrap_or_default()
+}
+
+/// Bytes kept of the algorithm lists behind a HASSH (OpenSSH 9 offers about 1,000).
+pub const MAX_HASSH_ALGORITHMS: usize = 4096;
+
+/// Keeps the smallest non-empty `value` seen for `key`.
+fn keep_smallest(map: &mut Map<Box<str>, Box<str>>, key: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    match map.get_mut(key) {
+        Some(kept) if **kept <= *value => {}
+        Some(kept) => *kept = value.into(),
+        None => {
+            map.insert(key.into(), value.into());
+        }
+    }
 }
 
 /// Bytes of a client version string kept (a banner is at most 255 by RFC 4253).
@@ -1518,7 +1538,9 @@ impl Aggregator {
             EventKind::Tunnel { host, port, data } => {
                 self.count_tunnel(ev, (host, *port), data.as_deref());
             }
-            EventKind::Hassh { hassh } => self.count_hassh(ev, hassh),
+            EventKind::Hassh { hassh, algorithms } => {
+                self.count_hassh(ev, hassh, algorithms.as_deref());
+            }
             _ => {}
         }
         true
@@ -1612,9 +1634,13 @@ impl Aggregator {
     }
 
     /// Counts a session's HASSH; one that is not 32 hex digits counts nothing.
-    fn count_hassh(&mut self, ev: &Event<'_>, hassh: &str) {
+    fn count_hassh(&mut self, ev: &Event<'_>, hassh: &str, algorithms: Option<&str>) {
         if let Some(hassh) = ioc::hassh_hex(hassh) {
             self.source_client(ev, feature::HASSH, &hassh);
+            if let Some(algorithms) = algorithms {
+                let algorithms = ioc::clip_text(algorithms, MAX_HASSH_ALGORITHMS);
+                keep_smallest(&mut self.hassh_algorithms, &hassh, algorithms);
+            }
             *self.hassh.entry(hassh.into()).or_default() += 1;
         }
     }
@@ -2172,6 +2198,9 @@ impl Aggregator {
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
         add_counts(&mut self.client_versions, other.client_versions);
         add_counts(&mut self.hassh, other.hassh);
+        for (hassh, algorithms) in other.hassh_algorithms {
+            keep_smallest(&mut self.hassh_algorithms, &hassh, &algorithms);
+        }
         for (k, v) in other.session_fetches {
             self.session_fetches.entry(k).or_default().merge(v);
         }
@@ -2490,6 +2519,55 @@ mod tests {
         assert_eq!(attempts, Some(1));
     }
 
+    /// The algorithm lists kept for a HASSH are the smallest text logged for it,
+    /// whatever the order of the records and the split between workers; empty and
+    /// absent lists keep nothing, long ones are cut.
+    #[test]
+    fn hassh_algorithms_keep_the_smallest_text_whatever_the_split() {
+        let hassh = "ec7378c1a92f5a8dde7e8b7a1ddf33d1";
+        let long = "k".repeat(MAX_HASSH_ALGORITHMS + 10);
+        let texts = [
+            Some("b;e;m;c"),
+            None,
+            Some("a;e;m;c"),
+            Some(""),
+            Some(long.as_str()),
+        ];
+        let records: Vec<Event<'static>> = (texts.iter().enumerate())
+            .map(|(i, text)| Event {
+                ts: Some(i as i64 * 1_000_000),
+                src: Some(IpAddr::from([192, 0, 2, i as u8])),
+                src_port: None,
+                dst_port: None,
+                protocol: "ssh".into(),
+                session: Some(format!("s{i}").into()),
+                kind: EventKind::Hassh {
+                    hassh: hassh.to_ascii_uppercase().into(),
+                    algorithms: text.map(|t| t.to_string().into()),
+                },
+            })
+            .collect();
+        let filters = Filters::default();
+        let mut reversed = records.clone();
+        reversed.reverse();
+        for rows in [&records, &reversed] {
+            for split in 0..=rows.len() {
+                let (a, b) = rows.split_at(split);
+                let (mut left, mut right) = (Aggregator::new(300), Aggregator::new(300));
+                left.ingest_batch(0, a, &filters);
+                right.ingest_batch(0, b, &filters);
+                left.merge(right);
+                assert_eq!(left.hassh.get(hassh), Some(&5), "split {split}");
+                let kept = left.hassh_algorithms.get(hassh).map(|a| &**a);
+                assert_eq!(kept, Some("a;e;m;c"), "split {split}");
+            }
+        }
+        let mut alone = Aggregator::new(300);
+        alone.ingest_batch(0, &records[4..], &filters);
+        let kept = alone.hassh_algorithms.get(hassh).map(|a| a.len());
+        assert_eq!(kept, Some(MAX_HASSH_ALGORITHMS));
+    }
+
     /// Client versions and HASSHes per source: the smallest ids, sorted, whatever
     /// the order of the records and the split between workers; they create the
     /// source's entry but are no events of it.
@@ -2518,6 +2596,7 @@ mod tests {
                         i,
                         EventKind::Hassh {
                             hassh: format!("{i:032x}").to_ascii_uppercase().into(),
+                            algorithms: None,
                         },
                     ),
                 ]

@@ -105,6 +105,10 @@ pub enum EventKind<'a> {
     Hassh {
         /// The fingerprint as logged (checked when counted: 32 hex digits).
         hassh: Cow<'a, str>,
+        /// The algorithm lists it is the MD5 of (`kex;encryption;mac;compression`,
+        /// each comma-separated), when logged: Cowrie's `hasshAlgorithms`, trawl's
+        /// `hassh_algorithms`.
+        algorithms: Option<Cow<'a, str>>,
     },
     /// A session summary or close record.
     SessionEnd {

@@ -399,6 +399,35 @@ pub struct BadRows {
     pub shown: Vec<BadRow>,
 }
 
+/// What a HASSH is the MD5 of: the client's key-exchange, encryption, MAC and
+/// compression algorithm lists, as its log gave them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HasshAlgorithms {
+    /// The HASSH (32 lowercase hex digits).
+    pub hassh: String,
+    /// `kex;encryption;mac;compression`, each list comma-separated.
+    pub algorithms: String,
+}
+
+impl HasshAlgorithms {
+    /// The four lists (fewer when the logged text has fewer `;`).
+    pub fn lists(&self) -> impl Iterator<Item = &str> {
+        self.algorithms.splitn(4, ';')
+    }
+}
+
+fn hassh_algorithms(top: &[Count], agg: &Aggregator) -> Vec<HasshAlgorithms> {
+    top.iter()
+        .filter_map(|c| {
+            let algorithms = agg.hassh_algorithms.get(c.value.as_str())?;
+            Some(HasshAlgorithms {
+                hassh: c.value.clone(),
+                algorithms: algorithms.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -437,6 +466,9 @@ pub struct Report {
     pub top_client_versions: Vec<Count>,
     /// SSH client HASSH fingerprints per session, most sessions first.
     pub top_hassh: Vec<Count>,
+    /// The algorithm lists behind the HASSHes of [`Self::top_hassh`] whose logs gave
+    /// them, in that table's order.
+    pub hassh_algorithms: Vec<HasshAlgorithms>,
     /// Attempts over time.
     pub timeline: Timeline,
     /// Sessions.
@@ -1012,6 +1044,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.top_commands = counts(agg.command_counts(), n);
     report.top_client_versions = counts(agg.client_versions.iter().map(|(k, v)| (&**k, *v)), n);
     report.top_hassh = counts(agg.hassh.iter().map(|(k, v)| (&**k, *v)), n);
+    report.hassh_algorithms = hassh_algorithms(&report.top_hassh, agg);
     report.payload_hashes = payload_hashes(agg, n.max(20));
     report.tunnel_destinations = tunnel_destinations(agg, n.max(20));
     report.ssh_keys = ssh_keys(agg, n.max(20));

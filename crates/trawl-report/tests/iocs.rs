@@ -147,6 +147,32 @@ fn cowrie_tunnel_destinations() {
 fn cowrie_hassh_and_totals() {
     let r = iocs(&Options::default());
     assert_eq!(counts(&r.top_hassh), [(HASSH_A, 2), (HASSH_B, 1)]);
+    let algorithms: Vec<(&str, Vec<&str>)> = (r.hassh_algorithms.iter())
+        .map(|h| (h.hassh.as_str(), h.lists().collect()))
+        .collect();
+    assert_eq!(
+        algorithms,
+        [
+            (
+                HASSH_A,
+                vec![
+                    "curve25519-sha256,ecdh-sha2-nistp256",
+                    "aes128-ctr,aes256-ctr",
+                    "hmac-sha2-256",
+                    "none"
+                ]
+            ),
+            (
+                HASSH_B,
+                vec![
+                    "diffie-hellman-group14-sha1,diffie-hellman-group1-sha1",
+                    "aes128-cbc,3des-cbc",
+                    "hmac-sha1",
+                    "none"
+                ]
+            ),
+        ]
+    );
     assert_eq!(
         counts(&r.top_client_versions),
         [("SSH-2.0-libssh2_1.9.0", 1)]

@@ -627,8 +627,37 @@ fn hassh_of_trawls_own_session_records() {
             "{p}"
         );
         assert_eq!(
+            v["hassh_algorithms"],
+            serde_json::json!([{"hassh": "ec7378c1a92f5a8dde7e8b7a1ddf33d1",
+                "algorithms": "curve25519-sha256;aes128-ctr;hmac-sha2-256;none"}]),
+            "{p}"
+        );
+        assert_eq!(
             v["totals"]["events"], 3,
             "{p}: HASSH records are not events"
+        );
+        let text = stdout_ok(&[&p]);
+        let rows = section(
+            &text,
+            "HASSH algorithms (what each HASSH above is the MD5 of)",
+        );
+        let rows: Vec<Vec<&str>> = rows
+            .iter()
+            .map(|r| r.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec![
+                    "ec7378c1a92f5a8dde7e8b7a1ddf33d1",
+                    "kex",
+                    "curve25519-sha256"
+                ],
+                vec!["encryption", "aes128-ctr"],
+                vec!["mac", "hmac-sha2-256"],
+                vec!["compression", "none"],
+            ],
+            "{p}"
         );
     }
 }

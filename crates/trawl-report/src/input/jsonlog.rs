@@ -137,6 +137,9 @@ struct Line<'a> {
     filename: Option<serde_json::Value>,
     /// Cowrie `client.kex`: the client's HASSH.
     hassh: Option<serde_json::Value>,
+    /// Cowrie `client.kex`: the algorithm lists behind the HASSH.
+    #[serde(rename = "hasshAlgorithms")]
+    hassh_algorithms: Option<serde_json::Value>,
     /// Cowrie `direct-tcpip.*`: the tunnel's destination host.
     dst_ip: Option<serde_json::Value>,
     /// Cowrie `direct-tcpip.data`: Python's `repr()` of the bytes sent.
@@ -380,6 +383,7 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
         }),
         "cowrie.client.kex" => Some(EventKind::Hassh {
             hassh: Cow::Borrowed(text(&line.hassh)?),
+            algorithms: text(&line.hassh_algorithms).map(Cow::Borrowed),
         }),
         _ => None,
     }
@@ -390,7 +394,10 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
 fn client_events(aux: Option<&serde_json::Value>) -> impl Iterator<Item = EventKind<'_>> {
     let text = move |key: &str| aux?.get(key)?.as_str().map(Cow::Borrowed);
     let version = text("client_version").map(|version| EventKind::ClientVersion { version });
-    let hassh = text("hassh").map(|hassh| EventKind::Hassh { hassh });
+    let hassh = text("hassh").map(|hassh| EventKind::Hassh {
+        hassh,
+        algorithms: text("hassh_algorithms"),
+    });
     version.into_iter().chain(hassh)
 }
 

@@ -424,8 +424,8 @@ enum Queued {
     HashedAuth { username: Span, mechanism: Span },
     /// A `client_version` in a session's `auxiliary_data`.
     ClientVersion(Span),
-    /// A `hassh` in a session's `auxiliary_data`.
-    Hassh(Span),
+    /// A `hassh` in a session's `auxiliary_data`, with its `hassh_algorithms`.
+    Hassh(Span, Option<Span>),
     /// A `sessions` row.
     SessionEnd { duration_ms: Option<u64> },
 }
@@ -518,7 +518,9 @@ impl Batch {
         }
         if let Some(hassh) = extras.hassh {
             let hassh = self.copy(&hassh);
-            self.queued.push((head.clone(), Queued::Hassh(hassh)));
+            let algorithms = extras.hassh_algorithms.map(|a| self.copy(&a));
+            self.queued
+                .push((head.clone(), Queued::Hassh(hassh, algorithms)));
         }
         let duration_ms = r
             .get::<_, f64>(9)
@@ -576,7 +578,10 @@ fn queued_event<'t>(text: &'t str, head: &Head, kind: &Queued) -> Event<'t> {
         Queued::ClientVersion(version) => EventKind::ClientVersion {
             version: span(version),
         },
-        Queued::Hassh(hassh) => EventKind::Hassh { hassh: span(hassh) },
+        Queued::Hassh(hassh, algorithms) => EventKind::Hassh {
+            hassh: span(hassh),
+            algorithms: algorithms.as_ref().map(span),
+        },
         Queued::SessionEnd { duration_ms } => EventKind::SessionEnd {
             duration_ms: *duration_ms,
             attempts: None,
@@ -614,6 +619,7 @@ fn column_text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Cow<'r, str> {
 struct SessionExtras {
     client_version: Option<String>,
     hassh: Option<String>,
+    hassh_algorithms: Option<String>,
 }
 
 /// `client_version` and `hassh` of a session's `auxiliary_data` JSON object, when
@@ -629,6 +635,7 @@ fn session_extras(aux: &str) -> SessionExtras {
     SessionExtras {
         client_version: string("client_version"),
         hassh: string("hassh"),
+        hassh_algorithms: string("hassh_algorithms"),
     }
 }
 
@@ -711,12 +718,15 @@ mod tests {
 
     #[test]
     fn session_extras_reads_string_values_only() {
-        let both = session_extras(r#"{"client_version":"SSH-2.0-Go","hassh":"ab","x":1}"#);
+        let both = session_extras(
+            r#"{"client_version":"SSH-2.0-Go","hassh":"ab","hassh_algorithms":"k;e;m;c","x":1}"#,
+        );
         assert_eq!(
             both,
             SessionExtras {
                 client_version: Some("SSH-2.0-Go".into()),
                 hassh: Some("ab".into()),
+                hassh_algorithms: Some("k;e;m;c".into()),
             }
         );
         assert_eq!(session_extras(r#"{"hassh":5}"#), SessionExtras::default());

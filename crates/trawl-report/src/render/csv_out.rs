@@ -234,6 +234,20 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     counts(&mut w, "top_commands", &r.top_commands)?;
     counts(&mut w, "top_client_versions", &r.top_client_versions)?;
     counts(&mut w, "top_hassh", &r.top_hassh)?;
+    for (i, h) in r.hassh_algorithms.iter().enumerate() {
+        let rank = (i + 1).to_string();
+        w.write_record([
+            "hassh_algorithms",
+            &rank,
+            &h.hassh,
+            "",
+            "",
+            "",
+            "",
+            "",
+            &h.algorithms,
+        ])?;
+    }
     for p in &r.timeline.points {
         w.write_record([
             "timeline",

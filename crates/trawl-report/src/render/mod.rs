@@ -74,6 +74,52 @@ pub(crate) struct Table {
 }
 
 /// Every table of the report, in display order (shared by text, Markdown and HTML).
+/// Names of the four lists behind a HASSH, in their order.
+const HASSH_LISTS: [&str; 4] = ["kex", "encryption", "mac", "compression"];
+
+/// Characters of algorithm names per row of the HASSH algorithms table.
+const ALGORITHMS_PER_ROW: usize = 80;
+
+/// The algorithm lists behind the top HASSHes: a row per list, a long list over
+/// several rows cut between names (no cell is clipped).
+fn hassh_algorithms_table(items: &[crate::report::HasshAlgorithms]) -> Table {
+    let mut rows = Vec::new();
+    for h in items {
+        let mut hassh = h.hassh.as_str();
+        for (name, list) in HASSH_LISTS.iter().zip(h.lists()) {
+            for (i, part) in comma_rows(list, ALGORITHMS_PER_ROW).into_iter().enumerate() {
+                let name = if i == 0 { *name } else { "" };
+                rows.push(vec![hassh.to_string(), name.to_string(), part]);
+                hassh = "";
+            }
+        }
+    }
+    Table {
+        title: "HASSH algorithms (what each HASSH above is the MD5 of)".into(),
+        headers: vec!["hassh", "list", "algorithms"],
+        numeric: vec![false, false, false],
+        rows,
+    }
+}
+
+/// `list` (comma-separated) in rows of at most `width` characters, cut after a
+/// comma; a single longer name is a row of its own (and is clipped where cells are).
+fn comma_rows(list: &str, width: usize) -> Vec<String> {
+    let mut rows: Vec<String> = Vec::new();
+    let mut names = list.split(',');
+    let mut row = names.next().unwrap_or_default().to_string();
+    for name in names {
+        if row.chars().count() + 1 + name.chars().count() > width {
+            rows.push(std::mem::take(&mut row) + ",");
+        } else {
+            row.push(',');
+        }
+        row.push_str(name);
+    }
+    rows.push(row);
+    rows
+}
+
 pub(crate) fn tables(r: &Report) -> Vec<Table> {
     use crate::report::{Count, PairCount};
     let count_table = |title: &str, what: &'static str, items: &[Count]| Table {
@@ -158,6 +204,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
             "hassh",
             &r.top_hassh,
         ),
+        hassh_algorithms_table(&r.hassh_algorithms),
         Table {
             title: "IoT families (by source fingerprint)".into(),
             headers: vec!["sources", "events", "family"],
@@ -641,5 +688,32 @@ fn sessions_table(r: &Report) -> Table {
             .into_iter()
             .map(|(k, v)| vec![k.to_string(), v])
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comma_rows_cut_between_names_and_keep_every_byte() {
+        assert_eq!(comma_rows("", 10), [""]);
+        assert_eq!(comma_rows("none", 10), ["none"]);
+        assert_eq!(comma_rows("aaa,bbb,ccc", 7), ["aaa,bbb,", "ccc"]);
+        assert_eq!(comma_rows("aaa,bbb,ccc", 11), ["aaa,bbb,ccc"]);
+        assert_eq!(
+            comma_rows("a,verylongname,b", 4),
+            ["a,", "verylongname,", "b"]
+        );
+        for list in ["x,yy,zzz,,w", "curve25519-sha256,ecdh-sha2-nistp256,é,ü"] {
+            for width in 1..12 {
+                let rows = comma_rows(list, width);
+                assert_eq!(rows.concat(), list, "{list} {width}");
+                for row in &rows {
+                    let name_fits = !row.trim_end_matches(',').contains(',');
+                    assert!(row.chars().count() <= width + 1 || name_fits, "{row}");
+                }
+            }
+        }
     }
 }
