@@ -690,6 +690,9 @@ pub struct Aggregator {
     pub(crate) hassh_algorithms: Map<Box<str>, Box<str>>,
     /// Payloads by SHA-256 (64 lowercase hex digits).
     pub(crate) payload_hashes: Map<Box<str>, HashState>,
+    /// The latest VirusTotal verdict logged per SHA-256 (of any file, downloaded in
+    /// the report's window or not: the report shows those of its payload hashes).
+    pub(crate) virustotal: Map<Box<str>, Verdict>,
     /// Tunnel destinations by `(host, port)`.
     pub(crate) tunnels: Map<(Box<str>, u16), TunnelState>,
     /// SSH public keys offered or planted, by fingerprint.
@@ -744,6 +747,22 @@ fn bounded(text: &str) -> &str {
         cut -= 1;
     }
     text.get(..cut).unwrap_or_default()
+}
+
+/// A VirusTotal verdict as logged: when, and the scan result (flagged, consulted)
+/// or `None` for a file new to VirusTotal. Ordered by time first, so the largest is
+/// the latest (ties by result: the same pick whatever the read order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Verdict {
+    /// When the verdict was logged.
+    pub ts: Option<Micros>,
+    /// Engines that flagged the file and engines consulted.
+    pub result: Option<(u32, u32)>,
+}
+
+fn keep_latest(map: &mut Map<Box<str>, Verdict>, sha256: Box<str>, verdict: Verdict) {
+    let kept = map.entry(sha256).or_insert(verdict);
+    *kept = (*kept).max(verdict);
 }
 
 /// Bytes kept of the algorithm lists behind a HASSH (OpenSSH 9 offers about 1,000).
@@ -1408,6 +1427,10 @@ impl Aggregator {
             self.logins_succeeded += u64::from(accepted);
             return;
         }
+        if let EventKind::VirusTotal { sha256, result } = &ev.kind {
+            self.note_verdict(ev.ts, sha256, *result);
+            return;
+        }
         if self.count_ioc(ev, accepted) {
             return;
         }
@@ -1470,7 +1493,10 @@ impl Aggregator {
                 self.touch_session(ev, gap_secs, (0, 0), key);
             }
             EventKind::ClientVersion { .. } | EventKind::KeyLoginSucceeded => {}
-            EventKind::PayloadHash { .. } | EventKind::Tunnel { .. } | EventKind::Hassh { .. } => {}
+            EventKind::PayloadHash { .. }
+            | EventKind::Tunnel { .. }
+            | EventKind::Hassh { .. }
+            | EventKind::VirusTotal { .. } => {}
             EventKind::SessionEnd {
                 duration_ms,
                 attempts,
@@ -1630,6 +1656,14 @@ impl Aggregator {
                     push_unique(&mut state.comments, c.into(), MAX_KEY_COMMENTS);
                 }
             }
+        }
+    }
+
+    /// Keeps a VirusTotal verdict if it is the latest for its file; a digest that is
+    /// not 64 hex digits is ignored.
+    fn note_verdict(&mut self, ts: Option<Micros>, sha256: &str, result: Option<(u32, u32)>) {
+        if let Some(sha256) = ioc::sha256_hex(sha256) {
+            keep_latest(&mut self.virustotal, sha256.into(), Verdict { ts, result });
         }
     }
 
@@ -2198,6 +2232,9 @@ impl Aggregator {
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
         add_counts(&mut self.client_versions, other.client_versions);
         add_counts(&mut self.hassh, other.hassh);
+        for (sha256, verdict) in other.virustotal {
+            keep_latest(&mut self.virustotal, sha256, verdict);
+        }
         for (hassh, algorithms) in other.hassh_algorithms {
             keep_smallest(&mut self.hassh_algorithms, &hassh, &algorithms);
         }

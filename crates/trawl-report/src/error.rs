@@ -32,7 +32,9 @@ pub enum ReportError {
     )]
     NoLogIn(String),
     /// An input is also a file the report is written to.
-    #[error("{0}: is an input and an --out file: the report would overwrite it")]
+    #[error(
+        "{0}: is an input and also where the report is written (an --out file or standard output)"
+    )]
     InputIsOutput(String),
     /// A glob pattern is malformed.
     #[error("bad pattern {pattern}: {message}")]

@@ -110,6 +110,15 @@ pub enum EventKind<'a> {
         /// `hassh_algorithms`.
         algorithms: Option<Cow<'a, str>>,
     },
+    /// A VirusTotal verdict on a payload (Cowrie's `cowrie.virustotal.scanfile`).
+    /// Enrichment, not activity: it is no event, and no filter applies to it.
+    VirusTotal {
+        /// The payload's SHA-256 as logged (checked when counted: 64 hex digits).
+        sha256: Cow<'a, str>,
+        /// The scan: engines that flagged the file and engines consulted (files
+        /// VirusTotal knew), or `None` for a file new to it.
+        result: Option<(u32, u32)>,
+    },
     /// A session summary or close record.
     SessionEnd {
         /// Duration in milliseconds, when known.

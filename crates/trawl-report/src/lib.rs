@@ -68,9 +68,11 @@ pub struct Options {
     pub threads: usize,
     /// Bytes per block handed to a worker (0 = the default, 4 MiB).
     pub block_size: usize,
-    /// Files this run will write (`--out`): an input that is one of them is refused
-    /// before anything is read ([`ReportError::InputIsOutput`]), as the report would
-    /// overwrite the log it was made from.
+    /// Files this run will write (`--out`, or `/dev/stdout` without one): an input
+    /// that is one of them is refused before anything is read
+    /// ([`ReportError::InputIsOutput`]), as the report would overwrite the log it was
+    /// made from (or be appended to it). Outputs that are no regular file (a terminal,
+    /// a pipe, `/dev/null`) never match.
     pub outputs: Vec<std::path::PathBuf>,
 }
 

@@ -234,6 +234,29 @@ pub struct PayloadHash {
     pub first_seen: Option<String>,
     /// Last seen.
     pub last_seen: Option<String>,
+    /// The latest VirusTotal verdict logged for it (Cowrie's VirusTotal plugin).
+    pub virustotal: Option<VirusTotal>,
+}
+
+/// A VirusTotal verdict on a payload, as Cowrie's VirusTotal plugin logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VirusTotal {
+    /// Engines that flagged the file (`None`: the file was new to VirusTotal).
+    pub positives: Option<u32>,
+    /// Engines consulted.
+    pub total: Option<u32>,
+    /// When the verdict was logged.
+    pub logged: Option<String>,
+}
+
+impl VirusTotal {
+    /// `flagged/consulted`, or `new` for a file VirusTotal did not know.
+    pub fn label(&self) -> String {
+        match (self.positives, self.total) {
+            (Some(p), Some(t)) => format!("{p}/{t}"),
+            _ => "new".to_string(),
+        }
+    }
 }
 
 /// One destination clients asked the honeypot to tunnel to (SSH direct-tcpip).
@@ -1527,6 +1550,11 @@ fn payload_hashes(agg: &Aggregator, n: usize) -> Vec<PayloadHash> {
                 uploads: h.uploads.iter().map(|u| u.to_string()).collect(),
                 first_seen: fmt_opt(h.first),
                 last_seen: fmt_opt(h.last),
+                virustotal: agg.virustotal.get(sha256).map(|v| VirusTotal {
+                    positives: v.result.map(|r| r.0),
+                    total: v.result.map(|r| r.1),
+                    logged: fmt_opt(v.ts),
+                }),
             })
         })
         .collect()

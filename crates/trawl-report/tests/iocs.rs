@@ -8,7 +8,7 @@ mod common;
 use common::{counts, fixture, read_cleanly, rendered, run_with};
 use trawl_report::Options;
 use trawl_report::render::OutputFormat;
-use trawl_report::report::{PayloadHash, Report, TunnelDestination};
+use trawl_report::report::{PayloadHash, Report, TunnelDestination, VirusTotal};
 
 const H1: &str = "06b8742eaa0959506bcdf7aad18371f97f596633a519b33308cb0dd3bcc2d18a";
 const H2: &str = "8b133a3868993176b613738816247a7f4d357cae555996519cf5b543e9b3554b";
@@ -41,7 +41,16 @@ fn hash_row(
         uploads: strings(uploads),
         first_seen: Some(seen.0.into()),
         last_seen: Some(seen.1.into()),
+        virustotal: None,
     }
+}
+
+fn verdict(result: Option<(u32, u32)>, logged: &str) -> Option<VirusTotal> {
+    Some(VirusTotal {
+        positives: result.map(|r| r.0),
+        total: result.map(|r| r.1),
+        logged: Some(logged.into()),
+    })
 }
 
 fn tunnel_row(
@@ -68,40 +77,78 @@ fn tunnel_row(
 /// The payload-hash table of the fixture: one digest downloaded by two sources
 /// from two URLs (once logged in upper case), an SCP upload, a stdin capture
 /// without URL; a digest that is not 64 hex digits and the failed download
-/// (no `shasum`) count nothing.
+/// (no `shasum`) count nothing. VirusTotal verdicts: the latest logged per file
+/// (H1 was new to VirusTotal at 12:00:09 and flagged by 38 of 72 engines at
+/// 13:00:10, logged in upper case), `new` for H2, none for H3; a verdict on a
+/// digest that is not 64 hex digits, or on a file not in the table, shows nowhere.
 #[test]
 fn cowrie_payload_hashes() {
     let r = iocs(&Options::default());
     assert_eq!(r.totals.bad_rows, 0, "{:?}", r.bad_rows);
+    let mut want = [
+        hash_row(
+            H1,
+            2,
+            &["198.51.100.10", "203.0.113.7"],
+            &["http://192.0.2.80/bins/x86", "http://203.0.113.50/x.sh"],
+            &[],
+            ("2024-06-01 12:00:03", "2024-06-01 13:00:02"),
+        ),
+        hash_row(
+            H3,
+            1,
+            &["198.51.100.10"],
+            &[],
+            &[],
+            ("2024-06-01 12:00:05", "2024-06-01 12:00:05"),
+        ),
+        hash_row(
+            H2,
+            1,
+            &["203.0.113.7"],
+            &[],
+            &["/tmp/.x/miner"],
+            ("2024-06-01 13:00:03", "2024-06-01 13:00:03"),
+        ),
+    ];
+    want[0].virustotal = verdict(Some((38, 72)), "2024-06-01 13:00:10");
+    want[2].virustotal = verdict(None, "2024-06-01 13:00:11");
+    assert_eq!(r.payload_hashes, want);
+    let labels: Vec<String> = (r.payload_hashes.iter())
+        .filter_map(|h| h.virustotal.as_ref().map(VirusTotal::label))
+        .collect();
+    assert_eq!(labels, ["38/72", "new"]);
+    // Verdicts are no events, and no activity of their sources.
+    assert_eq!(r.totals.events, 16);
     assert_eq!(
-        r.payload_hashes,
-        [
-            hash_row(
-                H1,
-                2,
-                &["198.51.100.10", "203.0.113.7"],
-                &["http://192.0.2.80/bins/x86", "http://203.0.113.50/x.sh"],
-                &[],
-                ("2024-06-01 12:00:03", "2024-06-01 13:00:02"),
-            ),
-            hash_row(
-                H3,
-                1,
-                &["198.51.100.10"],
-                &[],
-                &[],
-                ("2024-06-01 12:00:05", "2024-06-01 12:00:05"),
-            ),
-            hash_row(
-                H2,
-                1,
-                &["203.0.113.7"],
-                &[],
-                &["/tmp/.x/miner"],
-                ("2024-06-01 13:00:03", "2024-06-01 13:00:03"),
-            ),
-        ]
+        r.time_range.as_ref().map(|t| t.1.as_str()),
+        Some("2024-06-01 15:00:03")
     );
+}
+
+/// A verdict is about the file, not the attack: the filters that select the
+/// downloads do not hide the latest verdict on their files, logged outside the
+/// window or in another source's session.
+#[test]
+fn virustotal_verdicts_ignore_the_filters() {
+    let opts = Options {
+        filters: trawl_report::Filters {
+            until: trawl_report::time::parse_bound_at("2024-06-01 12:30:00", 0),
+            sources: vec!["198.51.100.0/24".parse().expect("net")],
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let r = iocs(&opts);
+    let hashes: Vec<(&str, Option<String>)> = (r.payload_hashes.iter())
+        .map(|h| {
+            (
+                h.sha256.as_str(),
+                h.virustotal.as_ref().map(VirusTotal::label),
+            )
+        })
+        .collect();
+    assert_eq!(hashes, [(H1, Some("38/72".into())), (H3, None)]);
 }
 
 /// The tunnel table: requests and data records per destination (host names
@@ -256,10 +303,10 @@ fn every_output_format_has_the_tables() {
         format!("top_hassh,1,{HASSH_A},,,2,,,"),
         format!("top_hassh,2,{HASSH_B},,,1,,,"),
         format!(
-            "payload_hashes,1,{H1},,,2,,,sources=2 urls=http://192.0.2.80/bins/x86|http://203.0.113.50/x.sh uploads= first=2024-06-01 12:00:03 last=2024-06-01 13:00:02"
+            "payload_hashes,1,{H1},,,2,,,sources=2 urls=http://192.0.2.80/bins/x86|http://203.0.113.50/x.sh uploads= first=2024-06-01 12:00:03 last=2024-06-01 13:00:02 virustotal=38/72"
         ),
         format!(
-            "payload_hashes,3,{H2},,,1,,,sources=1 urls= uploads=/tmp/.x/miner first=2024-06-01 13:00:03 last=2024-06-01 13:00:03"
+            "payload_hashes,3,{H2},,,1,,,sources=1 urls= uploads=/tmp/.x/miner first=2024-06-01 13:00:03 last=2024-06-01 13:00:03 virustotal=new"
         ),
         "tunnel_destinations,1,ip.example.com:80,,,2,,,data=2 sources=2 http_hosts=ip.example.com|www.example.org:443 first=2024-06-01 13:00:05 last=2024-06-01 14:00:02".to_string(),
         "tunnel_destinations,2,[2001:db8::443]:443,,,1,,,data=1 sources=1 http_hosts= first=2024-06-01 14:00:03 last=2024-06-01 14:00:03".to_string(),
@@ -278,6 +325,26 @@ fn every_output_format_has_the_tables() {
         "www.example.org:443"
     );
     assert_eq!(json["top_hassh"][0]["value"], HASSH_A);
+    assert_eq!(
+        json["payload_hashes"][0]["virustotal"],
+        serde_json::json!({"positives": 38, "total": 72, "logged": "2024-06-01 13:00:10"})
+    );
+    assert_eq!(
+        json["payload_hashes"][2]["virustotal"],
+        serde_json::json!({"positives": null, "total": null, "logged": "2024-06-01 13:00:11"})
+    );
+    assert_eq!(
+        json["payload_hashes"][1]["virustotal"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        json["hassh_algorithms"][0]["algorithms"],
+        "curve25519-sha256,ecdh-sha2-nistp256;aes128-ctr,aes256-ctr;hmac-sha2-256;none"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with(&format!("hassh_algorithms,2,{HASSH_B},,,,,,")))
+    );
     let text = rendered(&r, OutputFormat::Text);
     let md = rendered(&r, OutputFormat::Md);
     let html = rendered(&r, OutputFormat::Html);
@@ -285,12 +352,25 @@ fn every_output_format_has_the_tables() {
         "Payload hashes (files the honeypot stored)",
         "Tunnel destinations (SSH direct-tcpip)",
         "Top HASSH (sessions; SSH client key-exchange fingerprints)",
+        "HASSH algorithms (what each HASSH above is the MD5 of)",
     ] {
         assert!(text.contains(title), "text: {title}");
         assert!(md.contains(&format!("## {title}")), "Markdown: {title}");
         assert!(html.contains(&format!("<h2>{title}</h2>")), "HTML: {title}");
     }
     assert!(text.contains("upload:/tmp/.x/miner"));
+    let hashes = text
+        .split("\n\n")
+        .find(|b| b.starts_with("Payload hashes"))
+        .unwrap_or_default();
+    assert!(hashes.contains("virustotal"), "{hashes}");
+    assert!(
+        hashes
+            .lines()
+            .any(|l| l.contains(H1) && l.contains(" 38/72 ")),
+        "{hashes}"
+    );
+    assert!(html.contains("<td>38/72</td>"));
     assert!(html.contains("<td>[2001:db8::443]:443</td>"));
 }
 

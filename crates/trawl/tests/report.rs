@@ -905,7 +905,7 @@ fn an_output_that_is_an_input_is_refused() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(
-            err.contains("is an input and an --out file: the report would overwrite it"),
+            err.contains("is an input and also where the report is written"),
             "{args:?}: {err}"
         );
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -918,6 +918,23 @@ fn an_output_that_is_an_input_is_refused() {
         .output()
         .expect("trawl report");
     assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&log).expect("log"), before);
+    // Standard output appended to the input (`trawl report log >> log`).
+    let appending = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("log");
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["report", &logp])
+        .stdout(appending)
+        .output()
+        .expect("trawl report");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is an input and also where the report is written"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&log).expect("log"), before);
     // Another file in the same directory is fine.
     let report = dir.path().join("report.csv");

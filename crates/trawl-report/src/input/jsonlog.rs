@@ -137,6 +137,12 @@ struct Line<'a> {
     filename: Option<serde_json::Value>,
     /// Cowrie `client.kex`: the client's HASSH.
     hassh: Option<serde_json::Value>,
+    /// Cowrie `virustotal.scanfile`: the file's SHA-256.
+    sha256: Option<serde_json::Value>,
+    /// Cowrie `virustotal.scanfile`: engines that flagged the file (known files).
+    positives: Option<serde_json::Value>,
+    /// Cowrie `virustotal.scanfile`: engines consulted (known files).
+    total: Option<serde_json::Value>,
     /// Cowrie `client.kex`: the algorithm lists behind the HASSH.
     #[serde(rename = "hasshAlgorithms")]
     hassh_algorithms: Option<serde_json::Value>,
@@ -381,10 +387,24 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
             data: (eventid == "cowrie.direct-tcpip.data")
                 .then(|| Cow::Borrowed(text(&line.data).unwrap_or_default())),
         }),
+        "cowrie.virustotal.scanfile" => Some(EventKind::VirusTotal {
+            sha256: Cow::Borrowed(text(&line.sha256)?),
+            result: engine_count(&line.positives).zip(engine_count(&line.total)),
+        }),
         "cowrie.client.kex" => Some(EventKind::Hassh {
             hassh: Cow::Borrowed(text(&line.hassh)?),
             algorithms: text(&line.hassh_algorithms).map(Cow::Borrowed),
         }),
+        _ => None,
+    }
+}
+
+/// A count of antivirus engines: a JSON number or numeric string, at most
+/// `u32::MAX` (anything else is no count).
+fn engine_count(value: &Option<serde_json::Value>) -> Option<u32> {
+    match value.as_ref()? {
+        serde_json::Value::Number(n) => u32::try_from(n.as_u64()?).ok(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
 }

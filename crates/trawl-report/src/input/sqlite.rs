@@ -622,8 +622,8 @@ struct SessionExtras {
     hassh_algorithms: Option<String>,
 }
 
-/// `client_version` and `hassh` of a session's `auxiliary_data` JSON object, when
-/// it has them as strings (the JSON is parsed only if it names one of them).
+/// `client_version`, `hassh` and `hassh_algorithms` of a session's `auxiliary_data`
+/// JSON object, when it has them as strings (the JSON is parsed only if it names one of them).
 fn session_extras(aux: &str) -> SessionExtras {
     if !aux.contains("client_version") && !aux.contains("hassh") {
         return SessionExtras::default();

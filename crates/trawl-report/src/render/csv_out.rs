@@ -52,7 +52,7 @@ fn pairs(
 /// The payload-hash and tunnel-destination rows.
 fn ioc_rows(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::Error> {
     for (i, h) in r.payload_hashes.iter().enumerate() {
-        let detail = format!(
+        let mut detail = format!(
             "sources={} urls={} uploads={} first={} last={}",
             h.sources,
             h.urls.join("|"),
@@ -60,6 +60,9 @@ fn ioc_rows(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::
             h.first_seen.clone().unwrap_or_default(),
             h.last_seen.clone().unwrap_or_default()
         );
+        if let Some(v) = &h.virustotal {
+            detail.push_str(&format!(" virustotal={}", v.label()));
+        }
         w.write_record([
             "payload_hashes",
             &(i + 1).to_string(),

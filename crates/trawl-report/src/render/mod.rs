@@ -497,11 +497,12 @@ fn payload_hashes_table(r: &Report) -> Table {
             "count",
             "sources",
             "sha256",
+            "virustotal",
             "arrived as",
             "first seen",
             "last seen",
         ],
-        numeric: vec![true, true, false, false, false, false],
+        numeric: vec![true, true, false, false, false, false, false],
         rows: r
             .payload_hashes
             .iter()
@@ -516,6 +517,7 @@ fn payload_hashes_table(r: &Report) -> Table {
                     h.count.to_string(),
                     h.sources.to_string(),
                     h.sha256.clone(),
+                    h.virustotal.as_ref().map(|v| v.label()).unwrap_or_default(),
                     arrived.join(" "),
                     h.first_seen.clone().unwrap_or_default(),
                     h.last_seen.clone().unwrap_or_default(),

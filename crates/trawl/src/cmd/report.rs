@@ -129,7 +129,13 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         progress: std::io::stderr().is_terminal(),
         threads: args.threads,
         block_size: 0,
-        outputs: args.out.clone(),
+        // Without --out the report goes to standard output, which may be a file
+        // (`>> log_auth.csv`): that is checked too.
+        outputs: if args.out.is_empty() {
+            vec![PathBuf::from("/dev/stdout")]
+        } else {
+            args.out.clone()
+        },
     })
 }
 
