@@ -450,6 +450,15 @@ pub(crate) struct HashState {
 }
 
 impl HashState {
+    /// Counts one record logged at `ts` from `src`.
+    fn add(&mut self, ts: Option<Micros>, src: Option<IpAddr>) {
+        self.count += 1;
+        extend_range(&mut self.first, &mut self.last, ts);
+        if let Some(src) = src {
+            self.sources.insert(src);
+        }
+    }
+
     fn merge(&mut self, o: HashState) {
         merge_range(&mut self.first, &mut self.last, o.first, o.last);
         self.count += o.count;
@@ -690,6 +699,9 @@ pub struct Aggregator {
     pub(crate) hassh_algorithms: Map<Box<str>, Box<str>>,
     /// Payloads by SHA-256 (64 lowercase hex digits).
     pub(crate) payload_hashes: Map<Box<str>, HashState>,
+    /// Sessions per digest of the attacker's typed input (Cowrie TTY logs); the
+    /// `urls` and `uploads` of these states stay empty.
+    pub(crate) tty_inputs: Map<Box<str>, HashState>,
     /// The latest VirusTotal verdict logged per SHA-256 (of any file, downloaded in
     /// the report's window or not: the report shows those of its payload hashes).
     pub(crate) virustotal: Map<Box<str>, Verdict>,
@@ -1496,6 +1508,7 @@ impl Aggregator {
             EventKind::PayloadHash { .. }
             | EventKind::Tunnel { .. }
             | EventKind::Hassh { .. }
+            | EventKind::TtyInput { .. }
             | EventKind::VirusTotal { .. } => {}
             EventKind::SessionEnd {
                 duration_ms,
@@ -1550,7 +1563,10 @@ impl Aggregator {
     fn count_ioc(&mut self, ev: &Event<'_>, accepted: bool) -> bool {
         let is_ioc = matches!(
             ev.kind,
-            EventKind::PayloadHash { .. } | EventKind::Tunnel { .. } | EventKind::Hassh { .. }
+            EventKind::PayloadHash { .. }
+                | EventKind::Tunnel { .. }
+                | EventKind::Hassh { .. }
+                | EventKind::TtyInput { .. }
         );
         if !is_ioc || !accepted {
             return is_ioc;
@@ -1567,6 +1583,7 @@ impl Aggregator {
             EventKind::Hassh { hassh, algorithms } => {
                 self.count_hassh(ev, hassh, algorithms.as_deref());
             }
+            EventKind::TtyInput { sha256 } => self.count_tty_input(ev, sha256),
             _ => {}
         }
         true
@@ -1584,11 +1601,7 @@ impl Aggregator {
             return;
         };
         let state = self.payload_hashes.entry(sha256.into()).or_default();
-        state.count += 1;
-        extend_range(&mut state.first, &mut state.last, ev.ts);
-        if let Some(src) = ev.src {
-            state.sources.insert(src);
-        }
+        state.add(ev.ts, ev.src);
         let clipped = |t: &str| Box::<str>::from(ioc::clip_text(t, ioc::MAX_IOC_TEXT));
         if let Some(url) = url.map(clipped).filter(|u| !u.is_empty()) {
             push_unique(&mut state.urls, url, MAX_HASH_ORIGINS);
@@ -1596,6 +1609,18 @@ impl Aggregator {
         if let Some(name) = upload.map(clipped).filter(|u| !u.is_empty()) {
             push_unique(&mut state.uploads, name, MAX_HASH_ORIGINS);
         }
+    }
+
+    /// Counts a session's typed-input digest; one that is not 64 hex digits counts
+    /// nothing.
+    fn count_tty_input(&mut self, ev: &Event<'_>, sha256: &str) {
+        let Some(sha256) = ioc::sha256_hex(sha256) else {
+            return;
+        };
+        self.tty_inputs
+            .entry(sha256.into())
+            .or_default()
+            .add(ev.ts, ev.src);
     }
 
     /// Counts a tunnel request (`data` is `None`) or data record under its destination.
@@ -2232,6 +2257,9 @@ impl Aggregator {
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
         add_counts(&mut self.client_versions, other.client_versions);
         add_counts(&mut self.hassh, other.hassh);
+        for (k, v) in other.tty_inputs {
+            self.tty_inputs.entry(k).or_default().merge(v);
+        }
         for (sha256, verdict) in other.virustotal {
             keep_latest(&mut self.virustotal, sha256, verdict);
         }

@@ -110,6 +110,13 @@ pub enum EventKind<'a> {
         /// `hassh_algorithms`.
         algorithms: Option<Cow<'a, str>>,
     },
+    /// The SHA-256 of what the attacker typed in a session (Cowrie's
+    /// `cowrie.log.closed` `shasum`: of the attacker's input only, not the
+    /// honeypot's output), so sessions that ran the same script share it.
+    TtyInput {
+        /// The digest as logged (checked when counted: 64 hex digits).
+        sha256: Cow<'a, str>,
+    },
     /// A VirusTotal verdict on a payload (Cowrie's `cowrie.virustotal.scanfile`).
     /// Enrichment, not activity: it is no event, and no filter applies to it.
     VirusTotal {

@@ -238,6 +238,25 @@ pub struct PayloadHash {
     pub virustotal: Option<VirusTotal>,
 }
 
+/// Sessions in which the attacker typed the same input (Cowrie's TTY logs): one
+/// script run by a bot on many honeypot sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TtyInput {
+    /// SHA-256 of the typed input, lowercase hex (Cowrie names the TTY log file
+    /// after it: `bin/playlog var/lib/cowrie/tty/SHA256` replays it).
+    pub sha256: String,
+    /// Sessions that typed it.
+    pub sessions: u64,
+    /// Distinct sources of those sessions.
+    pub sources: u64,
+    /// Some of them (the smallest addresses).
+    pub source_sample: Vec<String>,
+    /// First seen.
+    pub first_seen: Option<String>,
+    /// Last seen.
+    pub last_seen: Option<String>,
+}
+
 /// A VirusTotal verdict on a payload, as Cowrie's VirusTotal plugin logged it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VirusTotal {
@@ -504,6 +523,8 @@ pub struct Report {
     pub downloads: Vec<DownloadRow>,
     /// Payloads stored by the honeypot, by SHA-256, most records first.
     pub payload_hashes: Vec<PayloadHash>,
+    /// Digests of the input typed in Cowrie sessions, most sessions first.
+    pub tty_inputs: Vec<TtyInput>,
     /// Tunnel (direct-tcpip) destinations, most records first.
     pub tunnel_destinations: Vec<TunnelDestination>,
     /// SSH public keys offered at logins or planted in `authorized_keys`, most
@@ -1069,6 +1090,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.top_hassh = counts(agg.hassh.iter().map(|(k, v)| (&**k, *v)), n);
     report.hassh_algorithms = hassh_algorithms(&report.top_hassh, agg);
     report.payload_hashes = payload_hashes(agg, n.max(20));
+    report.tty_inputs = tty_inputs(agg, n.max(20));
     report.tunnel_destinations = tunnel_destinations(agg, n.max(20));
     report.ssh_keys = ssh_keys(agg, n.max(20));
     report.hashed_logins = hashed_logins(agg, n.max(20));
@@ -1555,6 +1577,24 @@ fn payload_hashes(agg: &Aggregator, n: usize) -> Vec<PayloadHash> {
                     total: v.result.map(|r| r.1),
                     logged: fmt_opt(v.ts),
                 }),
+            })
+        })
+        .collect()
+}
+
+/// The `n` typed-input digests of the most sessions (ties by digest).
+fn tty_inputs(agg: &Aggregator, n: usize) -> Vec<TtyInput> {
+    top_n(agg.tty_inputs.iter().map(|(k, v)| (&**k, v.count)), n)
+        .into_iter()
+        .filter_map(|(sha256, sessions)| {
+            let t = agg.tty_inputs.get(sha256)?;
+            Some(TtyInput {
+                sha256: sha256.to_string(),
+                sessions,
+                sources: t.sources.len() as u64,
+                source_sample: address_sample(&t.sources),
+                first_seen: fmt_opt(t.first),
+                last_seen: fmt_opt(t.last),
             })
         })
         .collect()

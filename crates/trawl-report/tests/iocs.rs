@@ -8,10 +8,12 @@ mod common;
 use common::{counts, fixture, read_cleanly, rendered, run_with};
 use trawl_report::Options;
 use trawl_report::render::OutputFormat;
-use trawl_report::report::{PayloadHash, Report, TunnelDestination, VirusTotal};
+use trawl_report::report::{PayloadHash, Report, TtyInput, TunnelDestination, VirusTotal};
 
 const H1: &str = "06b8742eaa0959506bcdf7aad18371f97f596633a519b33308cb0dd3bcc2d18a";
 const H2: &str = "8b133a3868993176b613738816247a7f4d357cae555996519cf5b543e9b3554b";
+const T1: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+const T2: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
 const H3: &str = "5f68ab227487747c9ee03335838f6f7d4e8fd75bc4cdf07e020de4e24eb7217c";
 const HASSH_A: &str = "ec7378c1a92f5a8dde7e8b7a1ddf33d1";
 const HASSH_B: &str = "b5752e36ba6c5979a575e43178908adf";
@@ -124,6 +126,43 @@ fn cowrie_payload_hashes() {
         r.time_range.as_ref().map(|t| t.1.as_str()),
         Some("2024-06-01 15:00:03")
     );
+}
+
+/// Sessions that typed the same input share the digest of Cowrie's TTY log
+/// (`cowrie.log.closed` `shasum`, once in upper case); a digest that is not 64 hex
+/// digits counts nothing. These records are no events.
+#[test]
+fn cowrie_tty_input_digests() {
+    let r = iocs(&Options::default());
+    assert_eq!(
+        r.tty_inputs,
+        [
+            TtyInput {
+                sha256: T1.into(),
+                sessions: 2,
+                sources: 2,
+                source_sample: strings(&["198.51.100.10", "2001:db8::77"]),
+                first_seen: Some("2024-06-01 12:00:07".into()),
+                last_seen: Some("2024-06-01 14:00:04".into()),
+            },
+            TtyInput {
+                sha256: T2.into(),
+                sessions: 1,
+                sources: 1,
+                source_sample: strings(&["203.0.113.7"]),
+                first_seen: Some("2024-06-01 13:00:09".into()),
+                last_seen: Some("2024-06-01 13:00:09".into()),
+            },
+        ]
+    );
+    assert_eq!(r.totals.events, 16);
+    let csv = rendered(&r, OutputFormat::Csv);
+    let row = format!(
+        "tty_inputs,1,{T1},,,2,,,sources=2 first=2024-06-01 12:00:07 last=2024-06-01 14:00:04"
+    );
+    assert!(csv.lines().any(|l| l == row), "{csv}");
+    let text = rendered(&r, OutputFormat::Text);
+    assert!(text.contains("Identical shell sessions (Cowrie TTY input digests)"));
 }
 
 /// A verdict is about the file, not the attack: the filters that select the
@@ -269,6 +308,10 @@ fn filters_select_indicator_records() {
         [("ip.example.com:80", 1, 1), ("smtp.example.net:25", 1, 1)]
     );
     assert_eq!(counts(&r.top_hassh), [(HASSH_A, 1)]);
+    let tty: Vec<(&str, u64)> = (r.tty_inputs.iter())
+        .map(|t| (t.sha256.as_str(), t.sessions))
+        .collect();
+    assert_eq!(tty, [(T2, 1)]);
 }
 
 /// One worker or three, on blocks of a few lines each: the same report.
@@ -379,12 +422,17 @@ fn every_output_format_has_the_tables() {
 fn heralding_input_has_no_indicator_rows() {
     let r = run_with(&[fixture("seed_heralding.csv")], &Options::default());
     assert!(r.payload_hashes.is_empty() && r.tunnel_destinations.is_empty());
-    assert!(r.top_hassh.is_empty());
+    assert!(r.top_hassh.is_empty() && r.hassh_algorithms.is_empty() && r.tty_inputs.is_empty());
     let csv = rendered(&r, OutputFormat::Csv);
     assert!(
-        !csv.contains("payload_hashes") && !csv.contains("tunnel_") && !csv.contains("hassh"),
+        !csv.contains("payload_hashes")
+            && !csv.contains("tunnel_")
+            && !csv.contains("hassh")
+            && !csv.contains("tty_inputs"),
         "{csv}"
     );
+    let text = rendered(&r, OutputFormat::Text);
+    assert!(!text.contains("HASSH") && !text.contains("TTY"), "{text}");
 }
 
 /// A trawl session record as the sensor writes it to events.jsonl.

@@ -387,6 +387,9 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
             data: (eventid == "cowrie.direct-tcpip.data")
                 .then(|| Cow::Borrowed(text(&line.data).unwrap_or_default())),
         }),
+        "cowrie.log.closed" => Some(EventKind::TtyInput {
+            sha256: Cow::Borrowed(text(&line.shasum)?),
+        }),
         "cowrie.virustotal.scanfile" => Some(EventKind::VirusTotal {
             sha256: Cow::Borrowed(text(&line.sha256)?),
             result: engine_count(&line.positives).zip(engine_count(&line.total)),

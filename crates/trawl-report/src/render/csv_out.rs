@@ -75,6 +75,25 @@ fn ioc_rows(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::
             &detail,
         ])?;
     }
+    for (i, t) in r.tty_inputs.iter().enumerate() {
+        let detail = format!(
+            "sources={} first={} last={}",
+            t.sources,
+            t.first_seen.clone().unwrap_or_default(),
+            t.last_seen.clone().unwrap_or_default()
+        );
+        w.write_record([
+            "tty_inputs",
+            &(i + 1).to_string(),
+            &t.sha256,
+            "",
+            "",
+            &t.sessions.to_string(),
+            "",
+            "",
+            &detail,
+        ])?;
+    }
     for (i, t) in r.tunnel_destinations.iter().enumerate() {
         let detail = format!(
             "data={} sources={} http_hosts={} first={} last={}",

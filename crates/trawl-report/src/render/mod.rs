@@ -290,6 +290,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
                 .collect(),
         },
         payload_hashes_table(r),
+        tty_inputs_table(r),
         tunnels_table(r),
         ssh_keys_table(r),
         hashed_logins_table(r),
@@ -487,6 +488,33 @@ fn add_campaign_columns(tables: &mut [Table], r: &Report) {
                 row.insert(at, cell(c));
             }
         }
+    }
+}
+
+fn tty_inputs_table(r: &Report) -> Table {
+    Table {
+        title: "Identical shell sessions (Cowrie TTY input digests)".into(),
+        headers: vec![
+            "sessions",
+            "sources",
+            "sha256 of the typed input",
+            "first seen",
+            "last seen",
+        ],
+        numeric: vec![true, true, false, false, false],
+        rows: r
+            .tty_inputs
+            .iter()
+            .map(|t| {
+                vec![
+                    t.sessions.to_string(),
+                    t.sources.to_string(),
+                    t.sha256.clone(),
+                    t.first_seen.clone().unwrap_or_default(),
+                    t.last_seen.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
     }
 }
 
