@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 
 use crate::command::{self, CommandFacts, marker};
 use crate::data::{self, CredLabel};
-use crate::event::{Event, EventKind};
+use crate::event::{ClientRequest, Event, EventKind};
 use crate::fetch;
 use crate::filter::Filters;
 use crate::ioc;
@@ -692,6 +692,10 @@ pub struct Aggregator {
     pub(crate) busybox_tokens: Map<Box<str>, u64>,
     /// Sessions per announced client version (at most [`MAX_CLIENT_VERSION`] bytes each).
     pub(crate) client_versions: Map<Box<str>, u64>,
+    /// Sessions' SSH environment variables (`NAME=value`) and terminal sizes
+    /// (`WIDTHxHEIGHT`), at most [`MAX_CLIENT_VERSION`] bytes each: how often each.
+    pub(crate) client_env: Map<Box<str>, u64>,
+    pub(crate) terminal_sizes: Map<Box<str>, u64>,
     /// Sessions per client HASSH (32 lowercase hex digits).
     pub(crate) hassh: Map<Box<str>, u64>,
     /// The algorithm lists logged for a HASSH: the smallest text seen (so the pick
@@ -779,6 +783,21 @@ fn keep_latest(map: &mut Map<Box<str>, Verdict>, sha256: Box<str>, verdict: Verd
 
 /// Bytes kept of the algorithm lists behind a HASSH (OpenSSH 9 offers about 1,000).
 pub const MAX_HASSH_ALGORITHMS: usize = 4096;
+
+/// Counts `text` (trimmed, cut to `max` bytes) in `map` and gives back what was
+/// counted; empty text counts nothing.
+fn count_text<'t>(map: &mut Map<Box<str>, u64>, text: &'t str, max: usize) -> Option<&'t str> {
+    let text = ioc::clip_text(text, max);
+    if text.is_empty() {
+        return None;
+    }
+    if let Some(n) = map.get_mut(text) {
+        *n += 1;
+    } else {
+        map.insert(text.into(), 1);
+    }
+    Some(text)
+}
 
 /// Keeps the smallest non-empty `value` seen for `key`.
 fn keep_smallest(map: &mut Map<Box<str>, Box<str>>, key: &str, value: &str) {
@@ -1439,6 +1458,16 @@ impl Aggregator {
             self.logins_succeeded += u64::from(accepted);
             return;
         }
+        if let EventKind::ClientRequest { what, text } = &ev.kind {
+            if accepted {
+                let map = match what {
+                    ClientRequest::Env => &mut self.client_env,
+                    ClientRequest::TerminalSize => &mut self.terminal_sizes,
+                };
+                count_text(map, text, MAX_CLIENT_VERSION);
+            }
+            return;
+        }
         if let EventKind::VirusTotal { sha256, result } = &ev.kind {
             self.note_verdict(ev.ts, sha256, *result);
             return;
@@ -1504,7 +1533,9 @@ impl Aggregator {
                 self.touch_source(ev, proto, warmed.slot);
                 self.touch_session(ev, gap_secs, (0, 0), key);
             }
-            EventKind::ClientVersion { .. } | EventKind::KeyLoginSucceeded => {}
+            EventKind::ClientVersion { .. }
+            | EventKind::ClientRequest { .. }
+            | EventKind::KeyLoginSucceeded => {}
             EventKind::PayloadHash { .. }
             | EventKind::Tunnel { .. }
             | EventKind::Hassh { .. }
@@ -1524,21 +1555,9 @@ impl Aggregator {
     }
 
     fn count_client_version(&mut self, ev: &Event<'_>, version: &str) {
-        let version = version.trim();
-        if version.is_empty() {
-            return;
+        if let Some(version) = count_text(&mut self.client_versions, version, MAX_CLIENT_VERSION) {
+            self.source_client(ev, feature::CLIENT, version);
         }
-        let mut end = version.len().min(MAX_CLIENT_VERSION);
-        while !version.is_char_boundary(end) {
-            end -= 1;
-        }
-        let version = version.get(..end).unwrap_or_default();
-        if let Some(n) = self.client_versions.get_mut(version) {
-            *n += 1;
-        } else {
-            self.client_versions.insert(version.into(), 1);
-        }
-        self.source_client(ev, feature::CLIENT, version);
     }
 
     /// Adds client `text` (a version or a HASSH, by `kind`) to the event's source.
@@ -2257,6 +2276,8 @@ impl Aggregator {
         add_counts(&mut self.busybox_tokens, other.busybox_tokens);
         add_counts(&mut self.client_versions, other.client_versions);
         add_counts(&mut self.hassh, other.hassh);
+        add_counts(&mut self.client_env, other.client_env);
+        add_counts(&mut self.terminal_sizes, other.terminal_sizes);
         for (k, v) in other.tty_inputs {
             self.tty_inputs.entry(k).or_default().merge(v);
         }

@@ -24,6 +24,15 @@ pub struct Event<'a> {
     pub kind: EventKind<'a>,
 }
 
+/// The kinds of [`EventKind::ClientRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRequest {
+    /// An environment variable (`NAME=value`).
+    Env,
+    /// A terminal size (`WIDTHxHEIGHT`).
+    TerminalSize,
+}
+
 /// The kinds of event the analyses use.
 #[derive(Debug, Clone)]
 pub enum EventKind<'a> {
@@ -76,6 +85,15 @@ pub enum EventKind<'a> {
     ClientVersion {
         /// The version string as sent.
         version: Cow<'a, str>,
+    },
+    /// What an SSH client asked for besides its banner, as `text`: an environment
+    /// variable it set (Cowrie `cowrie.client.var`, `NAME=value`) or its terminal
+    /// size (`cowrie.client.size`, `WIDTHxHEIGHT`). Bot toolkits send fixed ones.
+    ClientRequest {
+        /// Which request.
+        what: ClientRequest,
+        /// Its text.
+        text: Cow<'a, str>,
     },
     /// The SHA-256 of a payload the honeypot stored: Cowrie
     /// `cowrie.session.file_download` (fetched from `url`) and

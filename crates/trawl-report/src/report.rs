@@ -506,6 +506,10 @@ pub struct Report {
     /// Client software announced per session (SSH banners such as `SSH-2.0-Go`),
     /// most sessions first.
     pub top_client_versions: Vec<Count>,
+    /// Environment variables SSH clients set (`NAME=value`), most sessions first.
+    pub top_client_env: Vec<Count>,
+    /// Terminal sizes SSH clients announced (`WIDTHxHEIGHT`), most sessions first.
+    pub top_terminal_sizes: Vec<Count>,
     /// SSH client HASSH fingerprints per session, most sessions first.
     pub top_hassh: Vec<Count>,
     /// The algorithm lists behind the HASSHes of [`Self::top_hassh`] whose logs gave
@@ -1087,6 +1091,8 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
     report.top_credentials = pairs.credentials;
     report.top_commands = counts(agg.command_counts(), n);
     report.top_client_versions = counts(agg.client_versions.iter().map(|(k, v)| (&**k, *v)), n);
+    report.top_client_env = counts(agg.client_env.iter().map(|(k, v)| (&**k, *v)), n);
+    report.top_terminal_sizes = counts(agg.terminal_sizes.iter().map(|(k, v)| (&**k, *v)), n);
     report.top_hassh = counts(agg.hassh.iter().map(|(k, v)| (&**k, *v)), n);
     report.hassh_algorithms = hassh_algorithms(&report.top_hassh, agg);
     report.payload_hashes = payload_hashes(agg, n.max(20));

@@ -165,6 +165,33 @@ fn cowrie_tty_input_digests() {
     assert!(text.contains("Identical shell sessions (Cowrie TTY input digests)"));
 }
 
+/// SSH environment variables and terminal sizes from Cowrie's `client.var` and
+/// `client.size` records, counted per record; a size that is no number or a
+/// variable without a value counts nothing. They are no events.
+#[test]
+fn cowrie_client_requests() {
+    let r = iocs(&Options::default());
+    assert_eq!(
+        counts(&r.top_client_env),
+        [("LANG=en_US.UTF-8", 2), ("LC_ALL=C", 1)]
+    );
+    assert_eq!(counts(&r.top_terminal_sizes), [("80x24", 2), ("200x50", 1)]);
+    assert_eq!(r.totals.events, 16);
+    let csv = rendered(&r, OutputFormat::Csv);
+    assert!(
+        csv.lines()
+            .any(|l| l == "top_terminal_sizes,1,80x24,,,2,,,"),
+        "{csv}"
+    );
+    assert!(
+        csv.lines().any(|l| l == "top_client_env,2,LC_ALL=C,,,1,,,"),
+        "{csv}"
+    );
+    let html = rendered(&r, OutputFormat::Html);
+    assert!(html.contains("<h2>SSH environment variables (Cowrie client.var)</h2>"));
+    assert!(html.contains("<h2>Terminal sizes (Cowrie client.size)</h2>"));
+}
+
 /// A verdict is about the file, not the attack: the filters that select the
 /// downloads do not hide the latest verdict on their files, logged outside the
 /// window or in another source's session.
@@ -432,7 +459,11 @@ fn heralding_input_has_no_indicator_rows() {
         "{csv}"
     );
     let text = rendered(&r, OutputFormat::Text);
-    assert!(!text.contains("HASSH") && !text.contains("TTY"), "{text}");
+    assert!(
+        !text.contains("HASSH") && !text.contains("TTY") && !text.contains("client.var"),
+        "{text}"
+    );
+    assert!(r.top_client_env.is_empty() && r.top_terminal_sizes.is_empty());
 }
 
 /// A trawl session record as the sensor writes it to events.jsonl.

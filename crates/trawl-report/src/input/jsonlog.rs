@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::Options;
 use crate::agg::Aggregator;
 use crate::error::ReportError;
-use crate::event::{Event, EventKind, Secret};
+use crate::event::{ClientRequest, Event, EventKind, Secret};
 use crate::input::csvlog::{bad, clip};
 use crate::input::{Block, InputFile};
 use crate::time::parse_timestamp;
@@ -137,6 +137,12 @@ struct Line<'a> {
     filename: Option<serde_json::Value>,
     /// Cowrie `client.kex`: the client's HASSH.
     hassh: Option<serde_json::Value>,
+    /// Cowrie `client.var`: the environment variable's name and value.
+    name: Option<serde_json::Value>,
+    value: Option<serde_json::Value>,
+    /// Cowrie `client.size`: the terminal's width and height.
+    width: Option<serde_json::Value>,
+    height: Option<serde_json::Value>,
     /// Cowrie `virustotal.scanfile`: the file's SHA-256.
     sha256: Option<serde_json::Value>,
     /// Cowrie `virustotal.scanfile`: engines that flagged the file (known files).
@@ -387,6 +393,18 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
             data: (eventid == "cowrie.direct-tcpip.data")
                 .then(|| Cow::Borrowed(text(&line.data).unwrap_or_default())),
         }),
+        "cowrie.client.var" => Some(EventKind::ClientRequest {
+            what: ClientRequest::Env,
+            text: Cow::Owned(format!("{}={}", text(&line.name)?, text(&line.value)?)),
+        }),
+        "cowrie.client.size" => Some(EventKind::ClientRequest {
+            what: ClientRequest::TerminalSize,
+            text: Cow::Owned(format!(
+                "{}x{}",
+                engine_count(&line.width)?,
+                engine_count(&line.height)?
+            )),
+        }),
         "cowrie.log.closed" => Some(EventKind::TtyInput {
             sha256: Cow::Borrowed(text(&line.shasum)?),
         }),
@@ -402,8 +420,8 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
     }
 }
 
-/// A count of antivirus engines: a JSON number or numeric string, at most
-/// `u32::MAX` (anything else is no count).
+/// A count (antivirus engines, terminal columns): a JSON number or numeric
+/// string, at most `u32::MAX` (anything else is no count).
 fn engine_count(value: &Option<serde_json::Value>) -> Option<u32> {
     match value.as_ref()? {
         serde_json::Value::Number(n) => u32::try_from(n.as_u64()?).ok(),

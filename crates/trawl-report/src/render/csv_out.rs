@@ -255,6 +255,8 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     pairs(&mut w, "top_credentials", &r.top_credentials)?;
     counts(&mut w, "top_commands", &r.top_commands)?;
     counts(&mut w, "top_client_versions", &r.top_client_versions)?;
+    counts(&mut w, "top_client_env", &r.top_client_env)?;
+    counts(&mut w, "top_terminal_sizes", &r.top_terminal_sizes)?;
     counts(&mut w, "top_hassh", &r.top_hassh)?;
     for (i, h) in r.hassh_algorithms.iter().enumerate() {
         let rank = (i + 1).to_string();

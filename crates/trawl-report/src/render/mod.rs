@@ -200,6 +200,16 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
             &r.top_client_versions,
         ),
         count_table(
+            "SSH environment variables (Cowrie client.var)",
+            "name=value",
+            &r.top_client_env,
+        ),
+        count_table(
+            "Terminal sizes (Cowrie client.size)",
+            "width x height",
+            &r.top_terminal_sizes,
+        ),
+        count_table(
             "Top HASSH (sessions; SSH client key-exchange fingerprints)",
             "hassh",
             &r.top_hassh,
