@@ -692,9 +692,10 @@ pub struct Aggregator {
     pub(crate) busybox_tokens: Map<Box<str>, u64>,
     /// Sessions per announced client version (at most [`MAX_CLIENT_VERSION`] bytes each).
     pub(crate) client_versions: Map<Box<str>, u64>,
-    /// Sessions' SSH environment variables (`NAME=value`) and terminal sizes
-    /// (`WIDTHxHEIGHT`), at most [`MAX_CLIENT_VERSION`] bytes each: how often each.
+    /// Environment variables SSH clients set (`NAME=value`, at most
+    /// [`MAX_CLIENT_VERSION`] bytes): how often each.
     pub(crate) client_env: Map<Box<str>, u64>,
+    /// Terminal sizes SSH clients announced (`WIDTHxHEIGHT`): how often each.
     pub(crate) terminal_sizes: Map<Box<str>, u64>,
     /// Sessions per client HASSH (32 lowercase hex digits).
     pub(crate) hassh: Map<Box<str>, u64>,
@@ -706,6 +707,9 @@ pub struct Aggregator {
     /// Sessions per digest of the attacker's typed input (Cowrie TTY logs); the
     /// `urls` and `uploads` of these states stay empty.
     pub(crate) tty_inputs: Map<Box<str>, HashState>,
+    /// Reverse DNS names of source addresses (the smallest logged per address,
+    /// lowercased, without a final dot, at most [`MAX_CLIENT_VERSION`] bytes).
+    pub(crate) source_names: Map<IpAddr, Box<str>>,
     /// The latest VirusTotal verdict logged per SHA-256 (of any file, downloaded in
     /// the report's window or not: the report shows those of its payload hashes).
     pub(crate) virustotal: Map<Box<str>, Verdict>,
@@ -1468,6 +1472,12 @@ impl Aggregator {
             }
             return;
         }
+        if let EventKind::SourceName { ptr } = &ev.kind {
+            if let Some(src) = ev.src {
+                self.note_source_name(src, ptr);
+            }
+            return;
+        }
         if let EventKind::VirusTotal { sha256, result } = &ev.kind {
             self.note_verdict(ev.ts, sha256, *result);
             return;
@@ -1540,6 +1550,7 @@ impl Aggregator {
             | EventKind::Tunnel { .. }
             | EventKind::Hassh { .. }
             | EventKind::TtyInput { .. }
+            | EventKind::SourceName { .. }
             | EventKind::VirusTotal { .. } => {}
             EventKind::SessionEnd {
                 duration_ms,
@@ -1699,6 +1710,22 @@ impl Aggregator {
                 if let Some(c) = comment {
                     push_unique(&mut state.comments, c.into(), MAX_KEY_COMMENTS);
                 }
+            }
+        }
+    }
+
+    /// Keeps `ptr` as the name of `src` if it is the smallest logged for it.
+    fn note_source_name(&mut self, src: IpAddr, ptr: &str) {
+        let ptr = ioc::clip_text(ptr, MAX_CLIENT_VERSION);
+        let ptr = ptr.strip_suffix('.').unwrap_or(ptr).to_ascii_lowercase();
+        if ptr.is_empty() {
+            return;
+        }
+        match self.source_names.get_mut(&src) {
+            Some(kept) if **kept <= *ptr => {}
+            Some(kept) => *kept = ptr.into(),
+            None => {
+                self.source_names.insert(src, ptr.into());
             }
         }
     }
@@ -2280,6 +2307,9 @@ impl Aggregator {
         add_counts(&mut self.terminal_sizes, other.terminal_sizes);
         for (k, v) in other.tty_inputs {
             self.tty_inputs.entry(k).or_default().merge(v);
+        }
+        for (src, ptr) in other.source_names {
+            self.note_source_name(src, &ptr);
         }
         for (sha256, verdict) in other.virustotal {
             keep_latest(&mut self.virustotal, sha256, verdict);

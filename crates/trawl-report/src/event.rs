@@ -135,6 +135,13 @@ pub enum EventKind<'a> {
         /// The digest as logged (checked when counted: 64 hex digits).
         sha256: Cow<'a, str>,
     },
+    /// The reverse DNS name of the event's source address (Cowrie's reversedns
+    /// plugin, `cowrie.reversedns.connect` `ptr`). About the address, not its
+    /// activity: it is no event, and no filter applies to it.
+    SourceName {
+        /// The PTR name as logged.
+        ptr: Cow<'a, str>,
+    },
     /// A VirusTotal verdict on a payload (Cowrie's `cowrie.virustotal.scanfile`).
     /// Enrichment, not activity: it is no event, and no filter applies to it.
     VirusTotal {

@@ -238,6 +238,17 @@ pub struct PayloadHash {
     pub virustotal: Option<VirusTotal>,
 }
 
+/// A top source's reverse DNS name, as Cowrie's reversedns plugin logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceName {
+    /// The address.
+    pub source: String,
+    /// Its events (as in `top_sources`).
+    pub events: u64,
+    /// Its PTR name (lowercased, without the final dot).
+    pub ptr: String,
+}
+
 /// Sessions in which the attacker typed the same input (Cowrie's TTY logs): one
 /// script run by a bot on many honeypot sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -489,6 +500,10 @@ pub struct Report {
     /// the order of `top_sources` (left out of JSON when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub top_source_clients: Vec<SourceClients>,
+    /// The reverse DNS names of those of the top sources that have one, in the
+    /// order of `top_sources` (left out of JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top_source_names: Vec<SourceName>,
     /// Top usernames as logged (commands included, like `csvcut -c username`).
     pub top_usernames: Vec<Count>,
     /// Top passwords as logged.
@@ -981,6 +996,15 @@ pub(crate) fn build(agg: &Aggregator, files: &[InputFile], opts: &Options) -> Re
     let (families, top_sources, active_sources) = sources;
     report.totals.sources = active_sources;
     report.top_source_clients = source_clients(agg, &names, &top_sources);
+    report.top_source_names = (top_sources.iter())
+        .filter_map(|(ip, events)| {
+            Some(SourceName {
+                source: ip.to_string(),
+                events: *events,
+                ptr: agg.source_names.get(ip)?.to_string(),
+            })
+        })
+        .collect();
     report.top_sources = to_counts(top_sources);
     report.iot.families = top_n(
         seen_families(&families, |(s, _)| s > 0).map(|(f, (s, e))| ((f, e), s)),

@@ -192,6 +192,46 @@ fn cowrie_client_requests() {
     assert!(html.contains("<h2>Terminal sizes (Cowrie client.size)</h2>"));
 }
 
+/// Reverse DNS names of the top sources from Cowrie's reversedns records: the
+/// smallest name per address (lowercased, no final dot), whatever the filters; a
+/// `ptr` that is no string names nothing.
+#[test]
+fn cowrie_reverse_dns_of_the_top_sources() {
+    let r = iocs(&Options::default());
+    let names: Vec<(&str, u64, &str)> = (r.top_source_names.iter())
+        .map(|s| (s.source.as_str(), s.events, s.ptr.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("198.51.100.10", 6, "scanner-1.example.net"),
+            ("203.0.113.7", 3, "mail.example.org")
+        ]
+    );
+    assert_eq!(r.totals.events, 16);
+    let csv = rendered(&r, OutputFormat::Csv);
+    let row = "top_source_names,2,203.0.113.7,,,3,,,mail.example.org";
+    assert!(csv.lines().any(|l| l == row), "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&rendered(&r, OutputFormat::Json)).expect("JSON");
+    assert_eq!(json["top_source_names"][0]["ptr"], "scanner-1.example.net");
+    // 198.51.100.10's names were logged at 12:00:00.05, before this window.
+    let later = Options {
+        filters: trawl_report::Filters {
+            since: trawl_report::time::parse_bound_at("2024-06-01 12:00:01", 0),
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let r = iocs(&later);
+    assert_eq!(r.top_source_names.len(), 2, "{:?}", r.top_source_names);
+    assert_eq!(r.top_source_names[0].ptr, "scanner-1.example.net");
+    let heralding = run_with(&[fixture("seed_heralding.csv")], &Options::default());
+    let json: serde_json::Value =
+        serde_json::from_str(&rendered(&heralding, OutputFormat::Json)).expect("JSON");
+    assert!(json.get("top_source_names").is_none());
+}
+
 /// A verdict is about the file, not the attack: the filters that select the
 /// downloads do not hide the latest verdict on their files, logged outside the
 /// window or in another source's session.

@@ -143,6 +143,8 @@ struct Line<'a> {
     /// Cowrie `client.size`: the terminal's width and height.
     width: Option<serde_json::Value>,
     height: Option<serde_json::Value>,
+    /// Cowrie `reversedns.connect`: the source address's PTR name.
+    ptr: Option<serde_json::Value>,
     /// Cowrie `virustotal.scanfile`: the file's SHA-256.
     sha256: Option<serde_json::Value>,
     /// Cowrie `virustotal.scanfile`: engines that flagged the file (known files).
@@ -407,6 +409,9 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
         }),
         "cowrie.log.closed" => Some(EventKind::TtyInput {
             sha256: Cow::Borrowed(text(&line.shasum)?),
+        }),
+        "cowrie.reversedns.connect" => Some(EventKind::SourceName {
+            ptr: Cow::Borrowed(text(&line.ptr)?),
         }),
         "cowrie.virustotal.scanfile" => Some(EventKind::VirusTotal {
             sha256: Cow::Borrowed(text(&line.sha256)?),

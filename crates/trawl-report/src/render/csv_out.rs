@@ -184,6 +184,26 @@ fn source_clients(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(),
     Ok(())
 }
 
+/// The `top_source_names` rows: source, events, and the PTR name as `detail`.
+fn source_names(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::Error> {
+    for (i, s) in r.top_source_names.iter().enumerate() {
+        let rank = (i + 1).to_string();
+        let events = s.events.to_string();
+        w.write_record([
+            "top_source_names",
+            &rank,
+            &s.source,
+            "",
+            "",
+            &events,
+            "",
+            "",
+            &s.ptr,
+        ])?;
+    }
+    Ok(())
+}
+
 /// `a:3|b:1`: values with their member counts.
 fn counted_list(items: &[Count]) -> String {
     items
@@ -239,6 +259,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     counts(&mut w, "ports", &r.ports)?;
     counts(&mut w, "top_sources", &r.top_sources)?;
     source_clients(&mut w, r)?;
+    source_names(&mut w, r)?;
     counts(&mut w, "top_usernames", &r.top_usernames)?;
     counts(&mut w, "top_passwords", &r.top_passwords)?;
     pairs(&mut w, "top_pairs", &r.top_pairs)?;

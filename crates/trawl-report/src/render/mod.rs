@@ -179,6 +179,14 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
         ),
         count_table("Top sources", "source_ip", &r.top_sources),
         source_clients_table(r),
+        Table {
+            title: "Reverse DNS of the top sources (Cowrie reversedns)".into(),
+            headers: vec!["events", "source_ip", "ptr"],
+            numeric: vec![true, false, false],
+            rows: (r.top_source_names.iter())
+                .map(|s| vec![s.events.to_string(), s.source.clone(), s.ptr.clone()])
+                .collect(),
+        },
         count_table("Top usernames (as logged)", "username", &r.top_usernames),
         count_table("Top passwords (as logged)", "password", &r.top_passwords),
         pair_table("Top username,password pairs (as logged)", &r.top_pairs),

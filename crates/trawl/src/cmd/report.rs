@@ -31,7 +31,7 @@ pub struct Args {
     /// Heralding CSV/JSON, Cowrie JSON, OpenCanary JSON; `.gz` is read transparently;
     /// a directory stands for the logs in it (a trawl data directory's trawl.db alone:
     /// its other files hold the same events); `-` reads standard input (a named pipe or
-    /// `<(zcat log.gz)` works too).
+    /// `<(zcat log.gz)` works too; `- < trawl.db` reads that file by its path).
     #[arg(required = true, value_name = "FILE|DIR|GLOB|-")]
     pub inputs: Vec<String>,
     /// Output format, of every --out file [default: from each --out file's extension
@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Write to this file instead of stdout; repeat to write several formats from one
-    /// run (`--out r.html --out r.json`).
+    /// run (`--out r.html --out r.json`). A file that is also an input is refused.
     #[arg(long, value_name = "FILE")]
     pub out: Vec<PathBuf>,
     /// Keep events at or after this time (`2016-12-14` or `2016-12-14 21:50:00`, UTC),
