@@ -204,6 +204,64 @@ fn source_names(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), c
     Ok(())
 }
 
+/// The `inputs` rows: path, events, format as `kind`, `skipped` as `label` (with
+/// the reason in `detail`) and `bad_rows=N` in `detail`.
+fn inputs(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::Error> {
+    for (i, f) in r.inputs.iter().enumerate() {
+        let mut detail = format!("bad_rows={}", f.bad_rows);
+        if let Some(why) = &f.skipped {
+            detail.push_str(&format!(" skipped={why}"));
+        }
+        let (rank, events) = ((i + 1).to_string(), f.events.to_string());
+        let label = if f.skipped.is_some() { "skipped" } else { "" };
+        w.write_record([
+            "inputs", &rank, &f.path, "", "", &events, &f.format, label, &detail,
+        ])?;
+    }
+    Ok(())
+}
+
+/// The `sessions` rows (how sessions were rebuilt and what they did), the
+/// entries-per-session histogram and the `longest_sessions` (source, entries,
+/// behaviour as `kind`, start as `label`, seconds as `detail`).
+fn sessions(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::Error> {
+    let s = &r.sessions;
+    for (k, v) in [
+        ("total", s.total),
+        ("by_session_id", s.by_session_id),
+        ("by_time_gap", s.by_time_gap),
+        ("with_credentials", s.with_credentials),
+        ("with_commands", s.with_commands),
+        ("mirai_sequence", s.mirai_sequence),
+        ("with_downloads", s.with_downloads),
+    ] {
+        let count = v.to_string();
+        w.write_record(["sessions", "", k, "", "", &count, "", "", ""])?;
+    }
+    if let Some(median) = s.median_duration_seconds {
+        let median = format!("{median:.1}");
+        let key = "median_duration_seconds";
+        w.write_record(["sessions", "", key, "", "", "", "", "", &median])?;
+    }
+    counts(w, "session_entries_histogram", &s.attempts_histogram)?;
+    for (i, row) in s.top.iter().enumerate() {
+        let (rank, entries) = ((i + 1).to_string(), row.attempts.to_string());
+        let seconds = format!("{:.1}", row.duration_seconds);
+        w.write_record([
+            "longest_sessions",
+            &rank,
+            &row.source,
+            "",
+            "",
+            &entries,
+            &row.behaviour,
+            &row.start,
+            &seconds,
+        ])?;
+    }
+    Ok(())
+}
+
 /// `a:3|b:1`: values with their member counts.
 fn counted_list(items: &[Count]) -> String {
     items
@@ -252,9 +310,22 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
         ("sources", t.sources),
         ("sessions", t.sessions),
         ("bad_rows", t.bad_rows),
+        ("filtered_out", t.filtered_out),
+        ("logins_succeeded", t.logins_succeeded),
+        ("recorded_downloads", t.recorded_downloads),
+        ("key_offers", t.key_offers),
+        ("hashed_attempts", t.hashed_attempts),
+        ("distinct_credentials", t.distinct_credentials),
     ] {
         w.write_record(["totals", "", k, "", "", &v.to_string(), "", "", ""])?;
     }
+    if let Some((first, last)) = &r.time_range {
+        for (k, v) in [("first", first), ("last", last)] {
+            w.write_record(["time_range", "", k, "", "", "", "", "", v])?;
+        }
+    }
+    inputs(&mut w, r)?;
+    sessions(&mut w, r)?;
     counts(&mut w, "protocols", &r.protocols)?;
     counts(&mut w, "ports", &r.ports)?;
     counts(&mut w, "top_sources", &r.top_sources)?;
@@ -317,6 +388,26 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
             "",
             "",
             &f.events.to_string(),
+        ])?;
+    }
+    pairs(
+        &mut w,
+        "iot_default_credentials",
+        &r.iot.top_default_credentials,
+    )?;
+    for (i, d) in r.downloads.iter().enumerate() {
+        let port = d.port.map(|p| p.to_string()).unwrap_or_default();
+        let (rank, count) = ((i + 1).to_string(), d.count.to_string());
+        w.write_record([
+            "downloads",
+            &rank,
+            &d.host,
+            "",
+            "",
+            &count,
+            &d.method,
+            &port,
+            &d.file,
         ])?;
     }
     for (i, t) in r.iot.busybox_tokens.iter().enumerate() {
