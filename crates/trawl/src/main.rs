@@ -62,15 +62,22 @@ fn main() -> ExitCode {
 }
 
 /// Whether the error is a closed standard output (`trawl report | head`): the reader
-/// has what it wanted, so the command ends quietly. serde_json keeps its I/O error
-/// inside (its `source` skips it), so it is asked for the kind.
+/// has what it wanted, so the command ends quietly. serde_json and csv keep their
+/// I/O errors inside (their `source` does not give them), so they are asked.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     let broken = Some(std::io::ErrorKind::BrokenPipe);
     err.chain().any(|cause| {
+        let csv_io = cause
+            .downcast_ref::<csv::Error>()
+            .and_then(|e| match e.kind() {
+                csv::ErrorKind::Io(io) => Some(io.kind()),
+                _ => None,
+            });
         cause.downcast_ref::<std::io::Error>().map(|io| io.kind()) == broken
             || cause
                 .downcast_ref::<serde_json::Error>()
                 .and_then(serde_json::Error::io_error_kind)
                 == broken
+            || csv_io == broken
     })
 }
