@@ -707,6 +707,9 @@ pub struct Aggregator {
     /// Sessions per digest of the attacker's typed input (Cowrie TTY logs); the
     /// `urls` and `uploads` of these states stay empty.
     pub(crate) tty_inputs: Map<Box<str>, HashState>,
+    /// The latest VirusTotal verdict logged per fetched URL, keyed by
+    /// [`fetch::fetch_key`] (host, port, file: as the downloads table counts them).
+    pub(crate) url_verdicts: Map<u64, Verdict>,
     /// Reverse DNS names of source addresses (the smallest logged per address,
     /// lowercased, without a final dot, at most [`MAX_CLIENT_VERSION`] bytes).
     pub(crate) source_names: Map<IpAddr, Box<str>>,
@@ -780,8 +783,8 @@ pub struct Verdict {
     pub result: Option<(u32, u32)>,
 }
 
-fn keep_latest(map: &mut Map<Box<str>, Verdict>, sha256: Box<str>, verdict: Verdict) {
-    let kept = map.entry(sha256).or_insert(verdict);
+fn keep_latest<K: Eq + Hash>(map: &mut Map<K, Verdict>, key: K, verdict: Verdict) {
+    let kept = map.entry(key).or_insert(verdict);
     *kept = (*kept).max(verdict);
 }
 
@@ -1478,6 +1481,16 @@ impl Aggregator {
             }
             return;
         }
+        if let EventKind::UrlVerdict { url, result } = &ev.kind {
+            if let Some(d) = command::parse_url(bounded(url)) {
+                let verdict = Verdict {
+                    ts: ev.ts,
+                    result: *result,
+                };
+                keep_latest(&mut self.url_verdicts, fetch::fetch_key(&d), verdict);
+            }
+            return;
+        }
         if let EventKind::VirusTotal { sha256, result } = &ev.kind {
             self.note_verdict(ev.ts, sha256, *result);
             return;
@@ -1551,6 +1564,7 @@ impl Aggregator {
             | EventKind::Hassh { .. }
             | EventKind::TtyInput { .. }
             | EventKind::SourceName { .. }
+            | EventKind::UrlVerdict { .. }
             | EventKind::VirusTotal { .. } => {}
             EventKind::SessionEnd {
                 duration_ms,
@@ -2310,6 +2324,9 @@ impl Aggregator {
         }
         for (src, ptr) in other.source_names {
             self.note_source_name(src, &ptr);
+        }
+        for (key, verdict) in other.url_verdicts {
+            keep_latest(&mut self.url_verdicts, key, verdict);
         }
         for (sha256, verdict) in other.virustotal {
             keep_latest(&mut self.virustotal, sha256, verdict);

@@ -151,6 +151,15 @@ pub enum EventKind<'a> {
         /// VirusTotal knew), or `None` for a file new to it.
         result: Option<(u32, u32)>,
     },
+    /// A VirusTotal verdict on a URL an attacker fetched from (Cowrie's
+    /// `cowrie.virustotal.scanurl`). Enrichment, like [`EventKind::VirusTotal`].
+    UrlVerdict {
+        /// The URL as logged.
+        url: Cow<'a, str>,
+        /// Engines that flagged the URL and engines consulted, or `None` for a URL
+        /// new to VirusTotal.
+        result: Option<(u32, u32)>,
+    },
     /// A session summary or close record.
     SessionEnd {
         /// Duration in milliseconds, when known.

@@ -363,6 +363,10 @@ pub struct DownloadRow {
     pub file: String,
     /// How often.
     pub count: u64,
+    /// The latest VirusTotal verdict logged for a URL naming this host, port and
+    /// file (Cowrie's VirusTotal plugin), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virustotal: Option<VirusTotal>,
 }
 
 /// A group of sources that behave alike.
@@ -1153,6 +1157,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
         port,
         file: file.to_string(),
         count,
+        virustotal: url_verdict(agg, (method, host, port, file)),
     })
     .collect();
     report.totals = Totals {
@@ -1610,6 +1615,29 @@ fn payload_hashes(agg: &Aggregator, n: usize) -> Vec<PayloadHash> {
             })
         })
         .collect()
+}
+
+/// The URL verdict for a downloads row: by host, port and file, as
+/// [`crate::fetch::fetch_key`] matches a command line's fetch to Cowrie's record.
+fn url_verdict(
+    agg: &Aggregator,
+    (method, host, port, file): (&'static str, &str, Option<u16>, &str),
+) -> Option<VirusTotal> {
+    if agg.url_verdicts.is_empty() || host.is_empty() {
+        return None;
+    }
+    let d = crate::command::Download {
+        method,
+        host: host.to_string(),
+        port,
+        file: file.to_string(),
+    };
+    let v = agg.url_verdicts.get(&crate::fetch::fetch_key(&d))?;
+    Some(VirusTotal {
+        positives: v.result.map(|r| r.0),
+        total: v.result.map(|r| r.1),
+        logged: fmt_opt(v.ts),
+    })
 }
 
 /// The `n` typed-input digests of the most sessions (ties by digest).

@@ -232,6 +232,43 @@ fn cowrie_reverse_dns_of_the_top_sources() {
     assert!(json.get("top_source_names").is_none());
 }
 
+/// URL verdicts (`cowrie.virustotal.scanurl`) mark the downloads rows that name
+/// the same host, port and file, the command line's `wget` row included; rows
+/// without a verdict have none (and no JSON key), and the column shows only when
+/// some row has one.
+#[test]
+fn virustotal_url_verdicts_on_downloads() {
+    let r = iocs(&Options::default());
+    let rows: Vec<(&str, &str, &str, Option<String>)> = (r.downloads.iter())
+        .map(|d| {
+            let verdict = d.virustotal.as_ref().map(VirusTotal::label);
+            (d.method.as_str(), d.host.as_str(), d.file.as_str(), verdict)
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("http", "192.0.2.80", "x86", Some("new".into())),
+            ("http", "203.0.113.50", "y.sh", None),
+            ("http", "203.0.113.50", "z.sh", None),
+            ("wget", "203.0.113.50", "x.sh", Some("5/90".into())),
+        ]
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&rendered(&r, OutputFormat::Json)).expect("JSON");
+    assert_eq!(
+        json["downloads"][3]["virustotal"],
+        serde_json::json!({"positives": 5, "total": 90, "logged": "2024-06-01 12:00:10"})
+    );
+    assert!(json["downloads"][1].get("virustotal").is_none());
+    let csv = rendered(&r, OutputFormat::Csv);
+    let row = "downloads,4,203.0.113.50,,,1,wget,,file=x.sh virustotal=5/90";
+    assert!(csv.lines().any(|l| l == row), "{csv}");
+    let seed = run_with(&[fixture("seed_heralding.csv")], &Options::default());
+    let text = rendered(&seed, OutputFormat::Text);
+    assert!(!text.contains("virustotal"), "{text}");
+}
+
 /// A verdict is about the file, not the attack: the filters that select the
 /// downloads do not hide the latest verdict on their files, logged outside the
 /// window or in another source's session.
@@ -1065,7 +1102,7 @@ fn csv_has_every_table() {
             "2",
             "tftp",
             "",
-            "7up"
+            "file=7up"
         ])
     );
     assert_eq!(

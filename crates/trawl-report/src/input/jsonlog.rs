@@ -417,6 +417,10 @@ fn cowrie_ioc<'l>(line: &'l Line<'_>, eventid: &str) -> Option<EventKind<'l>> {
             sha256: Cow::Borrowed(text(&line.sha256)?),
             result: engine_count(&line.positives).zip(engine_count(&line.total)),
         }),
+        "cowrie.virustotal.scanurl" => Some(EventKind::UrlVerdict {
+            url: Cow::Borrowed(line.url.as_deref()?),
+            result: engine_count(&line.positives).zip(engine_count(&line.total)),
+        }),
         "cowrie.client.kex" => Some(EventKind::Hassh {
             hassh: Cow::Borrowed(text(&line.hassh)?),
             algorithms: text(&line.hassh_algorithms).map(Cow::Borrowed),

@@ -398,6 +398,10 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
     for (i, d) in r.downloads.iter().enumerate() {
         let port = d.port.map(|p| p.to_string()).unwrap_or_default();
         let (rank, count) = ((i + 1).to_string(), d.count.to_string());
+        let mut detail = format!("file={}", d.file);
+        if let Some(v) = &d.virustotal {
+            detail.push_str(&format!(" virustotal={}", v.label()));
+        }
         w.write_record([
             "downloads",
             &rank,
@@ -407,7 +411,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
             &count,
             &d.method,
             &port,
-            &d.file,
+            &detail,
         ])?;
     }
     for (i, t) in r.iot.busybox_tokens.iter().enumerate() {

@@ -289,24 +289,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
                 })
                 .collect(),
         },
-        Table {
-            title: "Downloads".into(),
-            headers: vec!["count", "method", "host", "port", "file"],
-            numeric: vec![true, false, false, true, false],
-            rows: r
-                .downloads
-                .iter()
-                .map(|d| {
-                    vec![
-                        d.count.to_string(),
-                        d.method.clone(),
-                        d.host.clone(),
-                        d.port.map(|p| p.to_string()).unwrap_or_default(),
-                        d.file.clone(),
-                    ]
-                })
-                .collect(),
-        },
+        downloads_table(r),
         payload_hashes_table(r),
         tty_inputs_table(r),
         tunnels_table(r),
@@ -506,6 +489,38 @@ fn add_campaign_columns(tables: &mut [Table], r: &Report) {
                 row.insert(at, cell(c));
             }
         }
+    }
+}
+
+/// The downloads, with a `virustotal` column when some URL has a verdict.
+fn downloads_table(r: &Report) -> Table {
+    let verdicts = r.downloads.iter().any(|d| d.virustotal.is_some());
+    let mut headers = vec!["count", "method", "host", "port", "file"];
+    let mut numeric = vec![true, false, false, true, false];
+    if verdicts {
+        headers.push("virustotal");
+        numeric.push(false);
+    }
+    let rows = (r.downloads.iter())
+        .map(|d| {
+            let mut row = vec![
+                d.count.to_string(),
+                d.method.clone(),
+                d.host.clone(),
+                d.port.map(|p| p.to_string()).unwrap_or_default(),
+                d.file.clone(),
+            ];
+            if verdicts {
+                row.push(d.virustotal.as_ref().map(|v| v.label()).unwrap_or_default());
+            }
+            row
+        })
+        .collect();
+    Table {
+        title: "Downloads".into(),
+        headers,
+        numeric,
+        rows,
     }
 }
 
