@@ -1454,48 +1454,7 @@ impl Aggregator {
         let gap_secs = self.gap_secs;
         let key = warmed.session_key;
         let accepted = warmed.accepted.unwrap_or_else(|| filters.accepts(ev));
-        // Client versions describe a session another record counts: not an event.
-        if let EventKind::ClientVersion { version } = &ev.kind {
-            if accepted {
-                self.count_client_version(ev, version);
-            }
-            return;
-        }
-        if matches!(ev.kind, EventKind::KeyLoginSucceeded) {
-            self.logins_succeeded += u64::from(accepted);
-            return;
-        }
-        if let EventKind::ClientRequest { what, text } = &ev.kind {
-            if accepted {
-                let map = match what {
-                    ClientRequest::Env => &mut self.client_env,
-                    ClientRequest::TerminalSize => &mut self.terminal_sizes,
-                };
-                count_text(map, text, MAX_CLIENT_VERSION);
-            }
-            return;
-        }
-        if let EventKind::SourceName { ptr } = &ev.kind {
-            if let Some(src) = ev.src {
-                self.note_source_name(src, ptr);
-            }
-            return;
-        }
-        if let EventKind::UrlVerdict { url, result } = &ev.kind {
-            if let Some(d) = command::parse_url(bounded(url)) {
-                let verdict = Verdict {
-                    ts: ev.ts,
-                    result: *result,
-                };
-                keep_latest(&mut self.url_verdicts, fetch::fetch_key(&d), verdict);
-            }
-            return;
-        }
-        if let EventKind::VirusTotal { sha256, result } = &ev.kind {
-            self.note_verdict(ev.ts, sha256, *result);
-            return;
-        }
-        if self.count_ioc(ev, accepted) {
+        if self.count_no_event(ev, accepted) || self.count_ioc(ev, accepted) {
             return;
         }
         if !accepted {
@@ -1726,6 +1685,46 @@ impl Aggregator {
                 }
             }
         }
+    }
+
+    /// Counts a record that describes a session or a thing other records count
+    /// (a client's version or requests, an accepted key login) and returns true;
+    /// false for other events. Enrichment (reverse DNS names, VirusTotal verdicts)
+    /// is about an address, a file or a URL, not the attack: no filter applies to it.
+    fn count_no_event(&mut self, ev: &Event<'_>, accepted: bool) -> bool {
+        match &ev.kind {
+            EventKind::ClientVersion { version } if accepted => {
+                self.count_client_version(ev, version);
+            }
+            EventKind::ClientRequest { what, text } if accepted => {
+                let map = match what {
+                    ClientRequest::Env => &mut self.client_env,
+                    ClientRequest::TerminalSize => &mut self.terminal_sizes,
+                };
+                count_text(map, text, MAX_CLIENT_VERSION);
+            }
+            EventKind::KeyLoginSucceeded if accepted => self.logins_succeeded += 1,
+            EventKind::ClientVersion { .. }
+            | EventKind::ClientRequest { .. }
+            | EventKind::KeyLoginSucceeded => {}
+            EventKind::SourceName { ptr } => {
+                if let Some(src) = ev.src {
+                    self.note_source_name(src, ptr);
+                }
+            }
+            EventKind::UrlVerdict { url, result } => {
+                if let Some(d) = command::parse_url(bounded(url)) {
+                    let verdict = Verdict {
+                        ts: ev.ts,
+                        result: *result,
+                    };
+                    keep_latest(&mut self.url_verdicts, fetch::fetch_key(&d), verdict);
+                }
+            }
+            EventKind::VirusTotal { sha256, result } => self.note_verdict(ev.ts, sha256, *result),
+            _ => return false,
+        }
+        true
     }
 
     /// Keeps `ptr` as the name of `src` if it is the smallest logged for it.

@@ -279,6 +279,16 @@ pub struct VirusTotal {
     pub logged: Option<String>,
 }
 
+impl From<&crate::agg::Verdict> for VirusTotal {
+    fn from(v: &crate::agg::Verdict) -> Self {
+        VirusTotal {
+            positives: v.result.map(|r| r.0),
+            total: v.result.map(|r| r.1),
+            logged: fmt_opt(v.ts),
+        }
+    }
+}
+
 impl VirusTotal {
     /// `flagged/consulted`, or `new` for a file VirusTotal did not know.
     pub fn label(&self) -> String {
@@ -1607,11 +1617,7 @@ fn payload_hashes(agg: &Aggregator, n: usize) -> Vec<PayloadHash> {
                 uploads: h.uploads.iter().map(|u| u.to_string()).collect(),
                 first_seen: fmt_opt(h.first),
                 last_seen: fmt_opt(h.last),
-                virustotal: agg.virustotal.get(sha256).map(|v| VirusTotal {
-                    positives: v.result.map(|r| r.0),
-                    total: v.result.map(|r| r.1),
-                    logged: fmt_opt(v.ts),
-                }),
+                virustotal: agg.virustotal.get(sha256).map(VirusTotal::from),
             })
         })
         .collect()
@@ -1632,12 +1638,9 @@ fn url_verdict(
         port,
         file: file.to_string(),
     };
-    let v = agg.url_verdicts.get(&crate::fetch::fetch_key(&d))?;
-    Some(VirusTotal {
-        positives: v.result.map(|r| r.0),
-        total: v.result.map(|r| r.1),
-        logged: fmt_opt(v.ts),
-    })
+    agg.url_verdicts
+        .get(&crate::fetch::fetch_key(&d))
+        .map(VirusTotal::from)
 }
 
 /// The `n` typed-input digests of the most sessions (ties by digest).
