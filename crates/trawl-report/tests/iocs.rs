@@ -264,9 +264,14 @@ fn virustotal_url_verdicts_on_downloads() {
     let csv = rendered(&r, OutputFormat::Csv);
     let row = "downloads,4,203.0.113.50,,,1,wget,,file=x.sh virustotal=5/90";
     assert!(csv.lines().any(|l| l == row), "{csv}");
-    let seed = run_with(&[fixture("seed_heralding.csv")], &Options::default());
-    let text = rendered(&seed, OutputFormat::Text);
-    assert!(!text.contains("virustotal"), "{text}");
+    // Logs without verdicts (payload hashes and downloads but no VirusTotal
+    // records) show no such column.
+    let plain = run_with(&[fixture("cowrie.json")], &Options::default());
+    assert!(!plain.payload_hashes.is_empty() && !plain.downloads.is_empty());
+    for format in [OutputFormat::Text, OutputFormat::Md, OutputFormat::Html] {
+        let out = rendered(&plain, format);
+        assert!(!out.contains("virustotal"), "{out}");
+    }
 }
 
 /// A verdict is about the file, not the attack: the filters that select the

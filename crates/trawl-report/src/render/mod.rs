@@ -494,34 +494,25 @@ fn add_campaign_columns(tables: &mut [Table], r: &Report) {
 
 /// The downloads, with a `virustotal` column when some URL has a verdict.
 fn downloads_table(r: &Report) -> Table {
-    let verdicts = r.downloads.iter().any(|d| d.virustotal.is_some());
-    let mut headers = vec!["count", "method", "host", "port", "file"];
-    let mut numeric = vec![true, false, false, true, false];
-    if verdicts {
-        headers.push("virustotal");
-        numeric.push(false);
-    }
     let rows = (r.downloads.iter())
         .map(|d| {
-            let mut row = vec![
+            vec![
                 d.count.to_string(),
                 d.method.clone(),
                 d.host.clone(),
                 d.port.map(|p| p.to_string()).unwrap_or_default(),
                 d.file.clone(),
-            ];
-            if verdicts {
-                row.push(d.virustotal.as_ref().map(|v| v.label()).unwrap_or_default());
-            }
-            row
+                d.virustotal.as_ref().map(|v| v.label()).unwrap_or_default(),
+            ]
         })
         .collect();
-    Table {
+    let t = Table {
         title: "Downloads".into(),
-        headers,
-        numeric,
+        headers: vec!["count", "method", "host", "port", "file", "virustotal"],
+        numeric: vec![true, false, false, true, false, false],
         rows,
-    }
+    };
+    without_empty_column(t, 5)
 }
 
 fn tty_inputs_table(r: &Report) -> Table {
@@ -551,8 +542,29 @@ fn tty_inputs_table(r: &Report) -> Table {
     }
 }
 
+/// `t` without column `col` when no row has anything in it (an optional column,
+/// such as VirusTotal verdicts, that most logs never fill).
+fn without_empty_column(mut t: Table, col: usize) -> Table {
+    if t.rows
+        .iter()
+        .all(|row| row.get(col).is_none_or(String::is_empty))
+        && col < t.headers.len()
+    {
+        t.headers.remove(col);
+        if col < t.numeric.len() {
+            t.numeric.remove(col);
+        }
+        for row in &mut t.rows {
+            if col < row.len() {
+                row.remove(col);
+            }
+        }
+    }
+    t
+}
+
 fn payload_hashes_table(r: &Report) -> Table {
-    Table {
+    let t = Table {
         title: "Payload hashes (files the honeypot stored)".into(),
         headers: vec![
             "count",
@@ -585,7 +597,8 @@ fn payload_hashes_table(r: &Report) -> Table {
                 ]
             })
             .collect(),
-    }
+    };
+    without_empty_column(t, 3)
 }
 
 fn tunnels_table(r: &Report) -> Table {
