@@ -794,6 +794,26 @@ fn standard_input_errors_and_bad_rows() {
     }
 }
 
+/// `trawl report ARGS` with its standard input or output connected to `stdin` /
+/// `stdout` (a file, as a shell's `<` and `>>` connect it), the other piped.
+fn trawl_with(
+    args: &[&str],
+    stdin: Option<std::fs::File>,
+    stdout: Option<std::fs::File>,
+) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trawl"));
+    command.arg("report").args(args);
+    if let Some(file) = stdin {
+        command.stdin(file);
+    }
+    if let Some(file) = stdout {
+        command.stdout(file);
+    }
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("running trawl report {args:?}: {e}"))
+}
+
 /// `trawl report - < FILE`: standard input redirected from a file is read by the
 /// file's path (a trawl.db too, which a pipe cannot carry), with the report the path
 /// gives; a file partly read already is read as a stream from where it stands.
@@ -809,11 +829,7 @@ fn standard_input_from_a_file_is_read_by_its_path() {
     let seed = fixture("seed_heralding.csv");
     for path in [db.clone(), PathBuf::from(&seed)] {
         let file = std::fs::File::open(&path).expect("input");
-        let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["report", "-", "--format", "json"])
-            .stdin(file)
-            .output()
-            .expect("trawl report");
+        let out = trawl_with(&["-", "--format", "json"], Some(file), None);
         assert!(
             out.status.success(),
             "{}: {}",
@@ -832,11 +848,7 @@ fn standard_input_from_a_file_is_read_by_its_path() {
     let mut byte = [0u8; 1];
     while file.read(&mut byte).expect("read") == 1 && byte[0] != b'\n' {}
     assert!(file.stream_position().expect("position") > 0);
-    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["report", "-", "--format", "json"])
-        .stdin(file)
-        .output()
-        .expect("trawl report");
+    let out = trawl_with(&["-", "--format", "json"], Some(file), None);
     assert!(
         out.status.success(),
         "{}",
@@ -912,11 +924,7 @@ fn an_output_that_is_an_input_is_refused() {
         assert_eq!(std::fs::read(&log).expect("log"), before, "{args:?}");
     }
     let file = std::fs::File::open(&log).expect("log");
-    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["report", "-", "--out", &logp])
-        .stdin(file)
-        .output()
-        .expect("trawl report");
+    let out = trawl_with(&["-", "--out", &logp], Some(file), None);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read(&log).expect("log"), before);
     // Standard output appended to the input (`trawl report log >> log`).
@@ -924,11 +932,7 @@ fn an_output_that_is_an_input_is_refused() {
         .append(true)
         .open(&log)
         .expect("log");
-    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["report", &logp])
-        .stdout(appending)
-        .output()
-        .expect("trawl report");
+    let out = trawl_with(&[&logp], None, Some(appending));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
