@@ -27,9 +27,14 @@ pub const MAX_HELD: usize = 64;
 /// name and a `tftp://host/dir/file` URL name the same file). Methods differ
 /// (`wget` against `http`) and are not part of it.
 pub fn fetch_key(d: &Download) -> u64 {
-    let file = d.file.rsplit('/').next().unwrap_or_default();
-    let host = d.host.to_ascii_lowercase();
-    foldhash::fast::FixedState::with_seed(0x0066_6574_6368).hash_one((host, d.port, file))
+    fetch_key_of(&d.host, d.port, &d.file)
+}
+
+/// [`fetch_key`] of a download's parts (a downloads-table row's host, port and file).
+pub fn fetch_key_of(host: &str, port: Option<u16>, file: &str) -> u64 {
+    let file = file.rsplit('/').next().unwrap_or_default();
+    let host = host.to_ascii_lowercase();
+    foldhash::fast::FixedState::with_seed(0x0066_6574_6368).hash_one((host, port, file))
 }
 
 /// A recorded download waiting for [`SessionFetches::settle`].

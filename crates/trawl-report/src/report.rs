@@ -1167,7 +1167,7 @@ fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec
         port,
         file: file.to_string(),
         count,
-        virustotal: url_verdict(agg, (method, host, port, file)),
+        virustotal: url_verdict(agg, (host, port, file)),
     })
     .collect();
     report.totals = Totals {
@@ -1627,19 +1627,13 @@ fn payload_hashes(agg: &Aggregator, n: usize) -> Vec<PayloadHash> {
 /// [`crate::fetch::fetch_key`] matches a command line's fetch to Cowrie's record.
 fn url_verdict(
     agg: &Aggregator,
-    (method, host, port, file): (&'static str, &str, Option<u16>, &str),
+    (host, port, file): (&str, Option<u16>, &str),
 ) -> Option<VirusTotal> {
     if agg.url_verdicts.is_empty() || host.is_empty() {
         return None;
     }
-    let d = crate::command::Download {
-        method,
-        host: host.to_string(),
-        port,
-        file: file.to_string(),
-    };
     agg.url_verdicts
-        .get(&crate::fetch::fetch_key(&d))
+        .get(&crate::fetch::fetch_key_of(host, port, file))
         .map(VirusTotal::from)
 }
 
