@@ -12,6 +12,7 @@ use crate::agg::{Map, Set};
 use crate::campaign;
 use crate::command::marker;
 use crate::data::{self, CredLabel};
+use crate::filter::AppliedFilters;
 use crate::input::InputFile;
 use crate::time::{Micros, format_timestamp};
 
@@ -500,6 +501,9 @@ fn hassh_algorithms(top: &[Count], agg: &Aggregator) -> Vec<HasshAlgorithms> {
 pub struct Report {
     /// Inputs read.
     pub inputs: Vec<InputSummary>,
+    /// The filters the report was made with (left out of JSON when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filters: Option<AppliedFilters>,
     /// Headline numbers.
     pub totals: Totals,
     /// First and last event.
@@ -1088,6 +1092,7 @@ fn source_clients(
 fn tables(agg: &Aggregator, files: &[InputFile], opts: &Options) -> (Report, Vec<Vec<(u64, u64)>>) {
     let n = opts.top;
     let mut report = Report {
+        filters: opts.filters.applied(),
         inputs: files
             .iter()
             .map(|f| {

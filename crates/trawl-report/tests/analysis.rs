@@ -572,6 +572,77 @@ fn filters_select_rows() {
     );
 }
 
+/// `--exclude-source` drops the sources of its networks, after `--source`, keeps
+/// events without an address, and the report names every filter it was made with.
+#[test]
+fn excluded_sources_are_left_out_and_the_report_says_so() {
+    use trawl_report::Filters;
+    use trawl_report::filter::{AppliedFilters, Networks};
+    let nets = |list: &[&str]| -> Networks { list.iter().filter_map(|n| n.parse().ok()).collect() };
+    let plain = run_with(&["seed_heralding.csv"], &Options::default());
+    assert_eq!(plain.filters, None);
+    let opts = Options {
+        filters: Filters {
+            exclude_sources: nets(&["46.118.0.0/16"]),
+            ..Filters::default()
+        },
+        ..Options::default()
+    };
+    let r = run_with(&["seed_heralding.csv"], &opts);
+    assert_eq!((r.totals.events, r.totals.filtered_out), (15, 4));
+    assert!(
+        r.top_sources
+            .iter()
+            .all(|s| !s.value.starts_with("46.118."))
+    );
+    assert_eq!(
+        r.filters,
+        Some(AppliedFilters {
+            exclude_sources: vec!["46.118.0.0/16".into()],
+            ..AppliedFilters::default()
+        })
+    );
+    // Keep 218.0.0.0/8 and 46.0.0.0/8, then leave one address of them out.
+    let opts = Options {
+        filters: Filters {
+            since: trawl_report::time::parse_bound("2016-12-14"),
+            sources: nets(&["218.0.0.0/8", "46.0.0.0/8"]),
+            exclude_sources: nets(&["218.191.87.87/32"]),
+            ..Filters::default()
+        },
+        ..Options::default()
+    };
+    let r = run_with(&["seed_heralding.csv"], &opts);
+    let kept: u64 = plain
+        .top_sources
+        .iter()
+        .filter(|s| s.value.starts_with("218.") || s.value.starts_with("46."))
+        .filter(|s| s.value != "218.191.87.87")
+        .map(|s| s.count)
+        .sum();
+    assert!(kept > 0);
+    assert_eq!(r.totals.events, kept);
+    let applied = r.filters.expect("filters");
+    assert_eq!(applied.since.as_deref(), Some("2016-12-14 00:00:00"));
+    assert_eq!(applied.sources, ["218.0.0.0/8", "46.0.0.0/8"]);
+    // Events without an address (OpenCanary's port scans have one; a Cowrie
+    // record may not) are not dropped by an exclusion.
+    let all = run_with(&["cowrie.json"], &Options::default());
+    let opts = Options {
+        filters: Filters {
+            exclude_sources: nets(&["0.0.0.0/0", "::/0"]),
+            ..Filters::default()
+        },
+        ..Options::default()
+    };
+    let none = run_with(&["cowrie.json"], &opts);
+    assert_eq!(none.totals.sources, 0);
+    assert_eq!(
+        none.totals.events + none.totals.filtered_out,
+        all.totals.events
+    );
+}
+
 #[test]
 fn missing_and_unknown_inputs_are_errors() {
     assert!(matches!(

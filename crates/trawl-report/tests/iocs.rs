@@ -282,7 +282,7 @@ fn virustotal_verdicts_ignore_the_filters() {
     let opts = Options {
         filters: trawl_report::Filters {
             until: trawl_report::time::parse_bound_at("2024-06-01 12:30:00", 0),
-            sources: vec!["198.51.100.0/24".parse().expect("net")],
+            sources: vec!["198.51.100.0/24".parse().expect("net")].into(),
             ..Default::default()
         },
         ..Options::default()
@@ -395,7 +395,7 @@ fn cowrie_hassh_and_totals() {
 fn filters_select_indicator_records() {
     let opts = Options {
         filters: trawl_report::Filters {
-            sources: vec!["203.0.113.0/24".parse().expect("net")],
+            sources: vec!["203.0.113.0/24".parse().expect("net")].into(),
             ..Default::default()
         },
         ..Options::default()

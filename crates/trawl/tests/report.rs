@@ -183,6 +183,82 @@ fn filters_on_the_command_line() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+/// `--exclude-source` with networks and `@FILE` lists (comments, a bad line named
+/// with its number), and the report naming its filters in every format.
+#[test]
+fn excluded_sources_and_network_lists() {
+    let seed = fixture("seed_heralding.csv");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("scanners.txt");
+    std::fs::write(
+        &list,
+        "# research scanners\n218.191.87.0/24 # the 7up loader\n\n82.50.48.173\n",
+    )
+    .expect("list");
+    let at_list = format!("@{}", list.display());
+    let v = json(&[
+        &seed,
+        "--exclude-source",
+        &at_list,
+        "--exclude-source",
+        "46.118.0.0/16",
+    ]);
+    // 19 rows: 218.191.87.87 typed 10, 46.118.141.45 4, 82.50.48.173 1.
+    assert_eq!(v["totals"]["events"], 4);
+    assert_eq!(v["totals"]["filtered_out"], 15);
+    assert_eq!(
+        v["filters"]["exclude_sources"],
+        serde_json::json!(["218.191.87.0/24", "82.50.48.173/32", "46.118.0.0/16"])
+    );
+    let v = json(&[&seed, "--source", &at_list]);
+    assert_eq!(v["totals"]["events"], 11);
+    assert_eq!(json(&[&seed]).get("filters"), None);
+
+    let args = [
+        seed.as_str(),
+        "--exclude-source",
+        &at_list,
+        "--protocol",
+        "telnet",
+    ];
+    let text = stdout_ok(&args);
+    let table = section(&text, "Filters");
+    assert!(
+        table
+            .iter()
+            .any(|l| l.contains("protocols") && l.contains("telnet")),
+        "{table:?}"
+    );
+    assert!(
+        table
+            .iter()
+            .any(|l| l.contains("sources left out")
+                && l.contains("218.191.87.0/24, 82.50.48.173/32")),
+        "{table:?}"
+    );
+    let csv = stdout_ok(&[&args[..], &["--format", "csv"]].concat());
+    assert!(
+        csv.contains("filters,,exclude_source,,,,,,82.50.48.173/32"),
+        "{csv}"
+    );
+    assert!(csv.contains("filters,,protocol,,,,,,telnet"), "{csv}");
+    let md = stdout_ok(&[&args[..], &["--format", "md"]].concat());
+    assert!(md.contains("## Filters"), "{md}");
+
+    std::fs::write(&list, "10.0.0.0/8\nscanner.example.net\n").expect("list");
+    let bad = trawl(&[&seed, "--exclude-source", &at_list]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("scanners.txt:2: \"scanner.example.net\" is not a CIDR or an address"),
+        "{err}"
+    );
+    let missing = trawl(&[&seed, "--exclude-source", "@/nonexistent/list.txt"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let bad = trawl(&[&seed, "--exclude-source", "10.0.0.0/40"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
 /// `--since 24h`: ages count back from now. Rows 2 hours, 2 days and 10 days old.
 #[test]
 fn since_and_until_take_ages() {

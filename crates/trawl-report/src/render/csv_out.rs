@@ -221,6 +221,24 @@ fn inputs(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::Er
     Ok(())
 }
 
+/// The `filters` rows: the filter as `value` (`since`, `until`, `protocol`,
+/// `source`, `exclude_source`), what it keeps or drops in `detail`, a row per
+/// protocol and network.
+fn filters(w: &mut csv::Writer<&mut dyn Write>, r: &Report) -> Result<(), csv::Error> {
+    let Some(f) = &r.filters else {
+        return Ok(());
+    };
+    let rows = (f.since.iter().map(|v| ("since", v)))
+        .chain(f.until.iter().map(|v| ("until", v)))
+        .chain(f.protocols.iter().map(|v| ("protocol", v)))
+        .chain(f.sources.iter().map(|v| ("source", v)))
+        .chain(f.exclude_sources.iter().map(|v| ("exclude_source", v)));
+    for (k, v) in rows {
+        w.write_record(["filters", "", k, "", "", "", "", "", v])?;
+    }
+    Ok(())
+}
+
 /// The `sessions` rows (how sessions were rebuilt and what they did), the
 /// entries-per-session histogram and the `longest_sessions` (source, entries,
 /// behaviour as `kind`, start as `label`, seconds as `detail`).
@@ -325,6 +343,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> Result<(), ReportError> {
         }
     }
     inputs(&mut w, r)?;
+    filters(&mut w, r)?;
     sessions(&mut w, r)?;
     counts(&mut w, "protocols", &r.protocols)?;
     counts(&mut w, "ports", &r.ports)?;

@@ -166,6 +166,7 @@ pub(crate) fn tables(r: &Report) -> Vec<Table> {
                 })
                 .collect(),
         },
+        filters_table(r),
         totals_table(r),
         count_table(
             "Login-prompt entries per protocol",
@@ -688,6 +689,41 @@ fn hashed_logins_table(r: &Report) -> Table {
     }
 }
 
+/// Networks of a filter shown in a table cell: a longer list (a scanner feed) is
+/// its count and the first [`SHOWN_NETWORKS`] (JSON and CSV have them all).
+const SHOWN_NETWORKS: usize = 3;
+
+fn network_list(nets: &[String]) -> String {
+    match nets.get(..SHOWN_NETWORKS) {
+        Some(shown) if nets.len() > SHOWN_NETWORKS => {
+            format!("{} networks: {}, …", nets.len(), shown.join(", "))
+        }
+        _ => nets.join(", "),
+    }
+}
+
+/// The filters the report was made with; no rows when none was set.
+fn filters_table(r: &Report) -> Table {
+    let f = r.filters.clone().unwrap_or_default();
+    let rows = [
+        ("since", f.since.unwrap_or_default()),
+        ("until (before)", f.until.unwrap_or_default()),
+        ("protocols", f.protocols.join(", ")),
+        ("sources in", network_list(&f.sources)),
+        ("sources left out", network_list(&f.exclude_sources)),
+    ];
+    Table {
+        title: "Filters".into(),
+        headers: vec!["filter", "value"],
+        numeric: vec![false, false],
+        rows: rows
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| vec![k.to_string(), v])
+            .collect(),
+    }
+}
+
 fn totals_table(r: &Report) -> Table {
     let t = &r.totals;
     let (first, last) = r.time_range.clone().unwrap_or_default();
@@ -770,6 +806,21 @@ fn sessions_table(r: &Report) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_network_list_shows_its_count_first() {
+        let nets =
+            |n: usize| -> Vec<String> { (1..=n).map(|i| format!("10.{i}.0.0/16")).collect() };
+        assert_eq!(network_list(&[]), "");
+        assert_eq!(
+            network_list(&nets(3)),
+            "10.1.0.0/16, 10.2.0.0/16, 10.3.0.0/16"
+        );
+        assert_eq!(
+            network_list(&nets(1200)),
+            "1200 networks: 10.1.0.0/16, 10.2.0.0/16, 10.3.0.0/16, …"
+        );
+    }
 
     #[test]
     fn comma_rows_cut_between_names_and_keep_every_byte() {

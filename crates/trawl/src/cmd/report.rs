@@ -2,12 +2,12 @@
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use trawl_report::render::{OutputFormat, render};
-use trawl_report::{Filters, Options};
+use trawl_report::{Filters, Options, filter};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -52,9 +52,14 @@ pub struct Args {
     /// Keep only these protocols (repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]
     pub protocol: Vec<String>,
-    /// Keep only sources in these networks (CIDR or address; repeat or comma-separate).
-    #[arg(long, value_delimiter = ',')]
+    /// Keep only sources in these networks (CIDR or address; repeat or comma-separate;
+    /// `@FILE` reads a list, one per line, `#` comments).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR|@FILE")]
     pub source: Vec<String>,
+    /// Leave out sources in these networks: your own scanners, research scanners
+    /// (same forms as --source; applied after it).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR|@FILE")]
+    pub exclude_source: Vec<String>,
     /// Rows per top-N table.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -78,15 +83,24 @@ pub struct Args {
     pub threads: usize,
 }
 
-fn parse_net(text: &str) -> anyhow::Result<trawl_report::filter::IpNet> {
-    let t = text.trim();
-    if let Ok(net) = t.parse::<trawl_report::filter::IpNet>() {
-        return Ok(net);
+/// The networks of `--source`/`--exclude-source` values: CIDRs, addresses and
+/// `@FILE` lists.
+fn networks(flag: &str, values: &[String]) -> anyhow::Result<filter::Networks> {
+    let mut nets = Vec::new();
+    for value in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        if let Some(path) = value.strip_prefix('@') {
+            nets.extend(
+                filter::read_networks(Path::new(path))
+                    .with_context(|| format!("{flag} @{path}: not a list of networks"))?,
+            );
+            continue;
+        }
+        nets.push(
+            filter::parse_network(value)
+                .with_context(|| format!("{flag} {value:?} is not a CIDR or an address"))?,
+        );
     }
-    let ip: std::net::IpAddr = t
-        .parse()
-        .with_context(|| format!("--source {t:?} is not a CIDR or an address"))?;
-    Ok(trawl_report::filter::IpNet::from(ip))
+    Ok(filter::Networks::new(nets))
 }
 
 fn options(args: &Args) -> anyhow::Result<Options> {
@@ -113,12 +127,8 @@ fn options(args: &Args) -> anyhow::Result<Options> {
                 .map(|p| p.trim().to_ascii_lowercase())
                 .filter(|p| !p.is_empty())
                 .collect(),
-            sources: args
-                .source
-                .iter()
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| parse_net(s))
-                .collect::<Result<_, _>>()?,
+            sources: networks("--source", &args.source)?,
+            exclude_sources: networks("--exclude-source", &args.exclude_source)?,
         },
         top: args.top.max(1),
         campaigns: args.campaigns,
