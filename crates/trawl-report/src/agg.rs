@@ -17,6 +17,7 @@ use crate::event::{ClientRequest, Event, EventKind};
 use crate::fetch;
 use crate::filter::Filters;
 use crate::ioc;
+use crate::table::{self, Table};
 use crate::time::Micros;
 
 /// Hash map with a fixed-seed fast hasher (ids are equal across workers).
@@ -194,6 +195,11 @@ impl Equivalent<PairKey> for PairRef<'_> {
         let (user, pass) = key.parts();
         self.user.as_bytes() == user && self.pass.as_bytes() == pass
     }
+}
+
+/// The hash of a pair, as the pair table files it.
+fn pair_hash(user: &str, pass: &str) -> u64 {
+    table::hash_of(&PairRef { user, pass })
 }
 
 /// Counts of one credential pair.
@@ -675,7 +681,7 @@ pub struct Aggregator {
     pub(crate) protocols: Map<Box<str>, u64>,
     pub(crate) ports: Map<u16, u64>,
     pub(crate) sources: Sources,
-    pub(crate) pairs: Map<PairKey, PairStats>,
+    pub(crate) pairs: Table<PairKey, PairStats>,
     /// Distinct command lines, with their slot in [`Self::command_stats`].
     pub(crate) commands: Map<Box<str>, u32>,
     /// Counts and analysis per distinct command line, by slot.
@@ -851,6 +857,19 @@ fn name_prefix(name: &str) -> u64 {
 /// Rows whose entries [`Aggregator::ingest_batch`] reads ahead in one go.
 const WARM_ROWS: usize = 16;
 
+/// What [`Aggregator::warm`] computes for a row before it reads any table.
+#[derive(Debug, Clone, Copy, Default)]
+struct Probe {
+    /// The hash of the row's credential pair (login rows).
+    pair: Option<u64>,
+    /// The hash of its source address, when the previous row had another.
+    src: Option<u64>,
+    /// Its session key, if it has a session id.
+    session: Option<u64>,
+    /// The session key, when the previous row had another session.
+    new_session: Option<u64>,
+}
+
 /// What [`Aggregator::ingest_batch`]'s look-ahead found for one row.
 #[derive(Debug, Clone, Copy, Default)]
 struct Warmed {
@@ -1013,7 +1032,7 @@ where
 /// and the order they were first seen in (as a map would).
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
-    index: Map<IpAddr, u32>,
+    index: Table<IpAddr, u32>,
     states: Vec<SourceState>,
     /// The last address looked up and its slot (rows of one session come in runs).
     last: Option<(IpAddr, u32)>,
@@ -1169,14 +1188,14 @@ impl Sources {
                     .and_then(|d| d.checked_add(MERGED_SLOTS))
                     .unwrap_or(u32::MAX);
                 match self.index.entry(ip) {
-                    hashbrown::hash_map::Entry::Occupied(known) => {
-                        let known = *known.get();
+                    table::Entry::Occupied(known) => {
+                        let known = known.get().1;
                         if let (Some(mine), Some(theirs)) = (self.at_mut(known), part.get_mut(i)) {
                             mine.merge(std::mem::take(theirs));
                         }
                     }
-                    hashbrown::hash_map::Entry::Vacant(free) => {
-                        free.insert(slot);
+                    table::Entry::Vacant(free, ip) => {
+                        free.insert((ip, slot));
                     }
                 }
             }
@@ -1364,10 +1383,48 @@ impl Aggregator {
         }
     }
 
+    /// The hashes and keys [`Self::warm`] looks up, for each row of `part`: rows
+    /// that repeat the previous row's address or session need no lookup of it.
+    fn probes(&self, part: &[Event<'_>]) -> [Probe; WARM_ROWS] {
+        let mut probes = [Probe::default(); WARM_ROWS];
+        let mut last_src = None;
+        let mut last_session: Option<(&str, Option<IpAddr>, u64)> = None;
+        for (ev, p) in part.iter().zip(probes.iter_mut()) {
+            if let EventKind::Auth {
+                username, password, ..
+            } = &ev.kind
+            {
+                p.pair = Some(pair_hash(bounded(username), bounded(password)));
+            }
+            if let Some(ip) = ev.src
+                && last_src != Some(ip)
+            {
+                last_src = Some(ip);
+                p.src = Some(table::hash_of(&ip));
+            }
+            if let Some(id) = ev.session.as_deref().filter(|id| !id.is_empty()) {
+                let k = match last_session {
+                    Some((last, src, k)) if last == id && src == ev.src => k,
+                    _ => {
+                        let k = self.session_key(id, ev.src);
+                        last_session = Some((id, ev.src, k));
+                        p.new_session = Some(k);
+                        k
+                    }
+                };
+                p.session = Some(k);
+            }
+        }
+        probes
+    }
+
     /// Reads the pair, source and session entries of `events` (see
     /// [`Self::ingest_batch`]) in stages, so that each stage's reads are independent
-    /// of one another: the tables first, then the source states the index points
-    /// to, then the credential lists those states point to.
+    /// of one another: every row's hashes ([`Self::probes`]), then prefetches of the
+    /// pair and source-index slots (see [`crate::table`]), then the lookups, then
+    /// prefetches of the source states the index points to, then the credential
+    /// lists those states point to. (Prefetching sessions too measured no gain:
+    /// a session's rows come in runs, so its state is mostly in cache already.)
     ///
     /// What is found goes to `warmed`: the credential pair of an accepted login row
     /// is counted here (and not again by [`Self::ingest_keyed`]), a known source's
@@ -1383,45 +1440,45 @@ impl Aggregator {
             // Rows of one session mostly come in runs (more than half of a Heralding
             // log's rows follow a row of their own session in their shard): a row
             // with the previous row's address or session reuses what it found.
-            let mut last_src: Option<(IpAddr, Option<u32>)> = None;
-            let mut last_session: Option<(&str, Option<IpAddr>, u64)> = None;
             let keep_all = filters.keeps_all();
-            for (ev, w) in part.iter().zip(warmed.iter_mut()) {
+            let probes = self.probes(part);
+            // The table slots of every row are asked for first (see
+            // [`crate::table`]), in a loop of nothing but probes, which keeps more
+            // of them in flight at once.
+            for p in &probes[..part.len()] {
+                if let Some(hash) = p.pair {
+                    self.pairs.prefetch(hash);
+                }
+                if let Some(hash) = p.src {
+                    self.sources.index.prefetch(hash);
+                }
+            }
+            let mut last_slot = None;
+            for ((ev, w), p) in part.iter().zip(warmed.iter_mut()).zip(probes) {
                 let accepted = keep_all || filters.accepts(ev);
                 w.accepted = Some(accepted);
                 if let EventKind::Auth {
                     username, password, ..
                 } = &ev.kind
+                    && let Some(hash) = p.pair
                     && accepted
                 {
-                    let stats = self.count_pair(username, password);
+                    let stats = self.count_pair_hashed(bounded(username), bounded(password), hash);
                     sum = sum.wrapping_add(stats.count);
                     w.pair = Some(stats);
                 }
                 if let Some(ip) = ev.src {
-                    w.slot = match last_src {
-                        Some((last, slot)) if last == ip => slot,
-                        _ => {
-                            let slot = self.sources.index.get(&ip).copied();
-                            last_src = Some((ip, slot));
-                            slot
-                        }
-                    };
+                    if let Some(hash) = p.src {
+                        last_slot = self.sources.index.get_hashed(hash, &ip).copied();
+                    }
+                    w.slot = last_slot;
                 }
-                if let Some(id) = ev.session.as_deref().filter(|id| !id.is_empty()) {
-                    let k = match last_session {
-                        Some((last, src, k)) if last == id && src == ev.src => k,
-                        _ => {
-                            let k = self.session_key(id, ev.src);
-                            last_session = Some((id, ev.src, k));
-                            if let Some(s) = self.sessions.get(&k) {
-                                sum = sum.wrapping_add(u64::from(s.attempts));
-                            }
-                            k
-                        }
-                    };
-                    w.session_key = Some(k);
+                if let Some(k) = p.new_session
+                    && let Some(s) = self.sessions.get(&k)
+                {
+                    sum = sum.wrapping_add(u64::from(s.attempts));
                 }
+                w.session_key = p.session;
             }
             let states = || {
                 warmed
@@ -1429,7 +1486,10 @@ impl Aggregator {
                     .filter_map(|w| self.sources.states.get(w.slot? as usize))
             };
             for state in states() {
-                sum = sum.wrapping_add(state.events);
+                // A state spans two or three cache lines: its start and its
+                // credential list are asked for (the next stage reads the list).
+                table::prefetch_read(state);
+                table::prefetch_read(&state.creds);
             }
             for state in states() {
                 sum = sum.wrapping_add(state.creds.first().map_or(0, |c| c.0));
@@ -1959,7 +2019,12 @@ impl Aggregator {
 
     fn count_pair(&mut self, user: &str, pass: &str) -> PairStats {
         let (user, pass) = (bounded(user), bounded(pass));
-        if let Some(stats) = self.pairs.get_mut(&PairRef { user, pass }) {
+        self.count_pair_hashed(user, pass, pair_hash(user, pass))
+    }
+
+    /// [`Self::count_pair`] of a pair already [`bounded`], of hash `hash`.
+    fn count_pair_hashed(&mut self, user: &str, pass: &str, hash: u64) -> PairStats {
+        if let Some(stats) = self.pairs.get_mut_hashed(hash, &PairRef { user, pass }) {
             stats.count += 1;
             return *stats;
         }
@@ -1989,7 +2054,8 @@ impl Aggregator {
             },
             commands,
         };
-        self.pairs.insert(PairKey::new(user, pass), stats);
+        self.pairs
+            .insert_new_hashed(hash, PairKey::new(user, pass), stats);
         stats
     }
 
@@ -2396,19 +2462,22 @@ impl Aggregator {
     }
 }
 
-fn merge_pairs(into: &mut Map<PairKey, PairStats>, from: Map<PairKey, PairStats>) {
+fn merge_pairs(into: &mut Table<PairKey, PairStats>, from: Table<PairKey, PairStats>) {
     // At most `from.len()` new pairs: the table grows once, not step by step.
     into.reserve(from.len());
     for (k, v) in from {
         // One hash and probe per pair (not a lookup, then an insert).
         match into.entry(k) {
-            hashbrown::hash_map::Entry::Occupied(mut slot) => slot.get_mut().count += v.count,
-            hashbrown::hash_map::Entry::Vacant(slot) => {
+            table::Entry::Occupied(mut slot) => slot.get_mut().1.count += v.count,
+            table::Entry::Vacant(slot, k) => {
                 // Command slots are the other worker's: looked up again when used.
-                slot.insert(PairStats {
-                    commands: [NO_COMMAND; 2],
-                    ..v
-                });
+                slot.insert((
+                    k,
+                    PairStats {
+                        commands: [NO_COMMAND; 2],
+                        ..v
+                    },
+                ));
             }
         }
     }

@@ -25,6 +25,7 @@ pub mod ioc;
 pub mod render;
 pub mod report;
 pub mod sshkey;
+pub mod table;
 pub mod time;
 
 use std::path::PathBuf;
