@@ -255,6 +255,20 @@ fn excluded_sources_and_network_lists() {
     );
     let missing = trawl(&[&seed, "--exclude-source", "@/nonexistent/list.txt"]);
     assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/list.txt"),
+        "{missing:?}"
+    );
+    // An empty allow-list is refused (an empty filter would keep every source); an
+    // empty list of sources to leave out leaves none out.
+    std::fs::write(&list, "# nothing today\n").expect("list");
+    let empty = trawl(&[&seed, "--source", &at_list]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("the list has no network"));
+    assert_eq!(
+        json(&[&seed, "--exclude-source", &at_list])["totals"]["events"],
+        19
+    );
     let bad = trawl(&[&seed, "--exclude-source", "10.0.0.0/40"]);
     assert_eq!(bad.status.code(), Some(2));
 }

@@ -84,15 +84,19 @@ pub struct Args {
 }
 
 /// The networks of `--source`/`--exclude-source` values: CIDRs, addresses and
-/// `@FILE` lists.
-fn networks(flag: &str, values: &[String]) -> anyhow::Result<filter::Networks> {
+/// `@FILE` lists. A list with no network is refused for `--source` (`keep_only`):
+/// an empty filter keeps every source, the opposite of what an empty allow-list
+/// means.
+fn networks(flag: &str, values: &[String], keep_only: bool) -> anyhow::Result<filter::Networks> {
     let mut nets = Vec::new();
     for value in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
         if let Some(path) = value.strip_prefix('@') {
-            nets.extend(
-                filter::read_networks(Path::new(path))
-                    .with_context(|| format!("{flag} @{path}: not a list of networks"))?,
-            );
+            let list = filter::read_networks(Path::new(path))
+                .with_context(|| format!("{flag} @{path}"))?;
+            if keep_only && list.is_empty() {
+                bail!("{flag} @{path}: the list has no network (it would keep every source)");
+            }
+            nets.extend(list);
             continue;
         }
         nets.push(
@@ -127,8 +131,8 @@ fn options(args: &Args) -> anyhow::Result<Options> {
                 .map(|p| p.trim().to_ascii_lowercase())
                 .filter(|p| !p.is_empty())
                 .collect(),
-            sources: networks("--source", &args.source)?,
-            exclude_sources: networks("--exclude-source", &args.exclude_source)?,
+            sources: networks("--source", &args.source, true)?,
+            exclude_sources: networks("--exclude-source", &args.exclude_source, false)?,
         },
         top: args.top.max(1),
         campaigns: args.campaigns,
