@@ -199,9 +199,10 @@ pub fn read_networks(path: &Path) -> Result<Vec<IpNet>, ReportError> {
         line,
         reason,
     };
+    // One byte past the longest line, to tell a line that is too long.
+    let limit = u64::try_from(MAX_NETWORK_LINE + 1).unwrap_or(u64::MAX);
     loop {
         buf.clear();
-        let limit = u64::try_from(MAX_NETWORK_LINE + 1).unwrap_or(u64::MAX);
         let n = (&mut reader)
             .take(limit)
             .read_until(b'\n', &mut buf)
