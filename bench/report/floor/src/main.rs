@@ -4,7 +4,8 @@
 //!
 //! It reads the file in one byte range per core (plain `read` into a 256 KiB buffer,
 //! as trawl does), splits lines and commas with `memchr`, and counts each column in a
-//! `hashbrown` map with `foldhash`, keys of up to 15 (pairs 31) bytes stored inline.
+//! `hashbrown` map with `foldhash`, keys of up to 15 (pairs 31) bytes stored inline,
+//! allocated by mimalloc as trawl's are.
 //! Nothing else: no quoting, no timestamps, no validation, no sessions, no commands.
 //! `bench/report/run.sh` times it beside `trawl report` and csvkit, and checks that its
 //! tables equal trawl's, so the ratio it prints is what the machine allows for the
@@ -15,6 +16,9 @@
 use std::error::Error;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type Hasher = foldhash::fast::FixedState;
 type LongKeys = hashbrown::HashMap<Box<[u8]>, u64, Hasher>;
