@@ -205,9 +205,15 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
 /// core's cache when it is parsed (4 MiB blocks cost a cache miss per line twice:
 /// once in the kernel's copy, once in the parse).
 const SHARD_BLOCK: usize = 256 << 10;
-/// A sharded worker folds finished sessions after about this many bytes (each fold
-/// walks the open sessions).
-const FOLD_EVERY: usize = 4 << 20;
+/// A sharded worker folds finished sessions after about this many bytes: every
+/// block. A session's state is then still in the core's cache when it is folded
+/// (folding every 4 MiB, as until session 14, cost 3-5 % more wall time on the
+/// benchmark log, whose sessions each come back from memory to be folded).
+const FOLD_EVERY: usize = 256 << 10;
+/// ... and after at least this many bytes per session still open: each fold walks
+/// every open session, so a log with very many sessions open at once is walked
+/// at most once per this many bytes a session (a Heralding row is ~150 bytes).
+const FOLD_BYTES_PER_OPEN_SESSION: usize = 64;
 /// Sets the run's stop flag when a worker thread unwinds from a panic, so that the
 /// others (which may be waiting for its blocks) end too and the panic reaches the
 /// caller instead of a hang.
@@ -370,26 +376,39 @@ impl SplitFeed {
     }
 }
 
-/// When a sharded worker folds its finished sessions: every [`FOLD_EVERY`] bytes, or
-/// every block when a block size is given (tests use tiny blocks).
+/// When a sharded worker folds its finished sessions: every [`FOLD_EVERY`] bytes
+/// and [`FOLD_BYTES_PER_OPEN_SESSION`] per open session, or every block when a
+/// block size is given (tests use tiny blocks).
 struct Folds {
     every: usize,
+    /// Whether the interval grows with the open sessions (not with a given block size).
+    per_session: bool,
     since: usize,
 }
 
 impl Folds {
     fn new(opts: &Options) -> Self {
-        let every = match opts.block_size {
-            0 => FOLD_EVERY,
-            n => n,
+        let (every, per_session) = match opts.block_size {
+            0 => (FOLD_EVERY, true),
+            n => (n, false),
         };
-        Folds { every, since: 0 }
+        Folds {
+            every,
+            per_session,
+            since: 0,
+        }
     }
 
-    /// Counts `bytes` more; true when a fold is due.
-    fn due(&mut self, bytes: usize) -> bool {
+    /// Counts `bytes` more with `open` sessions held; true when a fold is due.
+    fn due(&mut self, bytes: usize, open: usize) -> bool {
         self.since += bytes;
-        let due = self.since >= self.every;
+        let every = if self.per_session {
+            self.every
+                .max(open.saturating_mul(FOLD_BYTES_PER_OPEN_SESSION))
+        } else {
+            self.every
+        };
+        let due = self.since >= every;
         if due {
             self.since = 0;
         }
@@ -558,7 +577,7 @@ impl Shared<'_> {
         };
         agg.begin_block();
         input::csvlog::parse_block(block, map, agg, self.opts, shard)?;
-        if self.fold_sessions && folds.due(block.data.len()) {
+        if self.fold_sessions && folds.due(block.data.len(), agg.sessions.len()) {
             agg.end_block_in_order();
         }
         Ok(())
@@ -659,7 +678,7 @@ impl Shared<'_> {
             if let Format::Csv(map) = &block.file.format {
                 input::csvlog::parse_rows(&block, map, &rows, &mut agg, self.opts)?;
             }
-            if self.fold_sessions && folds.due(block.data.len()) {
+            if self.fold_sessions && folds.due(block.data.len(), agg.sessions.len()) {
                 agg.end_block_in_order();
             }
             feed.lists.put(rows);
@@ -787,6 +806,28 @@ pub fn patterns_of(paths: &[PathBuf]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folds_wait_longer_the_more_sessions_are_open() {
+        let mut folds = Folds::new(&Options::default());
+        // Few sessions open: a fold after every block.
+        assert!(folds.due(SHARD_BLOCK, 10));
+        assert!(folds.due(SHARD_BLOCK, 10));
+        // 100 k sessions open: a fold once 6.4 MB more are read, not before.
+        let open = 100_000;
+        let blocks = (open * FOLD_BYTES_PER_OPEN_SESSION).div_ceil(SHARD_BLOCK);
+        for _ in 1..blocks {
+            assert!(!folds.due(SHARD_BLOCK, open));
+        }
+        assert!(folds.due(SHARD_BLOCK, open));
+        // A given block size (tests' tiny blocks) folds every block, however many are open.
+        let mut given = Folds::new(&Options {
+            block_size: 512,
+            ..Options::default()
+        });
+        assert!(given.due(512, open));
+        assert!(given.due(512, open));
+    }
 
     #[test]
     fn finished_sessions_are_folded_per_block() {
