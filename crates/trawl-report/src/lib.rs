@@ -205,14 +205,16 @@ pub fn aggregate(files: &[InputFile], opts: &Options) -> Result<Aggregator, Repo
 /// core's cache when it is parsed (4 MiB blocks cost a cache miss per line twice:
 /// once in the kernel's copy, once in the parse).
 const SHARD_BLOCK: usize = 256 << 10;
-/// A sharded worker folds finished sessions after about this many bytes: every
-/// block. A session's state is then still in the core's cache when it is folded
-/// (folding every 4 MiB, as until session 14, cost 3-5 % more wall time on the
-/// benchmark log, whose sessions each come back from memory to be folded).
-const FOLD_EVERY: usize = 256 << 10;
-/// ... and after at least this many bytes per session still open: each fold walks
-/// every open session, so a log with very many sessions open at once is walked
-/// at most once per this many bytes a session (a Heralding row is ~150 bytes).
+/// A sharded worker folds finished sessions once it has parsed this many bytes
+/// since the last fold: half a block, so after every block (a block holds whole
+/// records, a little less than [`SHARD_BLOCK`]). A session's state is then mostly
+/// still in cache when it is folded (folding every 4 MiB, as until session 14, cost
+/// 3-6 % more wall time on the benchmark log, whose sessions each came back from
+/// memory to be folded).
+const FOLD_EVERY: usize = SHARD_BLOCK / 2;
+/// A fold also waits for at least this many bytes per open session: each fold walks
+/// every open session, so a log with very many sessions open at once is not walked
+/// on every block (a Heralding row is ~150 bytes).
 const FOLD_BYTES_PER_OPEN_SESSION: usize = 64;
 /// Sets the run's stop flag when a worker thread unwinds from a panic, so that the
 /// others (which may be waiting for its blocks) end too and the panic reaches the
