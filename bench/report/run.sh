@@ -56,10 +56,14 @@ echo "== inputs: $BIG ($(du -h "$BIG" | cut -f1)), $SMALL"
 # seed runs them for source_ip, username and password (lines ~435-470) and for the
 # credential pairs with `csvcut -c 9,10` (line ~81); trawl's report has all four tables.
 CSVKIT_COLUMNS=(source_ip username password 9,10)
-csvkit_args=()
-for col in "${CSVKIT_COLUMNS[@]}"; do
-  csvkit_args+=("csvkit $col" "csvcut -c $col $SMALL | sort | uniq -c | sort -nr > /dev/null")
-done
+# Sets csvkit_args to measure.py's (label, command) pairs of the pipelines over file $1.
+csvkit_pipelines() {
+  csvkit_args=()
+  for col in "${CSVKIT_COLUMNS[@]}"; do
+    csvkit_args+=("csvkit $col" "csvcut -c $col $1 | sort | uniq -c | sort -nr > /dev/null")
+  done
+}
+csvkit_pipelines "$SMALL"
 
 # The floor must compute the same four tables as trawl, or its time means nothing.
 "$TRAWL" report "$SMALL" --format json --out "$OUT/small-trawl.json"
@@ -94,11 +98,8 @@ CSVKIT_BIG_REPEAT=${CSVKIT_BIG_REPEAT:-1}
 echo '{}' > "$OUT/big-csvkit.txt"
 if [ "$CSVKIT_BIG_REPEAT" -gt 0 ]; then
   echo "== csvkit on all $ROWS rows ($CSVKIT_BIG_REPEAT run each; load average $(cut -d' ' -f1-3 /proc/loadavg))"
-  big_args=()
-  for col in "${CSVKIT_COLUMNS[@]}"; do
-    big_args+=("csvkit $col" "csvcut -c $col $BIG | sort | uniq -c | sort -nr > /dev/null")
-  done
-  REPEAT=$CSVKIT_BIG_REPEAT python3 bench/report/measure.py "${big_args[@]}" > "$OUT/big-csvkit.txt"
+  csvkit_pipelines "$BIG"
+  REPEAT=$CSVKIT_BIG_REPEAT python3 bench/report/measure.py "${csvkit_args[@]}" > "$OUT/big-csvkit.txt"
   grep -v '^{' "$OUT/big-csvkit.txt"
 fi
 

@@ -47,7 +47,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
 
     /// Every entry.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.inner.iter().map(|(k, v)| (k, v))
+        self.into_iter()
     }
 
     /// Every key.
