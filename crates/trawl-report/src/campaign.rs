@@ -267,18 +267,19 @@ impl AllPrints<'_> {
             .map_or(&[], |p| p.features(s % PRINT_CHUNK))
     }
 
-    /// `(source, hash, position)` of every source with a non-empty fingerprint.
-    fn hashes(&self) -> impl Iterator<Item = (u32, u64, u32)> + '_ {
+    /// `(source, hash, position, notable)` of every source with a non-empty
+    /// fingerprint.
+    fn hashes(&self) -> impl Iterator<Item = (u32, u64, u32, bool)> + '_ {
         self.0
             .iter()
-            .flat_map(|p| p.hashes.iter().copied().zip(p.positions.iter().copied()))
+            .flat_map(|p| {
+                (p.hashes.iter().copied())
+                    .zip(p.positions.iter().copied())
+                    .zip(p.notable.iter().copied())
+            })
             .enumerate()
-            .filter(|&(_, (h, _))| h != 0)
-            .map(|(s, (h, pos))| (u32::try_from(s).unwrap_or(u32::MAX), h, pos))
-    }
-
-    fn notable(&self) -> impl Iterator<Item = bool> + '_ {
-        self.0.iter().flat_map(|p| p.notable.iter().copied())
+            .filter(|&(_, ((h, _), _))| h != 0)
+            .map(|(s, ((h, pos), notable))| (u32::try_from(s).unwrap_or(u32::MAX), h, pos, notable))
     }
 }
 
@@ -322,7 +323,7 @@ pub(crate) fn top_campaigns<K: Ord + Copy>(
     keep: impl Fn(usize, bool) -> bool,
 ) -> Vec<Vec<u32>> {
     let all = AllPrints(prints);
-    let (groups, group_of) = group_identical(&all);
+    let (groups, group_of, tally) = group_identical(&all);
     let mut uf = UnionFind((0..u32::try_from(groups.len()).unwrap_or(u32::MAX)).collect());
     if threshold < 1.0 {
         join_similar(&groups, threshold, &mut uf);
@@ -333,16 +334,18 @@ pub(crate) fn top_campaigns<K: Ord + Copy>(
         .map(|g| uf.find(g))
         .collect();
     drop(uf);
-    // Per component root: members, any notable member.
+    // Per component root: members, any notable member (summed over its groups, a
+    // pass over the groups rather than over every source).
     let mut sizes = vec![0usize; group_count];
     let mut notable = vec![false; group_count];
-    for (g, is_notable) in group_of.iter().zip(all.notable()) {
-        let root = root_of.get(*g as usize).map_or(usize::MAX, |&r| r as usize);
-        if let (Some(size), Some(any)) = (sizes.get_mut(root), notable.get_mut(root)) {
-            *size += 1;
-            *any |= is_notable;
+    for ((&root, &size), &any_notable) in root_of.iter().zip(&tally.sizes).zip(&tally.notable) {
+        let root = root as usize;
+        if let (Some(total), Some(any)) = (sizes.get_mut(root), notable.get_mut(root)) {
+            *total += size as usize;
+            *any |= any_notable;
         }
     }
+    drop(tally);
     let mut kept: Vec<(usize, usize)> = sizes
         .iter()
         .zip(&notable)
@@ -367,17 +370,18 @@ pub(crate) fn top_campaigns<K: Ord + Copy>(
             *slot = u32::try_from(i).unwrap_or(u32::MAX);
         }
     }
-    // The entry of `table` for the root of group `g` (u32::MAX: none).
-    let by_root = |table: &[u32], g: u32| {
-        root_of
-            .get(g as usize)
-            .and_then(|&r| table.get(r as usize))
-            .copied()
-            .unwrap_or(u32::MAX)
+    // `table`'s entry for each group's root (u32::MAX: none), by group: the passes
+    // over every source then look up one table, not two.
+    let by_group = |table: &[u32]| -> Vec<u32> {
+        (root_of.iter())
+            .map(|&r| table.get(r as usize).copied().unwrap_or(u32::MAX))
+            .collect()
     };
+    let entry_of = |table: &[u32], g: u32| table.get(g as usize).copied().unwrap_or(u32::MAX);
+    let contender_of = by_group(&contender_of);
     let mut keys: Vec<Option<K>> = vec![None; kept.len()];
     for (source, &g) in group_of.iter().enumerate() {
-        if let Some(slot) = keys.get_mut(by_root(&contender_of, g) as usize) {
+        if let Some(slot) = keys.get_mut(entry_of(&contender_of, g) as usize) {
             let k = key(u32::try_from(source).unwrap_or(u32::MAX));
             *slot = Some(slot.map_or(k, |first| first.min(k)));
         }
@@ -401,29 +405,52 @@ pub(crate) fn top_campaigns<K: Ord + Copy>(
             *s = u32::try_from(i).unwrap_or(u32::MAX);
         }
     }
+    let slot_of = by_group(&slot_of);
     let mut out: Vec<Vec<u32>> = ranked
         .iter()
         .map(|(len, _, _)| Vec::with_capacity(*len))
         .collect();
     for (source, &g) in group_of.iter().enumerate() {
-        if let Some(members) = out.get_mut(by_root(&slot_of, g) as usize) {
+        if let Some(members) = out.get_mut(entry_of(&slot_of, g) as usize) {
             members.push(u32::try_from(source).unwrap_or(u32::MAX));
         }
     }
     out
 }
 
-/// One thread's share of the grouping: per local group its smallest position and
-/// one member; per source of the share, `(source, local group)`.
-type Share = (Vec<(u32, u32)>, Vec<(u32, u32)>);
+/// What one thread's share of the grouping saw of one of its groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    /// The smallest position of its sources.
+    pos: u32,
+    /// Its first source.
+    member: u32,
+    /// Features in its set.
+    len: u32,
+    /// Its sources.
+    size: u32,
+    /// Whether any of its sources is notable.
+    notable: bool,
+}
+
+/// One thread's share of the grouping: its groups; per source of the share,
+/// `(source, local group)`.
+type Share = (Vec<Seen>, Vec<(u32, u32)>);
+
+/// Per group (by global number): its sources, whether any is notable.
+struct Tally {
+    sizes: Vec<u32>,
+    notable: Vec<bool>,
+}
 
 /// Numbers the distinct non-empty fingerprints by their smallest source position;
-/// returns them and each source's group (`u32::MAX` for an empty fingerprint).
+/// returns them, each source's group (`u32::MAX` for an empty fingerprint) and
+/// each group's [`Tally`].
 ///
 /// The sources are split between threads by fingerprint hash (each thread reads
 /// every hash and groups its share); the groups of all shares are numbered
 /// afterwards.
-fn group_identical(all: &AllPrints<'_>) -> (Groups, Vec<u32>) {
+fn group_identical(all: &AllPrints<'_>) -> (Groups, Vec<u32>, Tally) {
     let total = all.len();
     let shares = rayon::current_num_threads().clamp(1, 16);
     let parts: Vec<Share> = (0..shares)
@@ -433,28 +460,36 @@ fn group_identical(all: &AllPrints<'_>) -> (Groups, Vec<u32>) {
             let expected = total / shares + 1;
             let mut index: hashbrown::HashTable<(u64, u32)> =
                 hashbrown::HashTable::with_capacity(expected / 2);
-            let mut groups: Vec<(u32, u32)> = Vec::new();
+            let mut groups: Vec<Seen> = Vec::new();
             let mut members: Vec<(u32, u32)> = Vec::with_capacity(expected);
-            for (source, hash, pos) in all.hashes().filter(|&(_, h, _)| mine(h)) {
+            for (source, hash, pos, notable) in all.hashes().filter(|&(_, h, _, _)| mine(h)) {
                 let features = all.features(source);
                 let found = index
                     .find(hash, |&(h, g)| {
                         h == hash
                             && groups
                                 .get(g as usize)
-                                .is_some_and(|&(_, m)| all.features(m) == features)
+                                .is_some_and(|seen| all.features(seen.member) == features)
                     })
                     .map(|&(_, g)| g);
                 let g = match found {
                     Some(g) => {
                         if let Some(group) = groups.get_mut(g as usize) {
-                            group.0 = group.0.min(pos);
+                            group.pos = group.pos.min(pos);
+                            group.size = group.size.saturating_add(1);
+                            group.notable |= notable;
                         }
                         g
                     }
                     None => {
                         let g = u32::try_from(groups.len()).unwrap_or(u32::MAX);
-                        groups.push((pos, source));
+                        groups.push(Seen {
+                            pos,
+                            member: source,
+                            len: u32::try_from(features.len()).unwrap_or(u32::MAX),
+                            size: 1,
+                            notable,
+                        });
                         index.insert_unique(hash, (hash, g), |&(h, _)| h);
                         g
                     }
@@ -470,6 +505,14 @@ fn group_identical(all: &AllPrints<'_>) -> (Groups, Vec<u32>) {
         .iter()
         .map(|(groups, _)| vec![u32::MAX; groups.len()])
         .collect();
+    // One pass in global order: numbers, where each set ends, the tallies.
+    let seen_of = |share: u32, local: u32| parts.get(share as usize)?.0.get(local as usize);
+    let mut ends: Vec<u32> = Vec::with_capacity(order.len());
+    let mut tally = Tally {
+        sizes: Vec::with_capacity(order.len()),
+        notable: Vec::with_capacity(order.len()),
+    };
+    let mut end = 0u32;
     for (g, &(share, local)) in order.iter().enumerate() {
         if let Some(slot) = numbers
             .get_mut(share as usize)
@@ -477,21 +520,19 @@ fn group_identical(all: &AllPrints<'_>) -> (Groups, Vec<u32>) {
         {
             *slot = u32::try_from(g).unwrap_or(u32::MAX);
         }
+        let seen = seen_of(share, local);
+        end = end.saturating_add(seen.map_or(0, |s| s.len));
+        ends.push(end);
+        tally.sizes.push(seen.map_or(0, |s| s.size));
+        tally.notable.push(seen.is_some_and(|s| s.notable));
     }
     // The set of the group numbered `g` (that of its first member).
     let set_of = |g: usize| {
         order
             .get(g)
-            .and_then(|&(share, local)| parts.get(share as usize)?.0.get(local as usize))
-            .map_or(&[][..], |&(_, member)| all.features(member))
+            .and_then(|&(share, local)| seen_of(share, local))
+            .map_or(&[][..], |seen| all.features(seen.member))
     };
-    let mut end = 0usize;
-    let ends: Vec<u32> = (0..order.len())
-        .map(|g| {
-            end += set_of(g).len();
-            u32::try_from(end).unwrap_or(u32::MAX)
-        })
-        .collect();
     let groups = Groups {
         arena: concat_sets(&ends, set_of),
         ends,
@@ -507,7 +548,7 @@ fn group_identical(all: &AllPrints<'_>) -> (Groups, Vec<u32>) {
             }
         }
     }
-    (groups, group_of)
+    (groups, group_of, tally)
 }
 
 /// `(share, local group)` of every group of the shares, in order of the groups'
@@ -518,8 +559,8 @@ fn by_smallest_position(parts: &[Share], total: usize) -> Vec<(u32, u32)> {
     let mut slots = vec![u64::MAX; total];
     let mut placed = true;
     'place: for (share, (groups, _)) in parts.iter().enumerate() {
-        for (local, &(pos, _)) in groups.iter().enumerate() {
-            match slots.get_mut(pos as usize) {
+        for (local, seen) in groups.iter().enumerate() {
+            match slots.get_mut(seen.pos as usize) {
                 Some(slot) if *slot == u64::MAX => {
                     *slot = ((share as u64) << 32) | local as u64;
                 }
@@ -544,7 +585,7 @@ fn by_smallest_position(parts: &[Share], total: usize) -> Vec<(u32, u32)> {
             groups
                 .iter()
                 .zip(0u32..)
-                .map(move |(&(pos, member), local)| (pos, member, share, local))
+                .map(move |(seen, local)| (seen.pos, seen.member, share, local))
         })
         .collect();
     order.par_sort_unstable();
@@ -1176,7 +1217,7 @@ mod tests {
                     |len, notable| len >= 2 || notable,
                 );
                 let want = reference(&sets, &positions, threshold, 40);
-                let (groups, _) = group_identical(&AllPrints(&prints));
+                let (groups, _, _) = group_identical(&AllPrints(&prints));
                 let inverted = Inverted::new(&groups);
                 let mut links = similar_links(&groups, &inverted, 0..groups.len(), threshold);
                 links.sort_unstable();
@@ -1204,9 +1245,16 @@ mod tests {
     #[test]
     fn groups_are_ordered_by_smallest_position_placed_or_sorted() {
         // (smallest position, first member) per local group, per share.
+        let seen = |pos, member| Seen {
+            pos,
+            member,
+            len: 1,
+            size: 1,
+            notable: false,
+        };
         let parts: Vec<Share> = vec![
-            (vec![(5, 0), (2, 1)], Vec::new()),
-            (vec![(7, 2), (0, 3)], Vec::new()),
+            (vec![seen(5, 0), seen(2, 1)], Vec::new()),
+            (vec![seen(7, 2), seen(0, 3)], Vec::new()),
         ];
         let want = vec![(1, 1), (0, 1), (0, 0), (1, 0)];
         // Positions below the total: placed.
@@ -1215,8 +1263,8 @@ mod tests {
         assert_eq!(by_smallest_position(&parts, 4), want);
         // A position shared: sorted by position, then first member.
         let tied: Vec<Share> = vec![
-            (vec![(3, 9), (3, 4)], Vec::new()),
-            (vec![(1, 5)], Vec::new()),
+            (vec![seen(3, 9), seen(3, 4)], Vec::new()),
+            (vec![seen(1, 5)], Vec::new()),
         ];
         assert_eq!(by_smallest_position(&tied, 8), vec![(1, 0), (0, 1), (0, 0)]);
     }
@@ -1250,11 +1298,33 @@ mod tests {
     }
 
     #[test]
+    fn tallies_count_each_group_s_sources_and_notable_ones() {
+        let sets = sample_sets(11, 20_000);
+        let positions: Vec<u32> = (0..sets.len() as u32).rev().collect();
+        let prints = prints_of(&sets, &positions);
+        let (groups, group_of, tally) = group_identical(&AllPrints(&prints));
+        let mut sizes = vec![0u32; groups.len()];
+        let mut notable = vec![false; groups.len()];
+        for (source, &g) in group_of.iter().enumerate() {
+            if g == u32::MAX {
+                assert!(sets[source].is_empty(), "source {source} left out");
+                continue;
+            }
+            sizes[g as usize] += 1;
+            // As `prints_of` marks them.
+            notable[g as usize] |= sets[source].len().is_multiple_of(3);
+        }
+        assert!(sizes.iter().any(|&n| n > 1), "no group of several sources");
+        assert_eq!(tally.sizes, sizes);
+        assert_eq!(tally.notable, notable);
+    }
+
+    #[test]
     fn the_inverted_index_lists_each_feature_once_in_group_order() {
         let sets = sample_sets(7, 5_000);
         let positions: Vec<u32> = (0..sets.len() as u32).collect();
         let prints = prints_of(&sets, &positions);
-        let (groups, _) = group_identical(&AllPrints(&prints));
+        let (groups, _, _) = group_identical(&AllPrints(&prints));
         let inverted = Inverted::new(&groups);
         let mut naive: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
         for g in 0..groups.len() {
