@@ -1239,14 +1239,23 @@ impl Aggregator {
         self
     }
 
-    /// Makes room for about `sources` source states up front. The states vector
-    /// would otherwise be copied to fresh memory each time it doubles (the copies
-    /// and the first touches of that memory were 3 % of a run); room not used is
+    /// Makes room for about `sources` source states and `pairs` credential pairs up
+    /// front. The states vector would otherwise be copied to fresh memory each time
+    /// it doubles (the copies and the first touches of that memory were 3 % of a
+    /// run), and each table rehashed into one of twice the size; room not used is
     /// address space, not memory, until written.
-    pub fn expecting_sources(mut self, sources: usize) -> Self {
+    pub fn expecting(mut self, sources: usize, pairs: usize) -> Self {
         self.sources.index.reserve(sources);
         self.sources.states.reserve(sources);
+        self.pairs.reserve(pairs);
         self
+    }
+
+    /// True if this aggregator's source index and pair table can take `other`'s
+    /// entries without growing.
+    fn has_room_for(&self, other: &Aggregator) -> bool {
+        self.sources.index.room() >= other.sources.index.len()
+            && self.pairs.room() >= other.pairs.len()
     }
 
     /// Starts a block of time-ordered rows.
@@ -2349,7 +2358,10 @@ impl Aggregator {
     pub fn merge(&mut self, mut other: Aggregator) {
         self.flush_runs();
         other.flush_runs();
-        if other.sources.len() > self.sources.len() {
+        // Into the side with room for the other (the first shard's aggregator makes
+        // room for the whole input), or else the larger.
+        let other_fits = other.has_room_for(self);
+        if !self.has_room_for(&other) && (other_fits || other.sources.len() > self.sources.len()) {
             std::mem::swap(self, &mut other);
         }
         // The pair tables merge beside everything else: each is ~1 M entries on a
@@ -2873,6 +2885,55 @@ mod tests {
         );
         assert!(state <= 160, "SourceState: {state} bytes");
         assert!(lists <= 56, "CommandLists: {lists} bytes");
+    }
+
+    #[test]
+    fn merges_go_into_the_side_with_room() {
+        fn login(src: u32, user: &str) -> Event<'static> {
+            Event {
+                ts: Some(1_000_000),
+                src: Some(IpAddr::from(src.to_be_bytes())),
+                src_port: Some(1),
+                dst_port: Some(23),
+                protocol: "telnet".into(),
+                session: None,
+                kind: EventKind::Auth {
+                    username: user.to_string().into(),
+                    password: "x".into(),
+                    success: None,
+                },
+            }
+        }
+        let filters = Filters::default();
+        // `roomy` made room for the whole input but holds fewer sources and pairs.
+        let mut roomy = Aggregator::new(300).expecting(1_000, 1_000);
+        let mut full = Aggregator::new(300);
+        for src in 0..4 {
+            roomy.ingest(0, &login(src, "root"), &filters);
+        }
+        for src in 100..130 {
+            full.ingest(0, &login(src, &format!("user{src}")), &filters);
+        }
+        let (source_room, pair_room) = (roomy.sources.index.room(), roomy.pairs.room());
+        roomy.merge(full);
+        assert_eq!(roomy.sources.len(), 34);
+        assert_eq!(roomy.pairs.len(), 31);
+        assert_eq!(
+            roomy.sources.index.room(),
+            source_room - 30,
+            "sources merged in place"
+        );
+        assert_eq!(roomy.pairs.room(), pair_room - 30, "pairs merged in place");
+        // With room on neither side, the smaller goes into the larger.
+        let (mut small, mut large) = (Aggregator::new(300), Aggregator::new(300));
+        small.ingest(0, &login(1, "a"), &filters);
+        for src in 2..40 {
+            large.ingest(0, &login(src, "b"), &filters);
+        }
+        let large_room = large.sources.index.room();
+        small.merge(large);
+        assert_eq!(small.sources.len(), 39);
+        assert_eq!(small.sources.index.room(), large_room - 1);
     }
 
     #[test]

@@ -537,15 +537,28 @@ impl Shared<'_> {
         Ok(())
     }
 
-    /// A worker's aggregator for CSV rows split `shards` ways, with room for the
-    /// sources its share of the input may hold: about one per kilobyte of log (the
-    /// benchmark logs have one per 900 to 1,500 bytes), at most a million.
-    fn sharded_aggregator(&self, shards: usize) -> Aggregator {
+    /// A worker's aggregator for CSV rows split `shard.count` ways, with room made
+    /// up front for the sources and credential pairs it may hold: about one source
+    /// per kilobyte of log and one pair per two (the benchmark logs have a source
+    /// per 900 to 1,500 bytes and a pair per 1,750), at most 2^21 of each.
+    ///
+    /// The first shard's aggregator is the one the others are merged into (see
+    /// [`Aggregator::merge`]): it makes room for the whole input, so that the merge
+    /// adds the others' sources and pairs without growing its tables (growing
+    /// rehashes every entry into a table of twice the size, in fresh memory: the
+    /// longest step of the merge). The others make room for their share.
+    fn sharded_aggregator(&self, shard: Shard) -> Aggregator {
+        const MOST: u64 = 1 << 21;
         let bytes: u64 = self.files.iter().map(|f| f.size).sum();
-        let per_shard = bytes / 1024 / shards.max(1) as u64;
+        let shards = if shard.index == 0 {
+            1
+        } else {
+            shard.count.max(1) as u64
+        };
+        let room = |per_byte: u64| usize::try_from((bytes / per_byte / shards).min(MOST));
         Aggregator::new(self.opts.session_gap_secs)
             .sessions_per_source()
-            .expecting_sources(usize::try_from(per_shard.min(1 << 20)).unwrap_or(1 << 20))
+            .expecting(room(1024).unwrap_or(0), room(2048).unwrap_or(0))
     }
 
     /// A block reader for `file` taking its buffers from `pool`, with the run's
@@ -592,7 +605,7 @@ impl Shared<'_> {
         stop: &AtomicBool,
         pool: &Arc<BufferPool>,
     ) -> Result<Aggregator, ReportError> {
-        let mut agg = self.sharded_aggregator(1);
+        let mut agg = self.sharded_aggregator(Shard::ALL);
         let mut folds = Folds::new(self.opts);
         for file in self.files {
             for block in self.reader(file, self.counter, pool, SHARD_BLOCK)? {
@@ -623,7 +636,7 @@ impl Shared<'_> {
         stop: &AtomicBool,
     ) -> Result<Aggregator, ReportError> {
         let ahead = SPLIT_AHEAD * shard.count;
-        let mut agg = self.sharded_aggregator(shard.count);
+        let mut agg = self.sharded_aggregator(shard);
         let mut folds = Folds::new(self.opts);
         let mut ready: BTreeMap<usize, (Arc<Block>, RowList)> = BTreeMap::new();
         let (mut next_split, mut next_parse) = (shard.index, 0usize);

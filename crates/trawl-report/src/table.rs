@@ -40,6 +40,11 @@ impl<K: Hash + Eq, V> Table<K, V> {
         self.inner.len()
     }
 
+    /// Entries that can be added without growing the table.
+    pub fn room(&self) -> usize {
+        self.inner.capacity().saturating_sub(self.inner.len())
+    }
+
     /// True if there is no entry.
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
