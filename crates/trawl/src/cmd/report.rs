@@ -221,6 +221,7 @@ impl OutFile {
 
 /// Runs `trawl report`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::keep_freed_memory();
     let opts = options(&args)?;
     let outs: Vec<OutFile> = args
         .out
