@@ -2360,14 +2360,15 @@ impl Aggregator {
         other.flush_runs();
         // Into the side with room for the other (the first shard's aggregator makes
         // room for the whole input), or else the larger.
-        let other_fits = other.has_room_for(self);
-        if !self.has_room_for(&other) && (other_fits || other.sources.len() > self.sources.len()) {
+        if !self.has_room_for(&other)
+            && (other.has_room_for(self) || other.sources.len() > self.sources.len())
+        {
             std::mem::swap(self, &mut other);
         }
-        // The pair tables merge beside everything else: each is ~1 M entries on a
-        // 10 M-row log, and every pair of one is looked up in the other (which
-        // grows), where the sources of sharded workers are only indexed (their
-        // states are taken whole), so the rest fits in the pairs' time.
+        // The pair tables merge beside everything else: each holds ~400 k pairs on a
+        // 10 M-row log, and every pair of one is looked up in the other, where the
+        // sources of sharded workers are only indexed (their states are taken
+        // whole), so the rest fits in the pairs' time.
         let mut pairs = std::mem::take(&mut self.pairs);
         let other_pairs = std::mem::take(&mut other.pairs);
         rayon::join(

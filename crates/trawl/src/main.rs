@@ -30,8 +30,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// delay). For a command that runs once and exits (`trawl report`): memory handed
 /// back and used again is new memory to the system, which clears it page by page
 /// on first touch, and on this machine that costs about 1.2 s of CPU per GiB. On the
-/// 10 M-row benchmark log the report then takes 4-5 % less wall and CPU time
-/// (docs/report.md, session 15); peak RSS is 10-20 MB higher. Not for the sensor,
+/// 10 M-row benchmark log the report then took 2-5 % less wall time and 3-5 % less
+/// CPU time (docs/report.md, session 15); peak RSS is 10-20 MB higher. Not for the sensor,
 /// which runs for weeks.
 pub fn keep_freed_memory() {
     // SAFETY: `mi_option_set` only stores the value (mimalloc reads it each time it
