@@ -1431,9 +1431,11 @@ impl Aggregator {
     /// [`Self::ingest_batch`]) in stages, so that each stage's reads are independent
     /// of one another: every row's hashes ([`Self::probes`]), then prefetches of the
     /// pair and source-index slots (see [`crate::table`]), then the lookups, then
-    /// prefetches of the source states the index points to, then the credential
-    /// lists those states point to. (Prefetching sessions too measured no gain:
-    /// a session's rows come in runs, so its state is mostly in cache already.)
+    /// prefetches of every cache line of the source states the index points to,
+    /// then of what the row will search through those states: a credential row
+    /// its credential list, a command row the box of its command lists and then
+    /// its command lines. (Prefetching sessions too measured no gain: a session's
+    /// rows come in runs, so its state is mostly in cache already.)
     ///
     /// What is found goes to `warmed`: the credential pair of an accepted login row
     /// is counted here (and not again by [`Self::ingest_keyed`]), a known source's
@@ -1490,18 +1492,32 @@ impl Aggregator {
                 w.session_key = p.session;
             }
             let states = || {
-                warmed
-                    .iter()
-                    .filter_map(|w| self.sources.states.get(w.slot? as usize))
+                warmed.iter().filter_map(|w| {
+                    let state = self.sources.states.get(w.slot? as usize)?;
+                    Some((state, w.pair.is_some_and(|p| p.is_command)))
+                })
             };
-            for state in states() {
-                // A state spans two or three cache lines: its start and its
-                // credential list are asked for (the next stage reads the list).
-                table::prefetch_read(state);
-                table::prefetch_read(&state.creds);
+            for (state, _) in states() {
+                // A state spans three or four cache lines, all of which the row's
+                // ingest reads or writes (its counters, protocols, credential list).
+                table::prefetch_span(state);
             }
-            for state in states() {
-                sum = sum.wrapping_add(state.creds.first().map_or(0, |c| c.0));
+            for (state, command) in states() {
+                // A command row searches the source's command lines (behind one
+                // pointer, then another), a credential row its credential list:
+                // every line of it may be read (a list is at most 1 KiB).
+                if command {
+                    if let Some(lists) = state.cmds.as_deref() {
+                        table::prefetch_read(lists);
+                    }
+                } else if state.creds.spilled() {
+                    table::prefetch_slice(&state.creds);
+                }
+            }
+            for (state, command) in states() {
+                if let Some(lists) = state.cmds.as_deref().filter(|_| command) {
+                    table::prefetch_slice(&lists.lines);
+                }
             }
         }
         sum

@@ -167,9 +167,56 @@ pub fn prefetch_read<T>(item: &T) {
     let _ = item;
 }
 
+/// [`prefetch_read`] of every cache line `item` spans.
+pub fn prefetch_span<T>(item: &T) {
+    prefetch_slice(std::slice::from_ref(item));
+}
+
+/// [`prefetch_read`] of every cache line `items` spans.
+pub fn prefetch_slice<T>(items: &[T]) {
+    let start = items.as_ptr().cast::<u8>();
+    for offset in line_offsets(start as usize, std::mem::size_of_val(items)) {
+        // SAFETY: `line_offsets` gives offsets below the slice's size in bytes, so
+        // the pointer stays inside `items`.
+        prefetch_read(unsafe { &*start.add(offset) });
+    }
+}
+
+/// Cache line size assumed by [`prefetch_slice`] (x86-64's).
+const LINE: usize = 64;
+
+/// One offset below `size` in each cache line that the `size` bytes at address
+/// `addr` touch: 0, then the start of every later line.
+fn line_offsets(addr: usize, size: usize) -> impl Iterator<Item = usize> {
+    let next_line = (addr | (LINE - 1)).wrapping_add(1);
+    let later = (next_line.wrapping_sub(addr)..size).step_by(LINE);
+    (size > 0).then_some(0).into_iter().chain(later)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_offsets_touch_every_line_of_the_bytes_once() {
+        for addr in [0usize, 1, 63, 64, 65, 100, 4095, 4096 + 17] {
+            for size in [0usize, 1, 2, 63, 64, 65, 127, 128, 129, 160, 1024] {
+                let offsets: Vec<usize> = line_offsets(addr, size).collect();
+                assert!(
+                    offsets.iter().all(|&o| o < size),
+                    "{addr} {size} {offsets:?}"
+                );
+                assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+                let lines: Vec<usize> = offsets.iter().map(|o| (addr + o) / LINE).collect();
+                let wanted: Vec<usize> = if size == 0 {
+                    Vec::new()
+                } else {
+                    (addr / LINE..=(addr + size - 1) / LINE).collect()
+                };
+                assert_eq!(lines, wanted, "{addr} {size}");
+            }
+        }
+    }
 
     #[test]
     fn a_table_is_a_map() {

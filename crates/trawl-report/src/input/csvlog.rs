@@ -570,7 +570,10 @@ pub fn parse_rows(
     let data = block.data.as_slice();
     let mut batch = Batch::new(block, map, opts);
     let mut commas_from = 0;
-    for row in &list.rows {
+    for (i, row) in list.rows.iter().enumerate() {
+        if let Some(ahead) = list.rows.get(i + PREFETCH_ROWS) {
+            prefetch_line(data, ahead);
+        }
         let commas = list
             .commas
             .get(commas_from..row.commas_end)
@@ -594,6 +597,20 @@ pub fn parse_rows(
     }
     batch.flush(agg);
     Ok(())
+}
+
+/// Rows ahead of the one parsed whose bytes [`parse_rows`] asks for.
+const PREFETCH_ROWS: usize = 8;
+
+/// Starts reading every cache line of `row`'s bytes in `data` without waiting for
+/// them. A shard's rows are every other row or so of a block that another core may
+/// have split: the processor's own prefetcher did not see them coming, and the
+/// first read of each row's fields waited for memory (a fifth of the row parse's
+/// samples).
+fn prefetch_line(data: &[u8], row: &RowRef) {
+    if let Some(bytes) = data.get(row.start..row.start + row.len as usize) {
+        crate::table::prefetch_slice(bytes);
+    }
 }
 
 /// The line as text: `None` if it is not valid UTF-8.
