@@ -604,9 +604,8 @@ const PREFETCH_ROWS: usize = 8;
 
 /// Starts reading every cache line of `row`'s bytes in `data` without waiting for
 /// them. A shard's rows are every other row or so of a block that another core may
-/// have split: the processor's own prefetcher did not see them coming, and the
-/// first read of each row's fields waited for memory (a fifth of the row parse's
-/// samples).
+/// have split, and without this the first read of each row's fields waited for
+/// memory (a fifth of the row parse's samples).
 fn prefetch_line(data: &[u8], row: &RowRef) {
     if let Some(bytes) = data.get(row.start..row.start + row.len as usize) {
         crate::table::prefetch_slice(bytes);
